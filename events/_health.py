@@ -80,6 +80,11 @@ class DeploymentRecovered(HealthEvent, frozen=True, kw_only=True):
     ``probing`` (a probe request succeeded).
     """
 
+    previous: str = ""
+    """The status it left (``unknown``, ``degraded``, ``probing``...); empty in logs
+    written before this field existed. ``unknown`` means first seen healthy, not a
+    recovery from trouble."""
+
 
 class DeploymentQuarantined(HealthEvent, frozen=True, kw_only=True):
     """The deployment was removed from selection until ``until``."""

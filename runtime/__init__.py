@@ -7,6 +7,13 @@ Example::
     async with Runtime.from_config("llm.yaml") as rt:
         reply = await rt.chat([{"role": "user", "content": "hi"}], role="generator")
         print(reply.content, reply.model, reply.endpoint, reply.usage, reply.request_id)
+
+From synchronous code (threads, scripts), the same runtime on its own loop thread::
+
+    from runtime import ThreadedRuntime
+
+    with ThreadedRuntime.start("llm.yaml") as rt:
+        print(rt.chat([{"role": "user", "content": "hi"}], role="generator").get().content)
 """
 
 from __future__ import annotations
@@ -44,9 +51,14 @@ from runtime._errors import (
     RuntimeNotRunning,
     StreamInterrupted,
 )
+from runtime._logging import configure_logging, log_requests
+from runtime._metrics import RuntimeMetrics
 from runtime._notify import Subscription
 from runtime._runtime import Runtime, RuntimeStatistics
 from runtime._summary import DeploymentStatus, HealthSummary, ModelStatus
+from runtime._threaded import ThreadedRuntime
+from runtime._threaded_loop import WouldDeadlock
+from runtime._threaded_stream import ThreadedStream
 
 __all__ = [
     "AllCandidatesFailed",
@@ -82,15 +94,21 @@ __all__ = [
     "RoleConfig",
     "Runtime",
     "RuntimeConfig",
+    "RuntimeMetrics",
     "RuntimeNotRunning",
     "RuntimeStatistics",
     "StreamChunk",
     "StreamInterrupted",
     "Subscription",
+    "ThreadedRuntime",
+    "ThreadedStream",
     "TimeoutOverrides",
     "Timeouts",
     "UsageSummary",
+    "WouldDeadlock",
+    "configure_logging",
     "load_config",
+    "log_requests",
     "resolve_api_keys",
     "validate_config",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -47,6 +47,7 @@ from events import (
     QuotaReserved,
     QuotaSettled,
     RoutingEvent,
+    SqliteEventLog,
     StoredEvent,
 )
 
@@ -82,6 +83,8 @@ class RecorderStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Appends dropped because the queue was full."""
     last_error: str | None
     """The last append error, if any."""
+    log_queued: int = 0
+    """Appends waiting in the event log's own writer queue (SQLite logs; 0 otherwise)."""
 
 
 class Recorder:
@@ -111,6 +114,7 @@ class Recorder:
         self._last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._observers: list[Callable[[float, int], None]] = []
 
     def start(self) -> None:
         """Start the writer task on the running loop."""
@@ -174,8 +178,26 @@ class Recorder:
             if waiter is not None and not waiter.done():
                 waiter.set_exception(RecorderClosed("the event recorder closed"))
 
+    def on_append(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
+        """Call ``callback(seconds, events)`` after each committed append; returns an undo.
+
+        ``seconds`` runs from handing the append to the log to its commit (monotonic
+        clock); ``events`` is how many events it carried. The callback runs in the
+        writer task: keep it cheap. Its exceptions are logged, never raised.
+        """
+        self._observers.append(callback)
+
+        def remove() -> None:
+            if callback in self._observers:
+                self._observers.remove(callback)
+
+        return remove
+
     def statistics(self) -> RecorderStatistics:
         """A frozen snapshot of the counters."""
+        log_queued = (
+            self._log.statistics().queue_depth if isinstance(self._log, SqliteEventLog) else 0
+        )
         return RecorderStatistics(
             queued=len(self._queue),
             appended=self._appended,
@@ -183,6 +205,7 @@ class Recorder:
             failures=self._failures,
             dropped=self._dropped,
             last_error=self._last_error,
+            log_queued=log_queued,
         )
 
     async def _run(self) -> None:
@@ -232,10 +255,14 @@ class Recorder:
                 last.sizes.append(len(events))
             else:
                 groups.append(_Group(stream, list(events), [len(events)], waiter is None))
+        # The clock is read only when somebody observes append latency.
+        started = time.monotonic() if self._observers else 0.0
         results = await asyncio.gather(
             *(self._log.append(group.stream, group.events) for group in groups),
             return_exceptions=True,
         )
+        if self._observers:
+            self._observe(time.monotonic() - started, groups, results)
         if len(groups) != len(batch):
             results = _split(groups, results)
         committed: list[StoredEvent] = []
@@ -257,6 +284,22 @@ class Recorder:
         if committed and self._projectors:
             committed.sort(key=lambda stored: stored.position)
             await self._project(committed)
+
+    def _observe(
+        self,
+        seconds: float,
+        groups: list[_Group],
+        results: list[tuple[int, ...] | BaseException],
+    ) -> None:
+        # The appends of one batch share one commit, so each took the batch's time.
+        for group, result in zip(groups, results, strict=True):
+            if isinstance(result, BaseException):
+                continue
+            for observer in tuple(self._observers):
+                try:
+                    observer(seconds, len(group.events))
+                except Exception as exc:
+                    log.error("runtime.events.observer_failed", error=repr(exc))
 
     def _failed(self, stream: str, events: Sequence[Event], exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):

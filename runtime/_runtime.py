@@ -359,6 +359,14 @@ class Runtime:
         """
         return self._running().notifier.on(event_type, callback)
 
+    def on_append(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
+        """Call ``callback(seconds, events)`` after each committed append of the recorder.
+
+        ``seconds`` runs from handing the append to the log to its commit; ``events``
+        is how many events it carried. Returns a function that removes the callback.
+        """
+        return self._running().recorder.on_append(callback)
+
     def statistics(self) -> RuntimeStatistics:
         """Counters of the router, health, quota, recorder, endpoints and actors."""
         parts = self._running()

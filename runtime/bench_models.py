@@ -25,18 +25,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import math
 import sys
 import time
 from collections.abc import Sequence
 
 import msgspec
-import structlog
 
 from runtime._config import RuntimeConfig
 from runtime._config_load import load_config
 from runtime._errors import ConfigError, LLMRuntimeError
+from runtime._logging import configure_logging
 from runtime._progress import Progress
 from runtime._runtime import Runtime
 
@@ -258,6 +257,8 @@ async def run(args: argparse.Namespace, config: RuntimeConfig, models: list[str]
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (see the module docstring)."""
     args = _parser().parse_args(argv)
+    # Runtime warnings only, on stderr: stdout carries the table or the JSON.
+    configure_logging(level="warning")
     try:
         config = load_config(args.config)
         models = choose_models(config, args.models)
@@ -270,14 +271,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _configure_logging() -> None:
-    """Runtime warnings only, on stderr: stdout carries the table or the JSON."""
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
-
-
 if __name__ == "__main__":
-    _configure_logging()
     sys.exit(main())

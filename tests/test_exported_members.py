@@ -7,9 +7,21 @@ import types
 
 import pytest
 
-PACKAGES = ["events", "actors", "runtime", "runtime.testing", "actors.endpoint", "actors.health",
-            "actors.catalog", "actors.router", "actors.performance",
-            "actors.quota", "actors.escalation"]
+PACKAGES = [
+    "events",
+    "actors",
+    "runtime",
+    "runtime.testing",
+    "actors.endpoint",
+    "actors.health",
+    "actors.catalog",
+    "actors.router",
+    "actors.performance",
+    "actors.quota",
+    "actors.escalation",
+    "runtime.inspect",
+    "runtime.serve",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -19,7 +31,8 @@ def test_all_is_the_public_surface(name: str) -> None:
     public = {
         attr
         for attr in dir(module)
-        if not attr.startswith("_") and not isinstance(getattr(module, attr), types.ModuleType)
+        if not attr.startswith("_")
+        and not isinstance(getattr(module, attr), types.ModuleType)
         and attr != "annotations"
     }
     assert declared == public, f"{name}: __all__ and public names differ"

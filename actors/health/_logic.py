@@ -219,7 +219,7 @@ def _verdict(
         # Any outcome counts as the verdict, a straggler's too (a request admitted before
         # the quarantine): a success is evidence the deployment serves again.
         if command.ok:
-            return (DeploymentRecovered(deployment=name, at=now),)
+            return (DeploymentRecovered(deployment=name, at=now, previous=state.status.value),)
         return (_quarantine(state, policy, now, _describe("probe failed", command), command),)
     if not command.ok:
         tripped = _tripped(state, policy)
@@ -233,7 +233,7 @@ def _verdict(
     # quarantine threshold, so one success after one failure does not flap the status.
     clean = _failure_rate(state) <= policy.failure_rate_threshold / 2 + _EPSILON
     if state.status is not _S.HEALTHY and clean:
-        return (DeploymentRecovered(deployment=name, at=now),)
+        return (DeploymentRecovered(deployment=name, at=now, previous=state.status.value),)
     return ()
 
 

@@ -14,6 +14,7 @@ from typing import NoReturn
 
 import msgspec
 
+from runtime._logging import configure_logging
 from runtime.testing._faults import FAULT_KINDS, Fault, FaultSpecError, decode_fault
 from runtime.testing._server import HOST, ChaosServer
 
@@ -66,6 +67,18 @@ def _build_parser() -> _Parser:
         "--fault-json",
         metavar="JSON",
         help='a full fault spec, e.g. \'{"kind": "reset", "after_chunks": 2}\'',
+    )
+    p.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error", "critical"),
+        default="info",
+        help="log level on stderr (default: info)",
+    )
+    p.add_argument(
+        "--log-json",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="JSON log lines (default: console on a TTY, JSON otherwise)",
     )
     return p
 
@@ -129,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv`, run the server, return the exit status."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    configure_logging(json=args.log_json, level=args.log_level)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     try:
         fault = _fault_from_args(args)

@@ -1,0 +1,192 @@
+"""Scrape-time metrics: read from the Runtime's summaries when Prometheus scrapes.
+
+Health status, quota usage and the event log's counters already live in the runtime
+(``rt.health()``, ``rt.usage()``, ``rt.statistics()``); copying them into gauges on
+every change would cost the hot path for nothing, so this collector reads them only
+when ``/metrics`` is rendered. A runtime that is not running yields none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from actors.quota import LimitStatus, UsageSummary
+from runtime._errors import RuntimeNotRunning
+from runtime._metrics_labels import Labels
+from runtime._summary import HealthSummary
+
+if TYPE_CHECKING:
+    from runtime._runtime import Runtime, RuntimeStatistics
+
+__all__ = ["ScrapeCollector"]
+
+
+class ScrapeCollector(Collector):
+    """Health, quota and event-log metrics of one Runtime, read at scrape time."""
+
+    def __init__(self, rt: Runtime, labels: Labels) -> None:
+        self._rt = rt
+        self._labels = labels
+
+    def describe(self) -> Iterator[Metric]:
+        """The families without samples, so the registry can detect name clashes."""
+        yield from _health_families()
+        yield from _quota_families()
+        yield from _quota_counter_families()
+        yield from _eventlog_families()
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family with the runtime's current values."""
+        try:
+            health, usage, stats = self._rt.health(), self._rt.usage(), self._rt.statistics()
+        except RuntimeNotRunning:
+            return
+        yield from self._health(health)
+        yield from self._quota(usage)
+        yield from _quota_counters(stats)
+        yield from _eventlog(stats)
+
+    def _health(self, summary: HealthSummary) -> Iterator[Metric]:
+        (status,) = _health_families()
+        for model in summary.models.values():
+            for entry in model.deployments:
+                labels = [self._labels.model(entry.model), self._labels.endpoint(entry.endpoint)]
+                for value in self._labels.statuses:
+                    status.add_metric([*labels, value], 1.0 if entry.status == value else 0.0)
+        yield status
+
+    def _quota(self, usage: UsageSummary) -> Iterator[Metric]:
+        used, reserved, limit, period, resets = _quota_families()
+        # Limit names come from the config, so their series are bounded already.
+        for status in usage.limits:
+            labels = _limit_labels(status)
+            used.add_metric(labels, status.used)
+            reserved.add_metric(labels, status.reserved)
+            limit.add_metric(labels, status.limit_value)
+        per_model: dict[str, tuple[int, int]] = {}
+        for model, counted in usage.models.items():
+            name = self._labels.model(model)
+            requests, tokens = per_model.get(name, (0, 0))
+            per_model[name] = (requests + counted.requests, tokens + counted.tokens)
+        for name, (requests, tokens) in sorted(per_model.items()):
+            period.add_metric([name, "requests"], requests)
+            period.add_metric([name, "tokens"], tokens)
+        resets.add_metric([], usage.resets_in)
+        yield from (used, reserved, limit, period, resets)
+
+
+def _health_families() -> tuple[GaugeMetricFamily]:
+    return (
+        GaugeMetricFamily(
+            "llmrt_deployment_status",
+            "1 for the current health status of each deployment, 0 for the others.",
+            labels=["model", "endpoint", "status"],
+        ),
+    )
+
+
+_LIMIT_LABELS = ["limit", "scope", "unit"]
+
+
+def _quota_families() -> tuple[GaugeMetricFamily, ...]:
+    return (
+        GaugeMetricFamily(
+            "llmrt_quota_used",
+            "Settled usage of each configured quota limit in the current period.",
+            labels=_LIMIT_LABELS,
+        ),
+        GaugeMetricFamily(
+            "llmrt_quota_reserved",
+            "Estimated usage of requests in flight, per configured quota limit.",
+            labels=_LIMIT_LABELS,
+        ),
+        GaugeMetricFamily(
+            "llmrt_quota_limit",
+            "The value of each configured quota limit.",
+            labels=_LIMIT_LABELS,
+        ),
+        GaugeMetricFamily(
+            "llmrt_quota_period_usage",
+            "Settled requests and tokens per model in the current quota period.",
+            labels=["model", "unit"],
+        ),
+        GaugeMetricFamily(
+            "llmrt_quota_resets_in_seconds",
+            "Seconds until the quota period resets.",
+        ),
+    )
+
+
+def _quota_counter_families() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+    return (
+        CounterMetricFamily(
+            "llmrt_quota_refusals",
+            "Attempts refused by a quota limit (the request failed or fell back).",
+        ),
+        CounterMetricFamily(
+            "llmrt_quota_unrecorded",
+            "Quota events that could not be committed (those requests were refused).",
+        ),
+    )
+
+
+def _quota_counters(stats: RuntimeStatistics) -> Iterator[Metric]:
+    refusals, unrecorded = _quota_counter_families()
+    refusals.add_metric([], stats.quota.refused)
+    unrecorded.add_metric([], stats.quota.unrecorded)
+    yield from (refusals, unrecorded)
+
+
+def _limit_labels(status: LimitStatus) -> list[str]:
+    scope, _, unit = status.limit.rpartition(".")
+    return [status.limit, scope, unit]
+
+
+_EventLogFamilies = tuple[
+    GaugeMetricFamily,
+    CounterMetricFamily,
+    CounterMetricFamily,
+    CounterMetricFamily,
+    CounterMetricFamily,
+]
+
+
+def _eventlog_families() -> _EventLogFamilies:
+    return (
+        GaugeMetricFamily(
+            "llmrt_eventlog_queue_depth",
+            "Appends waiting: the background recorder's queue plus the log writer's.",
+        ),
+        CounterMetricFamily("llmrt_eventlog_events", "Events committed to the event log."),
+        CounterMetricFamily(
+            "llmrt_eventlog_append_failures",
+            "Appends that failed (their events are not in the log).",
+        ),
+        CounterMetricFamily(
+            "llmrt_eventlog_dropped",
+            "Appends dropped because the recorder's queue was full or closed.",
+        ),
+        CounterMetricFamily(
+            "llmrt_notification_callback_errors",
+            "Subscriber callbacks that raised (each was logged).",
+        ),
+    )
+
+
+def _eventlog(stats: RuntimeStatistics) -> Iterator[Metric]:
+    depth, events, failures, dropped, callbacks = _eventlog_families()
+    recorder = stats.recorder
+    depth.add_metric([], recorder.queued + recorder.log_queued)
+    for family, value in (
+        (events, recorder.appended),
+        (failures, recorder.failures),
+        (dropped, recorder.dropped),
+        (callbacks, stats.notification_errors),
+    ):
+        family.add_metric([], value)
+    yield from (depth, events, failures, dropped, callbacks)

@@ -1,0 +1,270 @@
+"""Health history per deployment: status changes, quarantine episodes, and flapping.
+
+Input: health status-change events (``DeploymentQuarantined``, ``DeploymentProbingStarted``,
+``DeploymentRecovered``, ``DeploymentDegraded``, ``DeploymentFailed``,
+``DeploymentStabilized``, ``HealthReset``) in log order; other events are ignored.
+
+An **episode** is one stretch out of normal rotation: it begins at a quarantine and lasts
+through any probing and re-quarantine (a failed probe) until the deployment recovers
+(``DeploymentRecovered``), is reset, or is marked failed; if the log ends first it is
+still ``ongoing``. An episode that ends in a recovery is a **cycle** (down, then back).
+
+**Flapping** (see ``flap_score``): a deployment flaps when at least ``FLAP_CYCLES`` (3)
+whole cycles — quarantine *and* recovery — fall inside one window of ``FLAP_WINDOW_S``
+(one hour). One bad spell, however long, is an outage rather than flapping; a backend that
+keeps coming back and going down again is what makes traffic jump around, and that is
+what the rule catches. Growing quarantine durations (2x per repeat by default) stretch
+the cycles, so an hour leaves room for three with the default 5-minute first quarantine.
+
+Pure: no I/O, no clock; times are the events' own ``at`` (wall-clock epoch seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from events import (
+    DeploymentDegraded,
+    DeploymentFailed,
+    DeploymentProbingStarted,
+    DeploymentQuarantined,
+    DeploymentRecovered,
+    DeploymentStabilized,
+    HealthEvent,
+    HealthReset,
+    StoredEvent,
+)
+from runtime.inspect._explain_text import health_text
+
+__all__ = [
+    "CHANGE_TYPES",
+    "Change",
+    "DeploymentTimeline",
+    "Episode",
+    "FLAP_CYCLES",
+    "FLAP_WINDOW_S",
+    "Timeline",
+    "build_timeline",
+    "flap_score",
+]
+
+FLAP_CYCLES = 3
+"""Cycles inside one window that make a deployment flapping."""
+FLAP_WINDOW_S = 3600.0
+"""The window's length, seconds."""
+
+CHANGE_TYPES: tuple[type[HealthEvent], ...] = (
+    DeploymentQuarantined,
+    DeploymentProbingStarted,
+    DeploymentRecovered,
+    DeploymentDegraded,
+    DeploymentFailed,
+    DeploymentStabilized,
+    HealthReset,
+)
+"""The health events that change (or reset) a deployment's status."""
+
+
+class Change(msgspec.Struct, frozen=True, kw_only=True):
+    """One status change of a deployment."""
+
+    at: float
+    position: int
+    event: str
+    """The event's type name."""
+    status: str
+    """The status it moved to (``stabilized`` for ``DeploymentStabilized``, which keeps it)."""
+    text: str
+    """One line for a person."""
+    reason: str = ""
+    until: float | None = None
+    """A quarantine's deadline."""
+    failure: str | None = None
+    out_for_s: float | None = None
+    """How long the deployment had been out of rotation at this change (probing,
+    recovering, re-quarantined, reset or failed during an episode); else None."""
+
+
+class Episode(msgspec.Struct, frozen=True, kw_only=True):
+    """One stretch out of rotation: from a quarantine to recovery, reset or failure."""
+
+    start: float
+    end: float | None
+    """When it ended; None while ``ongoing``."""
+    ended_by: str
+    """``recovered``, ``reset``, ``failed`` or ``ongoing``."""
+    quarantines: int
+    """Quarantines within it (1 + failed probes)."""
+    lasted_s: float | None
+    """``end - start``; None while ongoing."""
+
+
+class DeploymentTimeline(msgspec.Struct, frozen=True, kw_only=True):
+    """The health history of one deployment."""
+
+    deployment: str
+    model: str
+    endpoint: str
+    status: str
+    """The status after its last change."""
+    changes: tuple[Change, ...]
+    episodes: tuple[Episode, ...]
+    quarantines: int
+    """``DeploymentQuarantined`` events (every failed probe counts again)."""
+    cycles: int
+    """Episodes that ended in a recovery."""
+    longest_s: float | None
+    """The longest finished episode, seconds."""
+    out_of_rotation_s: float
+    """Sum of the finished episodes, seconds."""
+    flap_score: int
+    """Most cycles inside one ``FLAP_WINDOW_S`` window."""
+    flapping: bool
+    """``flap_score >= FLAP_CYCLES``."""
+
+
+class Timeline(msgspec.Struct, frozen=True, kw_only=True):
+    """Every deployment's history, in name order."""
+
+    deployments: tuple[DeploymentTimeline, ...]
+    flap_cycles: int = FLAP_CYCLES
+    flap_window_s: float = FLAP_WINDOW_S
+
+
+def flap_score(cycles: Iterable[tuple[float, float]], window_s: float = FLAP_WINDOW_S) -> int:
+    """The most ``(start, end)`` cycles lying wholly inside one window of ``window_s``.
+
+    A window ``[t, t + window_s]`` holds a cycle when the cycle starts at or after ``t``
+    and ends at or before ``t + window_s``; the best window starts at some cycle's
+    start, so those are the only ones tried.
+
+    Example: cycles ``(0, 10), (100, 110), (200, 210)`` score 3 with a 300 s window and
+    2 with a 150 s window.
+    """
+    spans = sorted((start, max(start, end)) for start, end in cycles)
+    best = 0
+    for start, _ in spans:
+        limit = start + window_s
+        inside = sum(1 for s, e in spans if s >= start and e <= limit)
+        best = max(best, inside)
+    return best
+
+
+def build_timeline(
+    events: Sequence[StoredEvent],
+    *,
+    window_s: float = FLAP_WINDOW_S,
+    cycles: int = FLAP_CYCLES,
+) -> Timeline:
+    """Group the status changes in ``events`` by deployment and summarize each history."""
+    by_deployment: dict[str, list[tuple[int, HealthEvent]]] = {}
+    for stored in events:
+        event = stored.event
+        if isinstance(event, CHANGE_TYPES):
+            by_deployment.setdefault(event.deployment, []).append((stored.position, event))
+    timelines = tuple(
+        _deployment(did, changes, window_s, cycles)
+        for did, changes in sorted(by_deployment.items())
+    )
+    return Timeline(deployments=timelines, flap_cycles=cycles, flap_window_s=window_s)
+
+
+def _deployment(
+    did: str, changes: list[tuple[int, HealthEvent]], window_s: float, threshold: int
+) -> DeploymentTimeline:
+    model, _, endpoint = did.rpartition("@")
+    records, episodes = _walk(changes)
+    done = [e for e in episodes if e.lasted_s is not None]
+    cycle_spans = [(e.start, e.end) for e in episodes if e.ended_by == "recovered" and e.end]
+    score = flap_score(cycle_spans, window_s)
+    status = next((c.status for c in reversed(records) if c.status != "stabilized"), "unknown")
+    return DeploymentTimeline(
+        deployment=did,
+        model=model or did,
+        endpoint=endpoint,
+        status=status,
+        changes=records,
+        episodes=episodes,
+        quarantines=sum(1 for _, e in changes if isinstance(e, DeploymentQuarantined)),
+        cycles=len(cycle_spans),
+        longest_s=max((e.lasted_s or 0.0 for e in done), default=None),
+        out_of_rotation_s=sum(e.lasted_s or 0.0 for e in done),
+        flap_score=score,
+        flapping=score >= threshold,
+    )
+
+
+def _change(position: int, event: HealthEvent, out_for_s: float | None) -> Change:
+    text, _ = health_text(event)
+    prefix = f"health: {event.deployment} "
+    return Change(
+        at=event.at,
+        position=position,
+        event=type(event).__name__,
+        status=_status_of(event),
+        text=text.removeprefix(prefix),
+        reason=getattr(event, "reason", ""),
+        until=event.until if isinstance(event, DeploymentQuarantined) else None,
+        failure=getattr(event, "failure", None),
+        out_for_s=out_for_s,
+    )
+
+
+def _status_of(event: HealthEvent) -> str:
+    match event:
+        case DeploymentQuarantined():
+            return "quarantined"
+        case DeploymentProbingStarted():
+            return "probing"
+        case DeploymentRecovered():
+            return "healthy"
+        case DeploymentDegraded():
+            return "degraded"
+        case DeploymentFailed():
+            return "failed"
+        case HealthReset():
+            return "unknown"
+        case _:
+            return "stabilized"
+
+
+def _walk(
+    changes: Sequence[tuple[int, HealthEvent]],
+) -> tuple[tuple[Change, ...], tuple[Episode, ...]]:
+    """The changes (with time out of rotation) and the episodes they form."""
+    records: list[Change] = []
+    episodes: list[Episode] = []
+    start: float | None = None
+    count = 0
+    for position, event in changes:
+        out_for = None if start is None else max(event.at - start, 0.0)
+        records.append(_change(position, event, out_for))
+        if isinstance(event, DeploymentQuarantined):
+            start = event.at if start is None else start
+            count += 1
+        elif start is not None and (ended := _ends_episode(event)):
+            episodes.append(
+                Episode(
+                    start=start, end=event.at, ended_by=ended, quarantines=count, lasted_s=out_for
+                )
+            )
+            start, count = None, 0
+    if start is not None:
+        episodes.append(
+            Episode(start=start, end=None, ended_by="ongoing", quarantines=count, lasted_s=None)
+        )
+    return tuple(records), tuple(episodes)
+
+
+def _ends_episode(event: HealthEvent) -> str:
+    match event:
+        case DeploymentRecovered():
+            return "recovered"
+        case HealthReset():
+            return "reset"
+        case DeploymentFailed():
+            return "failed"
+        case _:
+            return ""

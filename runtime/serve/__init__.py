@@ -1,0 +1,60 @@
+"""The HTTP facade: OpenAI- and Ollama-compatible routes over one ``Runtime``.
+
+Run it::
+
+    LLMRT_API_KEY=... python -m runtime.serve --config llm.yaml [--host 127.0.0.1]
+        [--port 8080] [--api-key-env NAME | --api-key-file FILE] [--max-body-bytes N]
+        [--max-tokens N] [--max-messages N] [--request-timeout S] [--max-concurrency N]
+        [--log-json] [--log-level info]
+
+It prints ``serving on http://HOST:PORT`` once listening (``--port 0``: any free port)
+and shuts down cleanly on SIGINT/SIGTERM (in-flight responses get 10 s, then the
+Runtime is closed and its event log flushed). Exit status: 0 after a signal, 1 if the
+runtime or server could not start, 2 for a bad command line, config, key or setting.
+
+Routes (all behind the key when one is set, ``/health`` and ``/metrics`` included)::
+
+    POST /v1/chat/completions     OpenAI chat; "stream": true for SSE ending in [DONE]
+    GET  /v1/models               roles, models and aliases
+    POST /api/chat                Ollama chat; NDJSON stream by default, "stream": false
+    POST /api/generate            Ollama generate: prompt (+ system) as one chat turn
+    GET  /api/tags                roles, models and aliases, Ollama-shaped
+    GET  /health                  rt.health() as JSON: 200 if any model is usable, else 503
+    GET  /metrics                 Prometheus text: llmrt_* runtime and llmrt_http_* families
+    GET  /performance-metrics     rt.performance(); ?kind=K (alias ?agent_type=K) for one
+                                  task kind
+
+The ``model`` of a request is a role name (its fallback chain is used), or a configured
+model name or alias; a role wins a tie. Unknown names get 404 listing what exists.
+An optional ``kind`` body field (OpenAI: also ``metadata.kind``) labels the request's
+task kind for performance routing. ``model`` in replies is the model that answered;
+``x-request-id``, ``x-llmrt-model`` and ``x-llmrt-endpoint`` headers tell the
+runtime's request id and where the answer came from. Fallbacks are invisible to
+clients: only a request every candidate failed gets an error (502, or 503 when none
+was available), marked ``x-should-retry: false`` since the runtime already retried.
+
+Security (RELIABILITY.md): listens on 127.0.0.1 by default and refuses any other
+address without a key of at least 16 characters; the key comes from an environment
+variable (``--api-key-env``, default ``LLMRT_API_KEY``) or a file, never the command
+line; it is compared in constant time on every route; a key in the query string
+(``?key=``, ``?api_key=``, ``?token=``...) is refused with 400; bodies over
+``--max-body-bytes`` (1 MiB; chunked ones too) get 413; ``max_tokens`` over the cap,
+too many or too long messages, malformed JSON and wrong types get 400 naming the
+field; a body that tries to set a backend (``base_url``, ``api_key``, ``url``,
+``headers``... see ``BACKEND_FIELDS``) gets 400: backends come from the config only.
+A client that disconnects has its runtime request cancelled.
+
+Embedding::
+
+    async with Runtime.from_config("llm.yaml") as rt:
+        app = create_app(rt, ServeSettings(api_key=key))   # any ASGI server can run it
+"""
+
+from __future__ import annotations
+
+from runtime.serve._app import ROUTES, create_app
+from runtime.serve._cli import main
+from runtime.serve._limits import BACKEND_FIELDS
+from runtime.serve._settings import ServeSettings, ServeSettingsError
+
+__all__ = ["BACKEND_FIELDS", "ROUTES", "ServeSettings", "ServeSettingsError", "create_app", "main"]

@@ -1,0 +1,117 @@
+"""Running the app with uvicorn in this event loop: start, learn the URL, stop.
+
+``uvicorn.Server.serve`` installs its own SIGINT/SIGTERM handlers and re-raises the
+signal after shutting down, which would kill the process before the Runtime is
+closed; ``AppServer`` leaves signals to its caller (the CLI sets ``should_exit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+__all__ = ["AppServer", "ServerStartError"]
+
+
+class ServerStartError(RuntimeError):
+    """The server could not start listening (address in use, not permitted...)."""
+
+
+class AppServer(uvicorn.Server):
+    """uvicorn's server, with a start-up event and no signal handling of its own."""
+
+    def __init__(self, app: ASGIApp, *, host: str, port: int, **options: Any) -> None:
+        """Configure (nothing runs yet).
+
+        Args:
+            app: The ASGI app.
+            host: Address to listen on (validated by ``ServeSettings``).
+            port: TCP port; 0 picks a free one (see ``url`` once started).
+            options: More ``uvicorn.Config`` options (``limit_concurrency``...).
+        """
+        # log_config=None: the process's own logging set-up applies (uvicorn's would
+        # replace it). access_log=False is left to the CLI: uvicorn applies it to the
+        # process-wide "uvicorn.access" logger, which an embedding process may use.
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            lifespan="on",
+            server_header=False,
+            **options,
+        )
+        super().__init__(config)
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up, then wake ``start``; a failed start-up stops the server
+        instead of exiting the process (uvicorn calls ``sys.exit`` there)."""
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            self.should_exit = True
+            return
+        self._ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """No signal handling here: the owner of the process decides (see module)."""
+        yield
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` actually bound (valid after ``start``)."""
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def start(self) -> str:
+        """Bind, start serving in a background task; return the URL once listening.
+
+        Raises:
+            ServerStartError: The address could not be bound, or the app's start-up
+                failed (uvicorn logged why).
+        """
+        host, port = self.config.host, self.config.port
+        try:
+            sock = _bind(host, port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ServerStartError(f"could not listen on {host}:{port}: {reason}") from None
+        self._task = asyncio.create_task(self.serve(sockets=[sock]))
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait((self._task, ready), return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.is_set():
+            ready.cancel()
+            sock.close()
+            await asyncio.wait((ready, self._task))
+            raise ServerStartError(f"the app failed to start on {host}:{port}; see the log")
+        return self.url
+
+    async def wait(self) -> None:
+        """Until the server has stopped (after ``should_exit`` or ``stop``)."""
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight responses finish (bounded), and wait."""
+        self.should_exit = True
+        await self.wait()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 when the host is)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+    # asyncio only disables Nagle on sockets created with proto=IPPROTO_TCP, which this
+    # one is not; accepted sockets inherit the option, so set it here (else every
+    # keep-alive response waits ~40 ms for a delayed ACK).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock

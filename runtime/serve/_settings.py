@@ -1,0 +1,135 @@
+"""``ServeSettings``: how the HTTP facade listens and what it accepts (validated).
+
+The facade is safe by default: it listens on 127.0.0.1, and refuses to listen on any
+other address unless an API key is set (a bearer key every route then requires).
+Bodies, message counts, message sizes and ``max_tokens`` are capped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+
+import msgspec
+
+__all__ = ["MIN_KEY_LENGTH", "ServeSettings", "ServeSettingsError", "is_loopback"]
+
+MIN_KEY_LENGTH = 16
+"""Shortest API key accepted: a guessable key is no protection on a network."""
+
+_KEY_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+class ServeSettingsError(ValueError):
+    """The facade's settings are unsafe or out of range; nothing was started."""
+
+
+class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the facade listens and the limits it enforces on every request.
+
+    Raises:
+        ServeSettingsError: On construction, when a value is out of range or the host
+            is not a loopback address and no ``api_key`` is set.
+    """
+
+    host: str = "127.0.0.1"
+    """Address to listen on; anything but loopback requires ``api_key``."""
+    port: int = 8080
+    """TCP port (0: any free port; the CLI prints the one chosen)."""
+    api_key: str | None = None
+    """Bearer key every route requires (``Authorization: Bearer <key>``); None: no
+    key, allowed on loopback only. Never shown by ``repr``."""
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body (413 above it, chunked bodies included)."""
+    max_tokens_cap: int = 4096
+    """Largest ``max_tokens`` / ``num_predict`` a client may ask for (400 above it);
+    also applied when a request sets none and its models have no lower default."""
+    max_messages: int = 256
+    """Most messages in one request."""
+    max_message_chars: int = 200_000
+    """Most characters in one message's content."""
+    request_timeout: float = 600.0
+    """Seconds one request (a whole stream included) may take: 504, or an error event
+    in a stream, after that."""
+    max_concurrency: int = 256
+    """Connections and requests served at once; more get 503 (uvicorn's limit)."""
+
+    def __post_init__(self) -> None:
+        problems = _range_problems(self)
+        problems.extend(_key_problems(self))
+        if problems:
+            raise ServeSettingsError("; ".join(problems))
+
+    def __repr__(self) -> str:
+        shown = "None" if self.api_key is None else "'[redacted]'"
+        return (
+            f"ServeSettings(host={self.host!r}, port={self.port}, api_key={shown}, "
+            f"max_body_bytes={self.max_body_bytes}, max_tokens_cap={self.max_tokens_cap}, "
+            f"max_messages={self.max_messages}, max_message_chars={self.max_message_chars}, "
+            f"request_timeout={self.request_timeout}, max_concurrency={self.max_concurrency})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` as configured (the port may be 0 before binding)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine.
+
+    ``localhost`` and literal loopback addresses (127.0.0.0/8, ::1) count; any other
+    name is treated as reachable from elsewhere, since it may resolve to anything.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _range_problems(s: ServeSettings) -> list[str]:
+    problems = []
+    if not s.host:
+        problems.append("host is empty; use 127.0.0.1 (the default)")
+    if not 0 <= s.port <= 65535:
+        problems.append(f"port must be 0..65535, got {s.port}")
+    for name in (
+        "max_body_bytes",
+        "max_tokens_cap",
+        "max_messages",
+        "max_message_chars",
+        "max_concurrency",
+    ):
+        value = getattr(s, name)
+        if isinstance(value, bool) or value < 1:
+            problems.append(f"{name} must be an integer >= 1, got {value!r}")
+    if not (math.isfinite(s.request_timeout) and s.request_timeout > 0):
+        problems.append(f"request_timeout must be a number of seconds > 0, got {s.request_timeout}")
+    return problems
+
+
+def _key_problems(s: ServeSettings) -> list[str]:
+    if s.api_key is None:
+        if s.host and not is_loopback(s.host):
+            return [
+                f"refusing to listen on {s.host} without an API key: anyone who can reach "
+                "it could use your backends; set a key (--api-key-env NAME or "
+                "--api-key-file FILE) or listen on 127.0.0.1"
+            ]
+        return []
+    if len(s.api_key) < MIN_KEY_LENGTH:
+        return [
+            f"the API key is too short ({len(s.api_key)} characters, at least "
+            f"{MIN_KEY_LENGTH}); make one with: {_KEY_HINT}"
+        ]
+    if not (s.api_key.isascii() and s.api_key.isprintable()) or " " in s.api_key:
+        return [
+            "the API key must be printable ASCII without spaces (it is sent in an "
+            f"Authorization header); make one with: {_KEY_HINT}"
+        ]
+    return []
