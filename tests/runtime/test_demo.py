@@ -40,6 +40,18 @@ def run_demo(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start_demo(cwd: Path, log: Path) -> subprocess.Popen[str]:
+    """The demo running at normal pace in the background, writing ``log``; pipes open."""
+    return subprocess.Popen(
+        [*DEMO, "--log", str(log)],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def section(out: str, start: str, end: str) -> str:
     """The text between the first ``start`` and the next ``end`` after it."""
     head = out.split(start, 1)[1]
@@ -144,14 +156,7 @@ def test_an_existing_log_named_with_log_is_refused_untouched(tmp_path: Path) -> 
 def test_ctrl_c_stops_cleanly_with_status_130(tmp_path: Path) -> None:
     log = tmp_path / "demo.sqlite3"
     # Normal pace: phase 3 lasts seconds, so the interrupt lands inside it.
-    with subprocess.Popen(
-        [*DEMO, "--log", str(log)],
-        cwd=tmp_path,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as demo:
+    with start_demo(tmp_path, log) as demo:
         assert demo.stdout is not None
         for line in demo.stdout:
             if line.startswith("[3/6]"):
@@ -166,14 +171,7 @@ def test_ctrl_c_stops_cleanly_with_status_130(tmp_path: Path) -> None:
 
 def test_a_reader_that_goes_away_stops_the_demo_quietly(tmp_path: Path) -> None:
     log = tmp_path / "demo.sqlite3"
-    with subprocess.Popen(
-        [*DEMO, "--log", str(log)],
-        cwd=tmp_path,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as demo:
+    with start_demo(tmp_path, log) as demo:
         assert demo.stdout is not None and demo.stderr is not None
         first = demo.stdout.readline()
         demo.stdout.close()  # like `python -m runtime.demo | head -1`
