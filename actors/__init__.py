@@ -1,13 +1,16 @@
 """The asyncio actor model: actors, references, mailboxes, supervision, timers and clocks.
 
-Messages and replies are msgspec Structs. Every wait that matters (ask timeouts,
-restart backoff, timers) runs on the system's injectable ``Clock``, so tests drive
-them with a ``ManualClock``.
+Messages and replies are msgspec Structs; a message that is answered subclasses
+``Ask[Reply]`` so ``ask`` is typed. A synchronous handler of an idle actor runs inline
+in the asker's task (no queue, no task switch); see ``Actor``. Every wait that matters
+(ask timeouts, restart backoff, timers) runs on the system's injectable ``Clock``, so
+tests drive them with a ``ManualClock``.
 """
 
 from __future__ import annotations
 
 from actors._actor import Actor
+from actors._ask import Ask
 from actors._clock import Clock, ManualClock, RealClock, TimerCallback, TimerHandle
 from actors._errors import (
     ActorDeadError,
@@ -17,6 +20,7 @@ from actors._errors import (
     DuplicateActorName,
     MailboxFull,
     SystemShutDown,
+    WouldBlock,
 )
 from actors._ref import DEFAULT_ASK_TIMEOUT, ActorRef
 from actors._stats import ActorState, ActorStatistics
@@ -37,6 +41,7 @@ __all__ = [
     "ActorRef",
     "ActorState",
     "ActorStatistics",
+    "Ask",
     "ActorSystem",
     "AskTimeout",
     "Clock",
@@ -50,6 +55,7 @@ __all__ = [
     "SystemShutDown",
     "TimerCallback",
     "TimerHandle",
+    "WouldBlock",
     "backoff_ceiling",
     "backoff_delay",
     "decide_restart",

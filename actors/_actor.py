@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Generic, TypeVar
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from actors._errors import ActorError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from actors._clock import Clock
     from actors._ref import ActorRef
 
@@ -18,13 +21,25 @@ M = TypeVar("M")
 
 
 class Actor(ABC, Generic[M]):
-    """Base of every actor: handles one message at a time from its mailbox.
+    """Base of every actor: handles one message at a time.
 
     The actor system builds instances with the factory given to ``spawn`` (a fresh
     instance on every restart), then calls ``on_start``, then ``receive`` for each
-    message in mailbox order. On an exception from ``receive`` or ``on_start`` it calls
-    ``on_failure`` on that instance and restarts per the supervision policy; ``on_stop``
-    is called only on a started instance stopped by ``stop``/``shutdown``.
+    message. On an exception from ``receive`` or ``on_start`` it calls ``on_failure``
+    on that instance and restarts per the supervision policy; ``on_stop`` is called
+    only on a started instance stopped by ``stop``/``shutdown``.
+
+    ``receive`` is either a plain ``def`` or an ``async def``:
+
+    - A plain ``def`` handler does no I/O. When the actor is idle and its mailbox is
+      empty, ``ref.ask`` runs it *inline*, in the asker's task: no queue, no task
+      switch, and still one message at a time (asyncio cannot interleave synchronous
+      code). Otherwise (a turn in progress, messages queued, a restart under way) the
+      message goes through the mailbox, as every ``tell`` does.
+    - An ``async def`` handler always runs in the actor's own task, from the mailbox.
+
+    Work that must wait (I/O) never runs inside a synchronous turn: the handler starts
+    it with ``run_in_background`` and the result comes back as a message.
     """
 
     _ref: ActorRef[M] | None = None
@@ -54,6 +69,17 @@ class Actor(ABC, Generic[M]):
         self._ref = ref
         self._clock = clock
 
+    def run_in_background(
+        self, work: Coroutine[Any, Any, object], *, name: str
+    ) -> asyncio.Task[object]:
+        """Run ``work`` in a task of its own, outside any turn of this actor.
+
+        The task belongs to the actor, not to this instance: it keeps running across a
+        restart (its result, told back to ``self.ref``, reaches the new instance) and
+        is cancelled when the actor stops. Its exceptions are logged, never raised.
+        """
+        return self.ref._cell.run_in_background(work, name=name)
+
     async def on_start(self) -> None:
         """Called before the first message of each instance; raising counts as a failure."""
 
@@ -64,9 +90,11 @@ class Actor(ABC, Generic[M]):
         """Called on the failed instance with the exception, before any restart."""
 
     @abstractmethod
-    async def receive(self, message: M) -> object:
+    def receive(self, message: M) -> Any:
         """Handle one message; the return value is the reply to an ``ask``.
 
-        For a ``tell`` the return value is ignored. An exception is sent back to the
-        asker (for an ``ask``) and counts as a failure for supervision either way.
+        Define it as ``def`` (runs inline when possible) or ``async def`` (always from
+        the mailbox). For a ``tell`` the return value is ignored. An exception is sent
+        back to the asker (for an ``ask``) and counts as a failure for supervision
+        either way.
         """

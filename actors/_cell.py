@@ -12,13 +12,22 @@ Supervision choices, in one place:
   fail with ``ActorDeadError``, ``ActorStopped(reason="too many restarts")`` is
   recorded, and the system's ``on_actor_stopped`` observer is called.
 - Recording an event can fail (the log is down): that is logged and supervision goes on.
+
+Inline turns. An instance whose ``receive`` is a plain ``def`` exposes it as
+``inline`` once started; ``ActorRef.ask`` calls ``run_inline`` when the actor is idle
+(no turn in progress) and its mailbox is empty. ``busy`` is true during every turn,
+inline or not, so no second turn can start inside one. A failure in an inline turn is
+the same supervised failure as one in the actor's task: ``inline`` is withdrawn at
+once (later messages queue), and a marker put at the *front* of the mailbox wakes the
+task, which restarts the actor before it takes the next message.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Generic
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic
 
 import structlog
 
@@ -37,6 +46,15 @@ log = structlog.get_logger()
 
 _MESSAGE_LIMIT = 2_000
 """``ActorFailed.message`` is truncated to this many characters."""
+
+
+class _InlineFailure:
+    """Mailbox marker: the instance failed in an inline turn (handled before anything)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
 
 
 class ActorCell(Generic[M]):
@@ -65,7 +83,7 @@ class ActorCell(Generic[M]):
         self._on_stopped = on_stopped
         self._log = log.bind(actor=name)
         self.state = ActorState.RUNNING
-        self._processed = self._failures = self._restarts = 0
+        self._processed = self._failures = self._restarts = self._inline_turns = 0
         self._history: tuple[float, ...] = ()
         self._instance: Actor[M] | None = None
         self._current: Envelope | None = None
@@ -75,6 +93,12 @@ class ActorCell(Generic[M]):
         self._closing = asyncio.Event()
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[object]] = set()
+        self.inline: Callable[[Any], Any] | None = None
+        """The live instance's synchronous ``receive``; None while it cannot run inline."""
+        self.busy = False
+        """A turn is in progress (inline, or from the mailbox)."""
+        self._counted = False
 
     def start(self) -> None:
         """Start the actor's task on the running loop."""
@@ -88,6 +112,7 @@ class ActorCell(Generic[M]):
             mailbox_depth=self.mailbox.depth,
             mailbox_size=self.mailbox.capacity,
             processed=self._processed,
+            inline=self._inline_turns,
             failures=self._failures,
             restarts=self._restarts,
             state=self.state,
@@ -105,6 +130,7 @@ class ActorCell(Generic[M]):
             await self._done.wait()
             return
         self._stop_requested = True
+        self.inline = None
         self.mailbox.close(reason)
         self._closing.set()
         task = self._task
@@ -143,31 +169,113 @@ class ActorCell(Generic[M]):
         except Exception as exc:
             return instance, exc
         self._instance = instance
+        receive = instance.receive
+        if not inspect.iscoroutinefunction(receive) and not self._stop_requested:
+            self.inline = receive
         return instance, None
 
     async def _process(self, instance: Actor[M] | None) -> Exception | None:
         assert instance is not None  # _incarnate returns an instance when it succeeds
+        synchronous = self.inline is not None
         while True:
             envelope = await self.mailbox.get()
             if envelope is None:
                 return None
+            message = envelope.message
+            if type(message) is _InlineFailure:
+                self._counted = True  # run_inline counted it already
+                return message.exc
             self._current = envelope
+            self.busy = True
             try:
-                result = await instance.receive(envelope.message)
+                if synchronous:
+                    result = instance.receive(message)
+                else:
+                    result = await instance.receive(message)
             except Exception as exc:
                 self._current = None
+                self.inline = None
                 if envelope.reply is not None and not envelope.reply.done():
                     envelope.reply.set_exception(exc)
                 return exc
+            finally:
+                self.busy = False
             self._current = None
             self._processed += 1
             if envelope.reply is not None and not envelope.reply.done():
                 envelope.reply.set_result(result)
 
+    def run_inline(self, receive: Callable[[Any], Any], message: Any) -> Any:
+        """One synchronous turn in the caller's task (the caller checked it is idle)."""
+        self.busy = True
+        try:
+            result = receive(message)
+        except Exception as exc:
+            # Withdraw the instance now (later messages queue for the next one) and
+            # show the failure at once; the actor's task does the rest.
+            self.inline = None
+            self._failures += 1
+            self._set_state(ActorState.RESTARTING)
+            self.mailbox.put_front(Envelope(_InlineFailure(exc)))
+            raise
+        finally:
+            self.busy = False
+        self._processed += 1
+        self._inline_turns += 1
+        return result
+
+    def drain_inline(self) -> None:
+        """Handle every queued message now, inline and in order (for ``ask_nowait``).
+
+        Stops early if one of them fails (the failure then waits for the task).
+        """
+        while self.inline is not None:
+            envelope = self.mailbox.take_nowait()
+            if envelope is None:
+                return
+            try:
+                result = self.run_inline(self.inline, envelope.message)
+            except Exception as exc:
+                if envelope.reply is not None and not envelope.reply.done():
+                    envelope.reply.set_exception(exc)
+                return
+            if envelope.reply is not None and not envelope.reply.done():
+                envelope.reply.set_result(result)
+
+    def run_in_background(
+        self, work: Coroutine[Any, Any, object], *, name: str
+    ) -> asyncio.Task[object]:
+        """Run ``work`` as a task owned by the actor (see ``Actor.run_in_background``)."""
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+            self._background_work(work), name=f"actor:{self.name}:{name}"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _background_work(self, work: Coroutine[Any, Any, object]) -> object:
+        try:
+            return await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._log.error("actor.background.failed", exc_info=exc)
+            return None
+
+    async def _cancel_background(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
     async def _supervise(self, instance: Actor[M] | None, exc: Exception) -> bool:
         """Handle a failure; ``True`` when a fresh instance should start."""
-        self._failures += 1
+        if not self._counted:
+            self._failures += 1
+        self._counted = False
         self._instance = None
+        self.inline = None
         self._set_state(ActorState.RESTARTING)
         self._log.error("actor.failed", error_type=type(exc).__name__, exc_info=exc)
         if instance is not None:
@@ -223,6 +331,7 @@ class ActorCell(Generic[M]):
         """Final transition: fail what is pending, run ``on_stop``, record, notify."""
         self._finished = True
         self._stop_reason = reason
+        self.inline = None
         self.mailbox.close(reason)
         self._fail_pending(reason)
         self._set_state(ActorState.STOPPED)
@@ -230,6 +339,7 @@ class ActorCell(Generic[M]):
         try:
             if instance is not None:
                 await self._call_on_stop(instance, on_stop_timeout)
+            await self._cancel_background()
             self._log.info("actor.stopped", reason=reason)
             await self._record(ActorStopped(actor=self.name, reason=reason))
             self._notify_stopped()
@@ -237,7 +347,7 @@ class ActorCell(Generic[M]):
             self._done.set()
 
     def _fail_pending(self, reason: str) -> None:
-        pending = self.mailbox.take_all()
+        pending = [e for e in self.mailbox.take_all() if type(e.message) is not _InlineFailure]
         if self._current is not None:
             pending.insert(0, self._current)
             self._current = None
@@ -291,6 +401,9 @@ class ActorCell(Generic[M]):
         self._log.error("actor.task.died", exc_info=error)
         self._finished = True
         self._stop_reason = "crashed"
+        self.inline = None
+        for background in self._background:
+            background.cancel()
         self.mailbox.close("crashed")
         self._fail_pending("crashed")
         self._set_state(ActorState.STOPPED)

@@ -5,6 +5,7 @@ The tree::
     ActorError
      ├── MailboxFull          tell_nowait() on a full mailbox
      ├── AskTimeout           no reply within the ask timeout (also a TimeoutError)
+     ├── WouldBlock           ask_nowait() on an actor that cannot answer inline now
      ├── ActorDeadError       the actor is stopped, or stopped before handling the message
      ├── ActorNotFound        get()/stop() with a name the system does not know (LookupError)
      ├── DuplicateActorName   spawn() with the name of a live actor (also a ValueError)
@@ -24,6 +25,7 @@ __all__ = [
     "DuplicateActorName",
     "MailboxFull",
     "SystemShutDown",
+    "WouldBlock",
 ]
 
 
@@ -54,6 +56,18 @@ class AskTimeout(ActorError, TimeoutError):
             f"ask {message_type} to actor {actor!r} got no reply within {timeout:g} s; "
             "the actor is still running and a late reply will be dropped; raise the "
             "timeout or check ref.statistics() for a backlog"
+        )
+
+
+class WouldBlock(ActorError):
+    """``ask_nowait`` could not answer without waiting (see ``ActorRef.ask_nowait``)."""
+
+    def __init__(self, actor: str, message_type: str, why: str) -> None:
+        self.actor = actor
+        self.why = why
+        super().__init__(
+            f"ask_nowait {message_type} to actor {actor!r} would have to wait ({why}); "
+            "use `await ref.ask(...)` instead"
         )
 
 

@@ -63,6 +63,23 @@ class Mailbox:
         self._items.append(envelope)
         self._not_empty.set()
 
+    def put_front(self, envelope: Envelope) -> None:
+        """Queue ``envelope`` ahead of everything, ignoring capacity and closing.
+
+        Only the actor's own cell uses it, to hand its task a failure that happened
+        in an inline turn: that must be handled before any queued message.
+        """
+        self._items.appendleft(envelope)
+        self._not_empty.set()
+
+    def take_nowait(self) -> Envelope | None:
+        """The next envelope without waiting; None when the queue is empty."""
+        if not self._items:
+            return None
+        envelope = self._items.popleft()
+        self._has_room.set()
+        return envelope
+
     async def put(self, envelope: Envelope) -> None:
         """Queue ``envelope``, waiting for room; ``ActorDeadError`` if closed meanwhile."""
         while True:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 from actors._actor import M
-from actors._errors import AskTimeout, MailboxFull
+from actors._ask import Ask, R
+from actors._errors import AskTimeout, MailboxFull, WouldBlock
 from actors._mailbox import Envelope
 from actors._stats import ActorStatistics
 
@@ -58,20 +59,32 @@ class ActorRef(Generic[M]):
         """
         self._cell.mailbox.put_nowait(Envelope(message))
 
+    @overload
+    async def ask(self, message: Ask[R], *, timeout: float | None = ...) -> R: ...  # noqa: ASYNC109
+
+    @overload
+    async def ask(self, message: M, *, timeout: float | None = ...) -> Any: ...  # noqa: ASYNC109
+
     async def ask(
         self,
-        message: M,
+        message: Any,
         *,
         timeout: float | None = DEFAULT_ASK_TIMEOUT,  # noqa: ASYNC109 - runs on our Clock
     ) -> Any:
         """Send ``message`` and return the actor's reply (``receive``'s return value).
 
-        The timeout runs on the actor system's clock (a ``ManualClock`` drives it in
-        tests) and covers waiting for mailbox room too. A timeout leaves the actor
-        running; the message is still handled in turn and its late reply dropped.
+        An idle actor with a synchronous ``receive`` and an empty mailbox handles the
+        message inline, in this task, before ``ask`` returns: no queue and no task
+        switch (see ``Actor``). Otherwise the message is queued behind the others and
+        the reply awaited.
+
+        The timeout applies to a queued ask (an inline one cannot wait). It runs on the
+        actor system's clock (a ``ManualClock`` drives it in tests) and covers waiting
+        for mailbox room too. A timeout leaves the actor running; the message is still
+        handled in turn and its late reply dropped.
 
         Args:
-            message: The message, handled in mailbox order with tells.
+            message: The message; an ``Ask[R]`` message's reply is typed ``R``.
             timeout: Seconds to wait for the reply; ``None`` waits forever.
 
         Raises:
@@ -79,6 +92,41 @@ class ActorRef(Generic[M]):
             ActorDeadError: The actor is stopped, or stopped before handling it.
             Exception: Whatever ``receive`` raised, with its original type.
         """
+        cell = self._cell
+        receive = cell.inline
+        if receive is not None and not cell.busy and not cell.mailbox.depth:
+            return cell.run_inline(receive, message)
+        return await self._ask_queued(message, timeout)
+
+    @overload
+    def ask_nowait(self, message: Ask[R]) -> R: ...
+
+    @overload
+    def ask_nowait(self, message: M) -> Any: ...
+
+    def ask_nowait(self, message: Any) -> Any:
+        """Handle ``message`` now, inline, and return the reply; for synchronous callers.
+
+        Messages already queued are handled first, inline and in order, so the answer
+        is the same as an ``ask`` would give (one message at a time, mailbox order).
+
+        Raises:
+            WouldBlock: The actor cannot answer without waiting: its ``receive`` is
+                ``async``, it is restarting or stopped, or this is called from inside
+                one of its own turns.
+            Exception: Whatever ``receive`` raised, with its original type.
+        """
+        cell = self._cell
+        if cell.busy:
+            raise WouldBlock(self.name, type(message).__name__, "a turn is in progress")
+        cell.drain_inline()
+        receive = cell.inline
+        if receive is None:
+            why = f"it is {cell.state.value} or its receive is async"
+            raise WouldBlock(self.name, type(message).__name__, why)
+        return cell.run_inline(receive, message)
+
+    async def _ask_queued(self, message: Any, timeout: float | None) -> Any:  # noqa: ASYNC109
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         timer = None
         if timeout is not None:

@@ -39,6 +39,8 @@ class ActorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """The mailbox's capacity."""
     processed: int
     """Messages handled without an exception (tells and asks, all instances)."""
+    inline: int = 0
+    """Of those, asks handled inline in the asker's task (no queue, no task switch)."""
     failures: int
     """Exceptions from ``receive`` or ``on_start`` (all instances)."""
     restarts: int

@@ -81,9 +81,7 @@ def evolve(state: BenchState, event: Event | UnknownEvent) -> BenchState:
     return state
 
 
-PROJECTION = Projection(
-    name="bench", initial=BenchState(), evolve=evolve, state_type=BenchState
-)
+PROJECTION = Projection(name="bench", initial=BenchState(), evolve=evolve, state_type=BenchState)
 
 
 @dataclass(frozen=True)
@@ -238,9 +236,7 @@ def raw_batched(path: Path, rows: list[Row], batch: int) -> None:
         conn.close()
 
 
-async def bench_replay(
-    log: SqliteEventLog, directory: Path, profiler: Profiler
-) -> float:
+async def bench_replay(log: SqliteEventLog, directory: Path, profiler: Profiler) -> float:
     """Part 2: full replay through the log vs raw read + decode + the same fold."""
     await log.close()
     log = await SqliteEventLog.open(log.path)
@@ -250,9 +246,7 @@ async def bench_replay(
         )
     finally:
         await log.close()
-    decoders = {
-        name: msgspec.json.Decoder(cls) for name, cls in default_registry.types.items()
-    }
+    decoders = {name: msgspec.json.Decoder(cls) for name, cls in default_registry.types.items()}
 
     def raw_replay() -> BenchState:
         conn = sqlite3.connect(log.path)
@@ -312,8 +306,10 @@ async def bench_cold_start(directory: Path, total: int) -> float:
     print(f"        build with raw sqlite3 {build_seconds:.1f} s (not a measurement)")
     print(f"        open {opened - started:.3f} s, Projector.start {start_seconds:.3f} s")
     ok = start_seconds < COLD_START_TARGET
-    print(f"        Projector.start {start_seconds:.3f} s  (target < {COLD_START_TARGET} s)  "
-          f"{verdict(ok)}")
+    print(
+        f"        Projector.start {start_seconds:.3f} s  (target < {COLD_START_TARGET} s)  "
+        f"{verdict(ok)}"
+    )
     return start_seconds
 
 

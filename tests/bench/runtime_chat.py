@@ -57,6 +57,8 @@ class Round(msgspec.Struct, frozen=True):
     throughput: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float
+    """Process CPU time (all threads: the event loop and SQLite's) per request."""
 
 
 def _free_port() -> int:
@@ -112,11 +114,13 @@ async def measure(call: Call, concurrency: int, requests: int) -> Round:
             await call()
             latencies.append(time.perf_counter() - started)
 
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu_began
     ordered = sorted(latencies)
     return Round(
+        cpu_us=1e6 * cpu / len(ordered),
         throughput=len(ordered) / elapsed,
         p50_ms=1000 * ordered[len(ordered) // 2],
         p99_ms=1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
@@ -130,6 +134,7 @@ def _median(rounds: list[Round]) -> Round:
         throughput=middle.throughput,
         p50_ms=statistics.median(r.p50_ms for r in rounds),
         p99_ms=statistics.median(r.p99_ms for r in rounds),
+        cpu_us=statistics.median(r.cpu_us for r in rounds),
     )
 
 
@@ -203,6 +208,10 @@ async def _compare_at(
         f"  breakdown: EndpointClient alone {transport.throughput:8.0f} req/s = "
         f"{transport.throughput / plain.throughput:.3f} of httpx; Runtime.chat = "
         f"{ours.throughput / transport.throughput:.3f} of EndpointClient"
+    )
+    print(
+        f"  CPU per request: httpx {plain.cpu_us:.0f} us, Runtime.chat {ours.cpu_us:.0f} us "
+        f"(+{ours.cpu_us - plain.cpu_us:.0f} us, x{ours.cpu_us / plain.cpu_us:.2f})"
     )
     return ratio >= TARGET_RATIO
 

@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_eventlog_benchmark_runs_in_quick_mode() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tests.bench.eventlog", "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     verdicts = [line for line in done.stdout.splitlines() if "target" in line]
