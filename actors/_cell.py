@@ -224,6 +224,16 @@ class ActorCell(Generic[M]):
         self._inline_turns += 1
         return result
 
+    def why_not_inline(self) -> str:
+        """Why no message can be handled inline now (for ``WouldBlock``)."""
+        if self.state is ActorState.STOPPED:
+            return f"it is stopped ({self._stop_reason})"
+        if self.state is ActorState.RESTARTING or self.mailbox.depth:
+            return "it is restarting after a failure"
+        if self._instance is None:
+            return "it is still starting"
+        return "its receive is async"
+
     def drain_inline(self) -> None:
         """Handle every queued message now, inline and in order (for ``ask_nowait``).
 

@@ -122,8 +122,7 @@ class ActorRef(Generic[M]):
         cell.drain_inline()
         receive = cell.inline
         if receive is None:
-            why = f"it is {cell.state.value} or its receive is async"
-            raise WouldBlock(self.name, type(message).__name__, why)
+            raise WouldBlock(self.name, type(message).__name__, cell.why_not_inline())
         return cell.run_inline(receive, message)
 
     async def _ask_queued(self, message: Any, timeout: float | None) -> Any:  # noqa: ASYNC109

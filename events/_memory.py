@@ -61,8 +61,14 @@ class _Storage:
         first = len(self.rows) + 1
         for offset, (name, version, payload) in enumerate(encoded):
             row = _Row(
-                first + offset, stream, current + 1 + offset, timestamp,
-                name, version, idempotency_key, payload,
+                first + offset,
+                stream,
+                current + 1 + offset,
+                timestamp,
+                name,
+                version,
+                idempotency_key,
+                payload,
             )
             self.rows.append(row)
         positions = tuple(range(first, first + len(encoded)))

@@ -49,6 +49,7 @@ from runtime._errors import (
     QuotaUnavailable,
     RequestRejected,
     RuntimeNotRunning,
+    StateUnavailable,
     StreamInterrupted,
 )
 from runtime._logging import configure_logging, log_requests
@@ -96,6 +97,7 @@ __all__ = [
     "RuntimeConfig",
     "RuntimeMetrics",
     "RuntimeNotRunning",
+    "StateUnavailable",
     "RuntimeStatistics",
     "StreamChunk",
     "StreamInterrupted",

@@ -3,19 +3,24 @@
 Start-up: open the log; rebuild health, cursors, model lists, the quota ledger and
 the performance windows with ``Projector``s (latest snapshot + tail replay), so a
 quarantine recorded before a restart still holds until its wall-clock deadline and a
-restart mid-day continues the day's counts; build the clients and shells; start the
-recorder; settle quota reservations a crashed process left open; spawn the long-lived
-actors (catalog refresher, health checker) under supervision.
+restart mid-day continues the day's counts; start the recorder; spawn the actors —
+one ``EndpointActor`` per endpoint, then the ``CatalogActor``, ``HealthActor``,
+``QuotaActor``, ``PerformanceActor`` and ``RouterActor``, each from its replayed
+state and under supervision (a restarted actor rebuilds its state from the log);
+settle quota reservations a crashed process left open. The request ``Driver`` holds
+only the actors' refs.
 
-Shutdown, in reverse: stop the actors, cancel catalog fetches, flush the recorder,
-snapshot the projections (the next start replays only what follows), close the
-clients and the log. A failure of one step is logged and the others still run.
+Shutdown, in reverse: stop the actors (their background fetches and checks with
+them), flush the recorder, snapshot the projections (the next start replays only what
+follows), close the transports and the log. A failure of one step is logged and the
+others still run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,22 +28,41 @@ import httpx
 import structlog
 
 from actors import ActorRef, ActorSystem, Clock, RealClock, SupervisionPolicy
-from actors.catalog import Catalog, CatalogRefresher
-from actors.endpoint import EndpointClient
-from actors.health import HealthChecker, HealthMonitor
-from actors.performance import PerformanceState, PerformanceTracker
-from actors.quota import LedgerState, QuotaLedger
-from actors.router import Router, RouterState
-from events import Event, EventLog, Projection, Projector, SqliteEventLog, split_deployment
+from actors.catalog import CatalogActor, CatalogMessage, CatalogState, GetCatalogStatistics
+from actors.endpoint import (
+    EndpointActor,
+    EndpointMessage,
+    EndpointTransport,
+    GetEndpointStatistics,
+    call_list_models,
+)
+from actors.health import GetHealthStatistics, HealthActor, HealthMessage, NoteListed
+from actors.performance import (
+    GetPerformanceView,
+    PerformanceActor,
+    PerformanceMessage,
+    PerformanceState,
+)
+from actors.quota import LedgerState, QuotaActor, QuotaMessage, SettleOrphans
+from actors.router import (
+    Driver,
+    GetRouterStatistics,
+    Refs,
+    RouterActor,
+    RouterMessage,
+    RouterState,
+)
+from events import EventLog, Projection, Projector, SqliteEventLog
 from runtime._build import (
     CATALOG_PROJECTION,
     HEALTH_PROJECTION,
     QUOTA_PROJECTION,
     ROUTER_PROJECTION,
     deployment_ids,
-    endpoint_clients,
+    endpoint_transports,
     health_policy,
     health_probe,
+    machine_settings,
     model_settings,
     performance_projection,
     quota_limits,
@@ -54,7 +78,13 @@ log = structlog.get_logger()
 
 CATALOG_TTL = 60.0
 """Seconds a fetched model list counts as fresh (the issue's default)."""
-_SUPERVISION = SupervisionPolicy(max_restarts=10, window=60.0, backoff_base=0.5, backoff_cap=30.0)
+SUPERVISION = SupervisionPolicy(max_restarts=10, window=60.0, backoff_base=0.05, backoff_cap=2.0)
+"""How the domain actors are restarted: soon (requests wait for them), at most 10 a
+minute before one is given up."""
+MAILBOX = 100_000
+"""Mailbox capacity of the domain actors (only queued when busy or restarting)."""
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +101,7 @@ class Options:
 
 @dataclass(kw_only=True)
 class Parts:
-    """Everything a running Runtime owns."""
+    """Everything a running Runtime owns: resources, and refs to its actors."""
 
     config: RuntimeConfig
     clock: Clock
@@ -81,14 +111,11 @@ class Parts:
     projectors: tuple[Projector[Any], ...]
     notifier: Notifier
     recorder: Recorder
-    clients: dict[str, EndpointClient]
-    monitor: HealthMonitor
-    catalog: Catalog
-    router: Router
-    ledger: QuotaLedger
-    tracker: PerformanceTracker
+    transports: dict[str, EndpointTransport]
     system: ActorSystem
-    actors: dict[str, ActorRef[Any]]
+    refs: Refs
+    driver: Driver
+    deployments: tuple[str, ...]
 
 
 async def assemble(
@@ -112,49 +139,22 @@ async def assemble(
         projectors = tuple(
             [await Projector.start(event_log, p, snapshot_every=every) for p in projections]
         )
-        parts = _wire(config, api_keys, options, clock, event_log, projectors)
     except BaseException:
         if options.event_log is None:
             await event_log.close()
         raise
-    await parts.ledger.recover()
-    _spawn(parts)
-    log.info(
-        "runtime.started",
-        endpoints=len(parts.clients),
-        deployments=len(parts.monitor.deployments),
-    )
-    return parts
-
-
-def _wire(
-    config: RuntimeConfig,
-    api_keys: Mapping[str, str | None],
-    options: Options,
-    clock: Clock,
-    event_log: EventLog,
-    projectors: tuple[Projector[Any], ...],
-) -> Parts:
     notifier = Notifier()
     recorder = Recorder(event_log, projectors=projectors)
     recorder.start()
-    clients = endpoint_clients(config, api_keys, options.transport)
-    states = [p.state for p in projectors]
-    ledger = QuotaLedger(
-        quota_limits(config), clock=clock, state=_typed(states[3], LedgerState),
-        submit=recorder.submit, record=recorder.record, publish=notifier.publish,
-        fallback=config.quota.on_exceeded == "fallback",
+    system = ActorSystem(clock=clock, log=event_log, default_supervision=SUPERVISION)
+    transports = endpoint_transports(config, options.transport, api_keys)
+    wiring = _Wiring(config, clock, event_log, recorder, notifier, system, projectors)
+    refs = wiring.spawn(transports)
+    driver = Driver(
+        refs, model_settings(config), machine_settings(config, quota=True), clock=clock,
+        rng=options.rng or random.random, record=recorder.record, publish=notifier.publish,
     )  # fmt: skip
-    tracker = PerformanceTracker(_typed(states[4], PerformanceState), config.performance)
-
-    def publish(event: Event) -> None:
-        tracker.observe(event)  # live windows: ordering must see every sample at once
-        notifier.publish(event)
-
-    monitor, catalog, router = _shells(
-        config, options, clock, clients, states, recorder.record, publish, ledger, tracker
-    )
-    return Parts(
+    parts = Parts(
         config=config,
         clock=clock,
         log=event_log,
@@ -163,106 +163,156 @@ def _wire(
         projectors=projectors,
         notifier=notifier,
         recorder=recorder,
-        clients=clients,
-        monitor=monitor,
-        catalog=catalog,
-        router=router,
-        ledger=ledger,
-        tracker=tracker,
-        system=ActorSystem(clock=clock, log=event_log, default_supervision=_SUPERVISION),
-        actors={},
+        transports=transports,
+        system=system,
+        refs=refs,
+        driver=driver,
+        deployments=deployment_ids(config),
     )
+    assert refs.quota is not None
+    await refs.quota.ask(SettleOrphans(), timeout=None)
+    await _started(refs)
+    await recorder.flush()
+    log.info("runtime.started", endpoints=len(transports), deployments=len(parts.deployments))
+    return parts
 
 
-T = TypeVar("T")
+class _Wiring:
+    """Spawns the actors, each from its replayed state, with a way to rebuild it."""
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        clock: Clock,
+        event_log: EventLog,
+        recorder: Recorder,
+        notifier: Notifier,
+        system: ActorSystem,
+        projectors: tuple[Projector[Any], ...],
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.log = event_log
+        self.recorder = recorder
+        self.notifier = notifier
+        self.system = system
+        self.states = {p.projection.name: p.state for p in projectors}
+        self.projections = {p.projection.name: p.projection for p in projectors}
+
+    def restore(self, projection: Projection[S]) -> Callable[[], Awaitable[S]]:
+        """Rebuild ``projection`` from the log: commit what is queued, then snapshot + tail."""
+
+        async def restore() -> S:
+            await self.recorder.flush()
+            every = self.config.event_log.snapshot_every
+            projector = await Projector.start(self.log, projection, snapshot_every=every)
+            return projector.state
+
+        return restore
+
+    def first(self, projection: Projection[S], kind: type[S]) -> Callable[[], S | None]:
+        """The replayed state for the first incarnation only (later ones restore)."""
+        given: list[S] = [_typed(self.states[projection.name], kind)]
+        return lambda: given.pop() if given else None
+
+    def spawn(self, transports: Mapping[str, EndpointTransport]) -> Refs:
+        config, system, recorder = self.config, self.system, self.recorder
+        record, publish = recorder.record, self.notifier.publish
+        endpoints: dict[str, ActorRef[EndpointMessage]] = {}
+        for name, transport in transports.items():
+            limit = config.endpoint(name).max_concurrency
+            endpoints[name] = system.spawn(
+                _endpoint_factory(transport, limit), name=f"endpoint:{name}", mailbox_size=MAILBOX
+            )
+        dids = deployment_ids(config)
+        late: dict[str, ActorRef[Any]] = {}
+
+        async def fetch(endpoint: str) -> tuple[str, ...]:
+            return await call_list_models(endpoints[endpoint])
+
+        async def on_listed(served: tuple[str, ...]) -> None:
+            await late["health"].ask(NoteListed(served), timeout=None)
+
+        catalog_state = self.first(CATALOG_PROJECTION, CatalogState)
+        catalog: ActorRef[CatalogMessage] = system.spawn(
+            lambda: CatalogActor(
+                tuple(transports), dids, fetch, state=catalog_state(),
+                restore=self.restore(CATALOG_PROJECTION), record=record, publish=publish,
+                on_listed=on_listed, ttl=CATALOG_TTL, refresh_interval=CATALOG_TTL / 2,
+            ),
+            name="catalog", mailbox_size=MAILBOX,
+        )  # fmt: skip
+        health_section = config.health
+        probe = health_probe(catalog, endpoints, generate=health_section.check_generation)
+        health_state = self.first(HEALTH_PROJECTION, dict)
+        health: ActorRef[HealthMessage] = system.spawn(
+            lambda: HealthActor(
+                health_policy(health_section), dids, states=health_state(),
+                restore=self.restore(HEALTH_PROJECTION), record=record, publish=publish,
+                probe=probe, check_interval=health_section.check_interval_seconds,
+            ),
+            name="health", mailbox_size=MAILBOX,
+        )  # fmt: skip
+        late["health"] = health
+        ledger = self.first(QUOTA_PROJECTION, LedgerState)
+        quota: ActorRef[QuotaMessage] = system.spawn(
+            lambda: QuotaActor(
+                quota_limits(config), state=ledger(), restore=self.restore(QUOTA_PROJECTION),
+                submit=recorder.submit, record=record, publish=publish,
+            ),
+            name="quota", mailbox_size=MAILBOX,
+        )  # fmt: skip
+        window = performance_projection(config.performance.window)
+        windows = self.first(window, PerformanceState)
+        performance: ActorRef[PerformanceMessage] = system.spawn(
+            lambda: PerformanceActor(windows(), self.restore(window)),
+            name="performance", mailbox_size=MAILBOX,
+        )  # fmt: skip
+        cursors = self.first(ROUTER_PROJECTION, RouterState)
+        routes = {name: settings.route for name, settings in model_settings(config).items()}
+        router: ActorRef[RouterMessage] = system.spawn(
+            lambda: RouterActor(
+                routes, retry_policy(config.retry), state=cursors(),
+                restore=self.restore(ROUTER_PROJECTION), performance=config.performance,
+            ),
+            name="router", mailbox_size=MAILBOX,
+        )  # fmt: skip
+        return Refs(
+            router=router, health=health, catalog=catalog, performance=performance,
+            endpoints=endpoints, quota=quota,
+        )  # fmt: skip
 
 
-def _typed(state: object, kind: type[T]) -> T:
+async def _started(refs: Refs) -> None:
+    """Wait until every actor took a message (so synchronous readers work from now on)."""
+    waits = [
+        refs.router.ask(GetRouterStatistics()),
+        refs.health.ask(GetHealthStatistics()),
+        refs.catalog.ask(GetCatalogStatistics()),
+        refs.performance.ask(GetPerformanceView()),
+        *(e.ask(GetEndpointStatistics()) for e in refs.endpoints.values()),
+    ]
+    await asyncio.gather(*waits)
+
+
+def _endpoint_factory(transport: EndpointTransport, limit: int) -> Callable[[], EndpointActor]:
+    return lambda: EndpointActor(transport, max_concurrency=limit)
+
+
+def _typed(state: object, kind: type[S]) -> S:
     """A projector's state as its projection's type (the tuple erases it)."""
     if not isinstance(state, kind):
         raise TypeError(f"expected a {kind.__name__} from replay, got {type(state).__name__}")
     return state
 
 
-def _shells(
-    config: RuntimeConfig,
-    options: Options,
-    clock: Clock,
-    clients: dict[str, EndpointClient],
-    states: Sequence[Any],
-    record: Callable[[str, Sequence[Event]], None],
-    publish: Callable[[Event], None],
-    ledger: QuotaLedger,
-    tracker: PerformanceTracker,
-) -> tuple[HealthMonitor, Catalog, Router]:
-    """The health, catalog and routing writers, each starting from its replayed state."""
-    health_state, router_state, catalog_state = states[:3]
-    monitor = HealthMonitor(
-        health_policy(config.health), deployment_ids(config), clock=clock,
-        states=health_state, record=record, publish=publish,
-    )  # fmt: skip
-    catalog = Catalog(
-        {e.name: e.url for e in config.endpoints}, _fetcher(clients), clock=clock,
-        ttl=CATALOG_TTL, state=catalog_state, record=record, publish=publish,
-        on_listed=_on_listed(monitor, lambda: catalog),
-    )  # fmt: skip
-    router = Router(
-        model_settings(config), clients, monitor, clock=clock,
-        rng=options.rng or random.random, policy=retry_policy(config.retry),
-        catalog=catalog, state=_typed(router_state, RouterState), record=record,
-        publish=publish, order_for=tracker.order_for, quota=ledger,
-    )  # fmt: skip
-    return monitor, catalog, router
-
-
-def _fetcher(clients: Mapping[str, EndpointClient]) -> Callable[[str], Awaitable[tuple[str, ...]]]:
-    async def fetch(endpoint: str) -> tuple[str, ...]:
-        return await clients[endpoint].list_models()
-
-    return fetch
-
-
-def _on_listed(
-    monitor: HealthMonitor, catalog: Callable[[], Catalog]
-) -> Callable[[str, tuple[str, ...]], None]:
-    """A listed model resets a deployment that was ``failed`` (model gone, now back)."""
-
-    def listed(endpoint: str, models: tuple[str, ...]) -> None:
-        for did in monitor.deployments:
-            model, where = split_deployment(did)
-            if where == endpoint and catalog().serves(model, endpoint):
-                monitor.catalog_saw(did)
-
-    return listed
-
-
-def _spawn(parts: Parts) -> None:
-    system, health = parts.system, parts.config.health
-    catalog = parts.catalog
-    parts.actors["catalog-refresher"] = system.spawn(
-        lambda: CatalogRefresher(catalog, CATALOG_TTL / 2),
-        name="catalog-refresher",
-        mailbox_size=1,
-    )
-    if health.check_interval_seconds > 0:
-        probe = health_probe(catalog, parts.clients, generate=health.check_generation)
-        monitor, interval = parts.monitor, health.check_interval_seconds
-        parts.actors["health-checker"] = system.spawn(
-            lambda: HealthChecker(monitor, probe, interval),
-            name="health-checker",
-            mailbox_size=1,
-        )
-
-
 async def dismantle(parts: Parts) -> None:
     """Stop everything in reverse order; every step runs even if one fails."""
     steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         ("actors", lambda: parts.system.shutdown(timeout=5.0)),
-        ("catalog", parts.catalog.aclose),
-        ("quota", parts.ledger.flush),
         ("recorder", parts.recorder.aclose),
         ("notifier", parts.notifier.aclose),
-        *[(f"client {name}", client.aclose) for name, client in parts.clients.items()],
+        *[(f"transport {name}", t.aclose) for name, t in parts.transports.items()],
         *[(f"snapshot {p.projection.name}", p.snapshot_now) for p in parts.projectors],
     ]
     if parts.owns_log:

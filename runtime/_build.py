@@ -1,32 +1,43 @@
-"""Turning a ``RuntimeConfig`` into the shells' own parameters, and the projections.
+"""Turning a ``RuntimeConfig`` into the actors' own parameters, and the projections.
 
-The actor shells take their own parameter structs (``HealthPolicy``, ``RetryPolicy``,
-``ModelSettings``, ``Deadlines``) and never see the runtime's config; this module is
-the one place that translates.
+The actors take their own parameter structs (``HealthPolicy``, ``RetryPolicy``,
+``ModelSettings``, ``MachineSettings``, ``Deadlines``) and never see the runtime's
+config; this module is the one place that translates.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 
 import httpx
 
-from actors.catalog import Catalog, CatalogState
+from actors import ActorRef
+from actors.catalog import CatalogMessage, CatalogState, FindUnlisted, Refresh
 from actors.catalog import evolve as evolve_catalog
 from actors.endpoint import (
     BackendError,
     ChatRequest,
     Deadlines,
-    EndpointClient,
+    EndpointMessage,
+    EndpointTransport,
     FailureClass,
     Message,
+    call_chat,
 )
 from actors.health import DeploymentHealth, HealthPolicy, Probe, RecordOutcome, evolve_all
 from actors.performance import PerformanceState
 from actors.performance import evolve as evolve_performance
 from actors.quota import DailyLimit, LedgerState, QuotaLimits
 from actors.quota import evolve as evolve_quota
-from actors.router import ModelRoute, ModelSettings, RetryPolicy, RouterState, evolve_router
+from actors.router import (
+    MachineSettings,
+    ModelRoute,
+    ModelSettings,
+    RetryPolicy,
+    RouterState,
+    evolve_router,
+)
 from events import (
     QUOTA_LEDGER_STREAM,
     AttemptFailed,
@@ -68,9 +79,10 @@ __all__ = [
     "ROUTER_PROJECTION",
     "deadlines",
     "deployment_ids",
-    "endpoint_clients",
+    "endpoint_transports",
     "health_policy",
     "health_probe",
+    "machine_settings",
     "model_settings",
     "performance_projection",
     "quota_limits",
@@ -232,39 +244,50 @@ def deployment_ids(config: RuntimeConfig) -> tuple[str, ...]:
     return tuple(deployment_id(m.name, e) for m in config.models for e in m.deployments)
 
 
-def endpoint_clients(
+def machine_settings(config: RuntimeConfig, *, quota: bool) -> MachineSettings:
+    """What every request's machine shares: the retry policy and the quota rules."""
+    return MachineSettings(
+        policy=retry_policy(config.retry),
+        quota=quota,
+        quota_fallback=config.quota.on_exceeded == "fallback",
+        max_tokens={model.name: model.max_tokens for model in config.models},
+    )
+
+
+def endpoint_transports(
     config: RuntimeConfig,
-    api_keys: Mapping[str, str | None],
     transport: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
-) -> dict[str, EndpointClient]:
-    """One client per endpoint (its own connection pool and concurrency limit)."""
-    clients: dict[str, EndpointClient] = {}
+    api_keys: Mapping[str, str | None] | None = None,
+) -> dict[str, EndpointTransport]:
+    """One transport per endpoint (its own connection pool, sized to its concurrency)."""
+    keys = api_keys or {}
+    made: dict[str, EndpointTransport] = {}
     for endpoint in config.endpoints:
         chosen = transport(endpoint.name) if transport is not None else None
         if chosen is None and not endpoint.verify_tls:
             chosen = httpx.AsyncHTTPTransport(verify=False)
-        clients[endpoint.name] = EndpointClient(
+        made[endpoint.name] = EndpointTransport(
             name=endpoint.name,
             url=endpoint.url,
             api=endpoint.api,
-            api_key=api_keys.get(endpoint.name),
+            api_key=keys.get(endpoint.name),
             deadlines=deadlines(endpoint.timeouts),
-            max_concurrency=endpoint.max_concurrency,
+            max_connections=endpoint.max_concurrency,
             transport=chosen,
         )
-    return clients
+    return made
 
 
 _PING = (Message(role="user", content="ping"),)
 
 
 def health_probe(
-    catalog: Catalog,
-    clients: Mapping[str, EndpointClient],
+    catalog: ActorRef[CatalogMessage],
+    endpoints: Mapping[str, ActorRef[EndpointMessage]],
     *,
     generate: bool,
 ) -> Probe:
-    """The health checker's probe: list the endpoint's models, optionally generate.
+    """The health checks' probe: list the endpoint's models, optionally generate.
 
     The list goes through the catalog (single-flight, so a check and a catalog refresh
     share one call, and the list is updated on the way). A model missing from the list
@@ -274,13 +297,14 @@ def health_probe(
 
     async def probe(did: str) -> RecordOutcome | None:
         model, endpoint = split_deployment(did)
-        error = await catalog.refresh(endpoint)
-        if error is None and not catalog.serves(model, endpoint):
+        (fetch,) = await catalog.ask(Refresh((endpoint,)), timeout=None)
+        error = await asyncio.shield(fetch)
+        if error is None and did in await catalog.ask(FindUnlisted((did,)), timeout=None):
             return None
         if error is None and generate:
             request = ChatRequest(model=model, messages=_PING, max_tokens=1)
             try:
-                await clients[endpoint].chat(request)
+                await call_chat(endpoints[endpoint], request)
             except BackendError as exc:
                 error = exc
         if error is None:

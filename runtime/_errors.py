@@ -11,6 +11,8 @@ The tree::
      ├── InvalidRequest           the call itself is wrong: no/both role and model, an
      │                            unknown role, malformed messages (also a ValueError)
      ├── RuntimeNotRunning        the Runtime is not started, or already closed
+     ├── StateUnavailable         a synchronous reader (health(), usage()...) found the
+     │                            actor it reads restarting; try again in a moment
      ├── ModelNotFoundError       the model asked for is not served; lists what is (also
      │                            actors.catalog.ModelNotFoundError); no request was sent
      ├── AllCandidatesFailed      no deployment answered; .attempts lists every attempt
@@ -49,6 +51,7 @@ __all__ = [
     "QuotaUnavailable",
     "RequestRejected",
     "RuntimeNotRunning",
+    "StateUnavailable",
     "StreamInterrupted",
     "as_runtime_error",
 ]
@@ -113,6 +116,10 @@ class InvalidRequest(LLMRuntimeError, ValueError):
 
 class RuntimeNotRunning(LLMRuntimeError):
     """The Runtime was used before ``start()`` (or ``async with``) or after ``aclose()``."""
+
+
+class StateUnavailable(LLMRuntimeError):
+    """An actor a synchronous reader asks is restarting (rebuilding its state)."""
 
 
 class ModelNotFoundError(LLMRuntimeError, _catalog.ModelNotFoundError):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from actors.catalog import Catalog
+from actors import ActorRef
+from actors.catalog import CatalogMessage, ensure_served
 from actors.endpoint import Message
 from actors.router import RouteRequest
 from runtime._config import RuntimeConfig
@@ -51,7 +52,7 @@ class Resolver:
 
     async def request(
         self,
-        catalog: Catalog,
+        catalog: ActorRef[CatalogMessage],
         messages: MessagesLike,
         *,
         role: str | None,
@@ -82,7 +83,7 @@ class Resolver:
         else:
             assert model is not None
             name, endpoints = self.model(model)
-            await catalog.ensure(name, endpoints)
+            await ensure_served(catalog, name, endpoints)
             chain = (name,)
         return RouteRequest(
             chain=chain,

@@ -8,20 +8,27 @@ Example::
             print(chunk.content, end="")
         print(rt.health())
 
-Concurrency model (details in each shell's module docstring): ``chat`` and ``stream``
-run in the caller's task and call the backend directly — concurrent requests are
-concurrent, never queued behind one mailbox. Shared state has one writer each (health:
-``HealthMonitor``; cursors and retry budgets: the router; model lists: ``Catalog``),
-changed only by synchronous decide-evolve-record steps that asyncio cannot interleave.
-Long-lived background work runs as supervised actors on the injected clock: the
-catalog refresher and the health checker. Events are appended by a background
-recorder (see ``runtime._recorder`` for the durability this trades).
+Concurrency model (details in each actor's module docstring): every piece of shared
+state is owned by one actor — each endpoint's slots and counters (``EndpointActor``),
+the model lists (``CatalogActor``), every deployment's health (``HealthActor``), the
+quota ledger (``QuotaActor``), the performance windows (``PerformanceActor``), the
+cursors and retry budgets (``RouterActor``) — and reached only through its ``ActorRef``
+with typed messages. A request is not an actor: ``chat`` and ``stream`` run a pure
+request machine in the caller's task (``actors.router.Driver``), asking the actors as
+it goes. Their handlers are synchronous, so an idle actor answers inline and
+concurrent requests are concurrent, never queued behind one mailbox; the HTTP call
+runs outside any actor's turn. Background work (health checks, model-list refreshes)
+is timer messages of those same actors, on the injected clock. A failing actor is
+restarted under supervision and rebuilds its state from the log. Events are appended
+by a background recorder (see ``runtime._recorder`` for the durability this trades).
 
 Quotas fail closed: with a limit configured, each attempt's reservation is committed
 (awaited) before its backend call (``actors.quota._actor`` has the cost and the
 rules); without one, usage is still counted through the background recorder.
-Performance windows are folded from every routing event as it happens, so the
-``performance`` strategy sees each sample before the next request is planned.
+
+The synchronous readers (``health()``, ``usage()``, ``performance()``,
+``statistics()``) ask the actors with ``ask_nowait``: answered at once, in order after
+anything queued; while an actor restarts they raise ``StateUnavailable``.
 """
 
 from __future__ import annotations
@@ -30,24 +37,37 @@ import contextlib
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
 import structlog
 
-from actors import ActorStatistics, Clock
+from actors import ActorRef, ActorStatistics, Ask, Clock, WouldBlock
 from actors.catalog import ModelNotFoundError as _CatalogModelNotFound
-from actors.endpoint import EndpointStatistics
+from actors.endpoint import EndpointStatistics, GetEndpointStatistics
 from actors.escalation import CheckFn, EscalationResult, escalate
-from actors.health import HealthMonitorStatistics
-from actors.performance import PerformanceSummary
-from actors.quota import QuotaError, QuotaLedgerStatistics, UsageSummary
-from actors.router import Reply, RouteRequest, RouterStatistics, RoutingError, StreamChunk
+from actors.health import GetHealth, GetHealthStatistics, HealthStatistics, ResetHealth
+from actors.performance import PerformanceSummary, SummarizePerformance
+from actors.quota import GetQuotaStatistics, GetUsage, QuotaError, QuotaStatistics, UsageSummary
+from actors.router import (
+    GetRouterStatistics,
+    Reply,
+    RouteRequest,
+    RouterStatistics,
+    RoutingError,
+    StreamChunk,
+)
 from events import Event, EventLog, split_deployment
 from runtime._assembly import Options, Parts, assemble, dismantle
 from runtime._config import RuntimeConfig
 from runtime._config_load import load_config, resolve_api_keys
-from runtime._errors import InvalidRequest, RuntimeNotRunning, as_runtime_error
+from runtime._errors import (
+    InvalidRequest,
+    RuntimeNotRunning,
+    StateUnavailable,
+    as_runtime_error,
+)
 from runtime._notify import Callback, Subscription
 from runtime._recorder import RecorderStatistics
 from runtime._request import MessagesLike, Resolver
@@ -62,8 +82,8 @@ class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Counters of every part (read by ``runtime.inspect`` and ``/metrics``)."""
 
     router: RouterStatistics
-    health: HealthMonitorStatistics
-    quota: QuotaLedgerStatistics
+    health: HealthStatistics
+    quota: QuotaStatistics
     recorder: RecorderStatistics
     endpoints: tuple[EndpointStatistics, ...]
     actors: tuple[ActorStatistics, ...]
@@ -179,7 +199,7 @@ class Runtime:
     ) -> RouteRequest:
         """Validate the call's arguments (and ``model=``) into the router's request."""
         return await self._resolver.request(
-            parts.catalog,
+            parts.refs.catalog,
             messages,
             role=role,
             model=model,
@@ -216,7 +236,7 @@ class Runtime:
             request = await self._request(
                 parts, messages, role, model, kind, max_tokens, temperature
             )
-            return await parts.router.chat(request)
+            return await parts.driver.chat(request)
         except (RoutingError, QuotaError, _CatalogModelNotFound) as exc:
             raise as_runtime_error(exc) from None
 
@@ -242,7 +262,7 @@ class Runtime:
             request = await self._request(
                 parts, messages, role, model, kind, max_tokens, temperature
             )
-            async with contextlib.aclosing(parts.router.stream(request)) as chunks:
+            async with contextlib.aclosing(parts.driver.stream(request)) as chunks:
                 async for chunk in chunks:
                     yield chunk
         except (RoutingError, QuotaError, _CatalogModelNotFound) as exc:
@@ -252,7 +272,8 @@ class Runtime:
 
     def health(self) -> HealthSummary:
         """Every model's status (the best of its deployments') and each deployment's."""
-        return summarize(self._config, self._running().monitor.states())
+        states = _read(self._running().refs.health, GetHealth())
+        return summarize(self._config, states)
 
     async def reset_health(self, target: str, *, reason: str = "manual reset") -> tuple[str, ...]:
         """Reset to ``unknown`` a model's deployments (name or alias), one deployment
@@ -267,14 +288,13 @@ class Runtime:
         """
         parts = self._running()
         chosen = self._targets(parts, target)
-        for did in chosen:
-            parts.monitor.reset(did, reason)
+        await parts.refs.health.ask(ResetHealth(chosen, reason), timeout=None)
         await parts.recorder.flush()
         log.info("runtime.health.reset", target=target, deployments=len(chosen))
         return chosen
 
     def _targets(self, parts: Parts, target: str) -> tuple[str, ...]:
-        dids = parts.monitor.deployments
+        dids = parts.deployments
         if target in dids:
             return (target,)
         with contextlib.suppress(_CatalogModelNotFound):
@@ -295,12 +315,14 @@ class Runtime:
     def usage(self) -> UsageSummary:
         """Today's (this quota period's) requests and tokens per model, role and
         endpoint, every configured limit with what is left, and the reset time."""
-        return self._running().ledger.usage()
+        quota = self._running().refs.quota
+        assert quota is not None  # the runtime always runs a quota actor
+        return _read(quota, GetUsage())
 
     def performance(self) -> PerformanceSummary:
         """Windows and scores per (task kind, model), per deployment and per
         (task kind, deployment) — what the ``performance`` strategy orders by."""
-        return self._running().tracker.summary()
+        return _read(self._running().refs.performance, SummarizePerformance())
 
     async def escalate(
         self,
@@ -370,12 +392,14 @@ class Runtime:
     def statistics(self) -> RuntimeStatistics:
         """Counters of the router, health, quota, recorder, endpoints and actors."""
         parts = self._running()
+        refs = parts.refs
+        assert refs.quota is not None  # the runtime always runs a quota actor
         return RuntimeStatistics(
-            router=parts.router.statistics(),
-            health=parts.monitor.statistics(),
-            quota=parts.ledger.statistics(),
+            router=_read(refs.router, GetRouterStatistics()),
+            health=_read(refs.health, GetHealthStatistics()),
+            quota=_read(refs.quota, GetQuotaStatistics()),
             recorder=parts.recorder.statistics(),
-            endpoints=tuple(c.statistics() for c in parts.clients.values()),
+            endpoints=tuple(_read(e, GetEndpointStatistics()) for e in refs.endpoints.values()),
             actors=parts.system.statistics(),
             notification_errors=parts.notifier.callback_errors,
         )
@@ -383,3 +407,18 @@ class Runtime:
     async def flush_events(self) -> None:
         """Wait until every event recorded so far is committed to the log."""
         await self._running().recorder.flush()
+
+
+R = TypeVar("R")
+
+
+def _read(ref: ActorRef[Any], message: Ask[R]) -> R:
+    """Ask an actor from synchronous code (answered inline, after what is queued)."""
+    try:
+        return ref.ask_nowait(message)
+    except WouldBlock as exc:
+        raise StateUnavailable(
+            f"the {ref.name} actor cannot answer right now ({exc.why}): it is restarting "
+            "after a failure and rebuilding its state from the event log; try again in a "
+            "moment"
+        ) from None

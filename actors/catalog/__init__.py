@@ -1,12 +1,31 @@
 """The model catalog: which models each endpoint serves, cached with a TTL.
 
-Pure logic (``evolve`` over ``events._catalog``, lookups, validation); the shell
-(``Catalog``, ``CatalogRefresher`` in ``_actor``) fetches the lists and calls it.
+Pure: ``_logic`` (``evolve`` over ``events._catalog``, lookups, validation) and
+``_errors``. The shell is ``CatalogActor`` (``_actor``), the single owner of the lists:
+it answers lookups inline, fetches lists in background tasks (on its own timer, on a
+miss, on request) and applies what they bring back.
 """
 
 from __future__ import annotations
 
-from actors.catalog._actor import Catalog, CatalogRefresher, Fetch, RefreshDue
+from actors.catalog._actor import (
+    ApplyListing,
+    CatalogActor,
+    CatalogMessage,
+    CatalogStatistics,
+    Fetch,
+    FindUnlisted,
+    GetCatalog,
+    GetCatalogStatistics,
+    OnListed,
+    Refresh,
+    RefreshDue,
+    RefreshSoon,
+    ValidateModel,
+    Validation,
+    ensure_served,
+    wait_all,
+)
 from actors.catalog._errors import CatalogError, ModelNotFoundError
 from actors.catalog._logic import (
     DEFAULT_TTL,
@@ -38,8 +57,20 @@ __all__ = [
     "served_name",
     "serves",
     "validate",
-    "Catalog",
-    "CatalogRefresher",
+    "ApplyListing",
+    "CatalogActor",
+    "CatalogMessage",
+    "CatalogStatistics",
     "Fetch",
+    "FindUnlisted",
+    "GetCatalog",
+    "GetCatalogStatistics",
+    "OnListed",
+    "Refresh",
     "RefreshDue",
+    "RefreshSoon",
+    "ValidateModel",
+    "Validation",
+    "ensure_served",
+    "wait_all",
 ]

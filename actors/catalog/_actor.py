@@ -1,30 +1,36 @@
-"""The catalog shell: ``Catalog`` (single writer of ``CatalogState``) and
-``CatalogRefresher`` (an actor that keeps the model lists fresh on a timer).
+"""``CatalogActor``: the single owner of every endpoint's cached model list.
 
-Concurrency model. Lookups (``serves``, ``validate``) are synchronous reads of an
-immutable state: a couple of dict lookups, safe from any task. Fetching a list is the
-only slow part: ``refresh(endpoint)`` is single-flight (concurrent callers share one
-HTTP call) and the result is applied synchronously — ``evolve`` then ``record`` — so
-the catalog is the only writer of its state without a lock.
+Turns. Lookups (``FindUnlisted`` at planning, ``ValidateModel`` for a per-call
+``model=``) are a couple of dict lookups on an immutable state, answered inline in the
+asking request's task. Fetching a list is I/O and never runs inside a turn: the turn
+that decides a fetch (``Refresh``, ``RefreshSoon`` or the timer's ``RefreshDue``)
+starts it in a background task, and the fetched list comes back as ``ApplyListing``.
+Fetches are single-flight per endpoint: a ``Refresh`` joins the one running.
 
 Events: a fetched list is recorded (``ModelListRefreshed`` to ``catalog/<endpoint>``)
 only when it differs from the known one, and a failure (``ModelListFailed``) only when
 its error differs from the last one: replaying the changes yields the same lists, and
 a 60-second poll does not write a row a minute per endpoint for nothing.
+
+Restart: the new instance rebuilds the lists from the log (``restore``) before its
+first message; a fetch started by the failed instance still reports to the new one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import cast
 
 import msgspec
 import structlog
 
 from actors._actor import Actor
-from actors._clock import Clock, TimerHandle
+from actors._ask import Ask
+from actors._clock import TimerHandle
 from actors._errors import ActorDeadError, MailboxFull
+from actors._ref import ActorRef
 from actors.catalog._errors import ModelNotFoundError
 from actors.catalog._logic import (
     DEFAULT_FAILURE_BACKOFF,
@@ -33,231 +39,184 @@ from actors.catalog._logic import (
     EndpointModels,
     evolve,
     needs_refresh,
+    serves,
     validate,
 )
-from actors.catalog._logic import serves as _serves
 from actors.endpoint import BackendError
 from events import CATALOG_STREAM_PREFIX, Event, ModelListFailed, ModelListRefreshed
 
-__all__ = ["Catalog", "CatalogRefresher", "Fetch", "RefreshDue"]
+__all__ = [
+    "ApplyListing",
+    "CatalogActor",
+    "CatalogMessage",
+    "CatalogStatistics",
+    "Fetch",
+    "FindUnlisted",
+    "GetCatalog",
+    "GetCatalogStatistics",
+    "OnListed",
+    "Refresh",
+    "RefreshDue",
+    "RefreshSoon",
+    "ValidateModel",
+    "Validation",
+    "ensure_served",
+    "wait_all",
+]
 
 log = structlog.get_logger()
 
 Fetch = Callable[[str], Awaitable[tuple[str, ...]]]
 """Fetch one endpoint's model list by endpoint name; raises ``BackendError``."""
+OnListed = Callable[[tuple[str, ...]], Awaitable[None]]
+"""Told the deployment ids a fresh list serves (health resets ``failed`` ones)."""
+Restore = Callable[[], Awaitable[CatalogState]]
+"""Rebuild the lists from the log (snapshot + tail)."""
 
 
-def _ignore_record(stream: str, events: Sequence[Event]) -> None:
-    return None
+class CatalogStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of the catalog actor."""
+
+    fetches: int
+    """Model lists fetched (or tried) by this actor."""
+    rounds: int
+    """Timer rounds of refreshing stale lists."""
 
 
-def _ignore_publish(event: Event) -> None:
-    return None
+class Validation(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to ``ValidateModel``."""
+
+    fetch: tuple[str, ...] = ()
+    """Fetch these lists (``Refresh``), then ask again with ``stage + 1``."""
+    error: ModelNotFoundError | None = None
+    """Set when the model is not served and nothing is left to fetch."""
 
 
-def _ignore_listed(endpoint: str, models: tuple[str, ...]) -> None:
-    return None
+class ValidateModel(Ask[Validation], frozen=True):
+    """Is ``model`` served by one of ``endpoints`` (name -> URL)? Cached, no I/O.
+
+    ``stage`` 0: lists never fetched must be fetched first; 1: on a miss, lists older
+    than the miss interval are worth one more fetch; 2: the answer is final.
+    """
+
+    model: str
+    endpoints: Mapping[str, str]
+    stage: int = 0
 
 
-class Catalog:
+class Refresh(Ask[tuple[Awaitable[BackendError | None], ...]], frozen=True):
+    """Fetch these lists now (joining fetches already running); await the replies."""
+
+    endpoints: tuple[str, ...]
+
+
+class RefreshSoon(Ask[None], frozen=True):
+    """A backend said "no such model": fetch its list unless that was just done."""
+
+    endpoint: str
+
+
+class ApplyListing(Ask[tuple[str, ...]], frozen=True):
+    """A fetch ended (from the fetch's own task); replies with the deployments served."""
+
+    endpoint: str
+    at: float
+    """Wall-clock time the fetch started."""
+    models: tuple[str, ...] | None = None
+    error: str | None = None
+    """The classified error's message when the fetch failed."""
+
+
+class FindUnlisted(Ask[frozenset[str]], frozen=True):
+    """Which of these deployment ids' endpoints have a list without their model."""
+
+    deployments: tuple[str, ...]
+
+
+class GetCatalog(Ask[CatalogState], frozen=True):
+    """The lists (an immutable value)."""
+
+
+class GetCatalogStatistics(Ask[CatalogStatistics], frozen=True):
+    """The counters."""
+
+
+class RefreshDue(msgspec.Struct, frozen=True):
+    """Timer: refresh the stale lists."""
+
+
+CatalogMessage = (
+    ValidateModel
+    | Refresh
+    | RefreshSoon
+    | ApplyListing
+    | FindUnlisted
+    | GetCatalog
+    | GetCatalogStatistics
+    | RefreshDue
+)
+
+_NONE_UNLISTED: frozenset[str] = frozenset()
+
+
+class CatalogActor(Actor[CatalogMessage]):
     """Every endpoint's cached model list; see the module docstring."""
 
     def __init__(
         self,
-        endpoints: Mapping[str, str],
+        endpoints: Sequence[str],
+        deployments: Sequence[str],
         fetch: Fetch,
         *,
-        clock: Clock,
+        state: CatalogState | None,
+        restore: Restore,
+        record: Callable[[str, Sequence[Event]], None],
+        publish: Callable[[Event], None],
+        on_listed: OnListed | None = None,
         ttl: float = DEFAULT_TTL,
         failure_backoff: float = DEFAULT_FAILURE_BACKOFF,
         miss_refresh_interval: float = 1.0,
-        state: CatalogState | None = None,
-        record: Callable[[str, Sequence[Event]], None] = _ignore_record,
-        publish: Callable[[Event], None] = _ignore_publish,
-        on_listed: Callable[[str, tuple[str, ...]], None] = _ignore_listed,
+        refresh_interval: float = 0.0,
     ) -> None:
-        """Create the catalog.
+        """Create the actor from the replayed ``state`` (None: ``restore`` it at start).
 
         Args:
-            endpoints: Endpoint name -> base URL (URLs only appear in messages).
+            endpoints: Every endpoint name.
+            deployments: Every deployment id (``model@endpoint``), for ``on_listed``.
             fetch: Fetches one endpoint's list.
-            clock: Monotonic time measures freshness; wall time stamps events.
+            state: The replayed lists (stale), or None to rebuild them from the log.
+            restore: Rebuilds the lists from the log.
+            record: Where events go (stream ``catalog/<endpoint>``).
+            publish: Where events are announced.
+            on_listed: Told the deployments a freshly fetched list serves.
             ttl: Seconds a fetched list counts as fresh.
             failure_backoff: Seconds after a failed fetch before the next try.
             miss_refresh_interval: A list younger than this is not re-fetched on a miss.
-            state: The replayed state (lists known, stale), if any.
-            record: Where events go (stream ``catalog/<endpoint>``).
-            publish: Where events are announced.
-            on_listed: Called with every successfully fetched list (health uses it).
+            refresh_interval: Seconds between timer rounds (0: no timer); the first
+                round runs at start.
         """
-        self._endpoints = dict(endpoints)
+        self._endpoints = tuple(endpoints)
+        self._deployments = tuple(d.rpartition("@")[::2] for d in deployments)
         self._fetch = fetch
-        self._clock = clock
-        self._ttl = ttl
-        self._failure_backoff = failure_backoff
-        self._miss_interval = miss_refresh_interval
-        self._state = state or CatalogState()
+        self._state = state
+        self._restore = restore
         self._record = record
         self._publish = publish
         self._on_listed = on_listed
-        self._pending: dict[str, asyncio.Task[BackendError | None]] = {}
-        self._background: set[asyncio.Task[object]] = set()
-        self.fetches = 0
-
-    @property
-    def state(self) -> CatalogState:
-        """The current (immutable) catalog."""
-        return self._state
-
-    @property
-    def endpoints(self) -> dict[str, str]:
-        """Endpoint name -> URL."""
-        return dict(self._endpoints)
-
-    def serves(self, model: str, endpoint: str) -> bool:
-        """False only when the endpoint's known list lacks ``model`` (router filter)."""
-        return _serves(self._state, model, endpoint)
-
-    def validate(self, model: str, endpoints: Mapping[str, str]) -> None:
-        """Cached check that one of ``endpoints`` serves ``model`` (no I/O).
-
-        Raises:
-            ModelNotFoundError: Every endpoint has a list and none includes the model.
-        """
-        validate(self._state, model, endpoints)
-
-    async def ensure(self, model: str, endpoints: Mapping[str, str]) -> None:
-        """Validate ``model``, fetching lists that were never fetched or are due on a miss.
-
-        An answer from the cache costs no I/O. Unknown lists are fetched first; on a
-        miss, lists older than ``miss_refresh_interval`` are fetched once more (a model
-        pulled a moment ago is found) before the error is raised.
-
-        Raises:
-            ModelNotFoundError: No endpoint of the model serves it.
-        """
-        unknown = [e for e in endpoints if self._never_fetched(e)]
-        if unknown:
-            await self._refresh_all(unknown)
-        try:
-            validate(self._state, model, endpoints)
-            return
-        except ModelNotFoundError:
-            again = [e for e in endpoints if self._due_on_miss(e)]
-            if not again:
-                raise
-        await self._refresh_all(again)
-        validate(self._state, model, endpoints)
-
-    async def refresh(self, endpoint: str) -> BackendError | None:
-        """Fetch ``endpoint``'s list now (joining a fetch already running).
-
-        Returns:
-            None on success, else the classified error (the old list is kept).
-        """
-        task = self._pending.get(endpoint)
-        if task is None:
-            task = asyncio.ensure_future(self._fetch_and_apply(endpoint))
-            self._pending[endpoint] = task
-            task.add_done_callback(lambda _: self._pending.pop(endpoint, None))
-        # Shielded: one caller giving up must not cancel the fetch the others wait for.
-        return await asyncio.shield(task)
-
-    async def refresh_stale(self) -> None:
-        """Fetch every list that is no longer fresh (respecting the failure backoff)."""
-        now = self._clock.monotonic()
-        due = [
-            e
-            for e in self._endpoints
-            if needs_refresh(self._state, e, now, self._ttl, self._failure_backoff)
-        ]
-        await self._refresh_all(due)
-
-    def refresh_soon(self, endpoint: str) -> None:
-        """Schedule a fetch without waiting (a backend just said "no such model")."""
-        if endpoint in self._pending or not self._due_on_miss(endpoint):
-            return
-        task: asyncio.Task[object] = asyncio.ensure_future(self.refresh(endpoint))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def aclose(self) -> None:
-        """Cancel fetches still running."""
-        tasks = [*self._pending.values(), *self._background]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-
-    async def _refresh_all(self, endpoints: Iterable[str]) -> None:
-        await asyncio.gather(*(self.refresh(e) for e in endpoints))
-
-    def _entry(self, endpoint: str) -> EndpointModels:
-        return self._state.endpoints.get(endpoint) or EndpointModels()
-
-    def _never_fetched(self, endpoint: str) -> bool:
-        entry = self._entry(endpoint)
-        return entry.models is None and self._backoff_over(entry)
-
-    def _due_on_miss(self, endpoint: str) -> bool:
-        entry = self._entry(endpoint)
-        now = self._clock.monotonic()
-        young = entry.fetched_at is not None and 0 <= now - entry.fetched_at < self._miss_interval
-        return not young and self._backoff_over(entry)
-
-    def _backoff_over(self, entry: EndpointModels) -> bool:
-        if entry.failed_at is None:
-            return True
-        since = self._clock.monotonic() - entry.failed_at
-        recovered = entry.fetched_at is not None and entry.fetched_at >= entry.failed_at
-        return recovered or not 0 <= since < self._failure_backoff
-
-    async def _fetch_and_apply(self, endpoint: str) -> BackendError | None:
-        self.fetches += 1
-        at = self._clock.time()
-        try:
-            models = await self._fetch(endpoint)
-        except BackendError as exc:
-            self._apply(endpoint, ModelListFailed(endpoint=endpoint, error=exc.message, at=at))
-            log.warning("catalog.refresh.failed", endpoint=endpoint, failure=exc.failure.value)
-            return exc
-        self._apply(endpoint, ModelListRefreshed(endpoint=endpoint, models=models, at=at))
-        log.debug("catalog.refresh.complete", endpoint=endpoint, models=len(models))
-        self._on_listed(endpoint, models)
-        return None
-
-    def _apply(self, endpoint: str, event: ModelListRefreshed | ModelListFailed) -> None:
-        before = self._entry(endpoint)
-        self._state = evolve(self._state, event, now=self._clock.monotonic())
-        if isinstance(event, ModelListRefreshed):
-            changed = (
-                before.models is None
-                or before.error is not None
-                or (tuple(dict.fromkeys(event.models)) != before.models)
-            )
-        else:
-            changed = event.error != before.error
-        if changed:
-            self._publish(event)
-            self._record(CATALOG_STREAM_PREFIX + endpoint, (event,))
-
-
-class RefreshDue(msgspec.Struct, frozen=True):
-    """Timer message: refresh the stale lists."""
-
-
-class CatalogRefresher(Actor[RefreshDue]):
-    """Refreshes stale lists at start and then every ``interval`` seconds."""
-
-    def __init__(self, catalog: Catalog, interval: float) -> None:
-        self._catalog = catalog
-        self._interval = interval
+        self._ttl = ttl
+        self._failure_backoff = failure_backoff
+        self._miss_interval = miss_refresh_interval
+        self._interval = refresh_interval
+        self._fetching: dict[str, Awaitable[BackendError | None]] = {}
         self._timer: TimerHandle | None = None
-        self.rounds = 0
+        self._fetches = self._rounds = 0
 
     async def on_start(self) -> None:
-        self._timer = self.clock.schedule_every(self._interval, self._due)
-        self._due()  # fill the cache at start-up without waiting a whole interval
+        if self._state is None:
+            self._state = await self._restore()
+        if self._interval > 0:
+            self._timer = self.clock.schedule_every(self._interval, self._due)
+            self._due()  # fill the cache at start-up without waiting a whole interval
 
     async def on_stop(self) -> None:
         self._cancel_timer()
@@ -271,11 +230,177 @@ class CatalogRefresher(Actor[RefreshDue]):
             self._timer = None
 
     def _due(self) -> None:
-        # A refresh is already queued or we are stopping.
-        with contextlib.suppress(MailboxFull, ActorDeadError):
+        with contextlib.suppress(MailboxFull, ActorDeadError):  # the next tick will do
             self.ref.tell_nowait(RefreshDue())
 
-    async def receive(self, message: RefreshDue) -> object:
-        await self._catalog.refresh_stale()
-        self.rounds += 1
-        return None
+    @property
+    def _lists(self) -> CatalogState:
+        assert self._state is not None  # set by __init__ or on_start
+        return self._state
+
+    def receive(self, message: CatalogMessage) -> object:
+        match message:
+            case FindUnlisted(deployments=dids):
+                return self._unlisted(dids)
+            case ValidateModel():
+                return self._validate(message)
+            case Refresh(endpoints=endpoints):
+                return tuple(self._refresh(e) for e in endpoints)
+            case RefreshSoon(endpoint=endpoint):
+                if endpoint not in self._fetching and self._due_on_miss(endpoint):
+                    self._refresh(endpoint)
+                return None
+            case ApplyListing():
+                return self._apply_listing(message)
+            case GetCatalog():
+                return self._lists
+            case GetCatalogStatistics():
+                return CatalogStatistics(fetches=self._fetches, rounds=self._rounds)
+            case RefreshDue():
+                self._rounds += 1
+                now = self.clock.monotonic()
+                for endpoint in self._endpoints:
+                    if needs_refresh(self._lists, endpoint, now, self._ttl, self._failure_backoff):
+                        self._refresh(endpoint)
+                return None
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def _unlisted(self, deployments: tuple[str, ...]) -> frozenset[str]:
+        state = self._lists
+        if not state.endpoints:
+            return _NONE_UNLISTED  # nothing fetched yet: everything is assumed served
+        missing = [
+            did
+            for did in deployments
+            if not serves(state, *did.rpartition("@")[::2])  # (model, endpoint)
+        ]
+        return frozenset(missing) if missing else _NONE_UNLISTED
+
+    def _validate(self, message: ValidateModel) -> Validation:
+        endpoints = message.endpoints
+        if message.stage == 0:
+            unknown = tuple(e for e in endpoints if self._never_fetched(e))
+            if unknown:
+                return Validation(fetch=unknown)
+        try:
+            validate(self._lists, message.model, endpoints)
+            return _SERVED
+        except ModelNotFoundError as exc:
+            if message.stage < 2:
+                again = tuple(e for e in endpoints if self._due_on_miss(e))
+                if again:
+                    return Validation(fetch=again)
+            return Validation(error=exc)
+
+    def _entry(self, endpoint: str) -> EndpointModels:
+        return self._lists.endpoints.get(endpoint) or EndpointModels()
+
+    def _never_fetched(self, endpoint: str) -> bool:
+        entry = self._entry(endpoint)
+        return entry.models is None and self._backoff_over(entry)
+
+    def _due_on_miss(self, endpoint: str) -> bool:
+        entry = self._entry(endpoint)
+        now = self.clock.monotonic()
+        young = entry.fetched_at is not None and 0 <= now - entry.fetched_at < self._miss_interval
+        return not young and self._backoff_over(entry)
+
+    def _backoff_over(self, entry: EndpointModels) -> bool:
+        if entry.failed_at is None:
+            return True
+        since = self.clock.monotonic() - entry.failed_at
+        recovered = entry.fetched_at is not None and entry.fetched_at >= entry.failed_at
+        return recovered or not 0 <= since < self._failure_backoff
+
+    # --- fetching -----------------------------------------------------------------------
+
+    def _refresh(self, endpoint: str) -> Awaitable[BackendError | None]:
+        running = self._fetching.get(endpoint)
+        if running is None:
+            self._fetches += 1
+            work = _fetch_one(self.ref, self._fetch, endpoint, self.clock.time(), self._on_listed)
+            task = self.run_in_background(work, name=f"fetch {endpoint}")
+            # The task's result is _fetch_one's: the fetch's error, or None.
+            running = self._fetching[endpoint] = cast(Awaitable[BackendError | None], task)
+        return running
+
+    def _apply_listing(self, message: ApplyListing) -> tuple[str, ...]:
+        endpoint, at = message.endpoint, message.at
+        self._fetching.pop(endpoint, None)
+        before = self._entry(endpoint)
+        event: ModelListRefreshed | ModelListFailed
+        if message.models is None:
+            event = ModelListFailed(endpoint=endpoint, error=message.error or "", at=at)
+            changed = event.error != before.error
+        else:
+            event = ModelListRefreshed(endpoint=endpoint, models=message.models, at=at)
+            changed = (
+                before.models is None
+                or before.error is not None
+                or tuple(dict.fromkeys(event.models)) != before.models
+            )
+        self._state = evolve(self._lists, event, now=self.clock.monotonic())
+        if changed:
+            self._publish(event)
+            self._record(CATALOG_STREAM_PREFIX + endpoint, (event,))
+        if message.models is None:
+            return ()
+        state = self._lists
+        return tuple(
+            f"{model}@{where}"
+            for model, where in self._deployments
+            if where == endpoint and serves(state, model, endpoint)
+        )
+
+
+_SERVED = Validation()
+
+
+async def _fetch_one(
+    ref: ActorRef[CatalogMessage],
+    fetch: Fetch,
+    endpoint: str,
+    at: float,
+    on_listed: OnListed | None,
+) -> BackendError | None:
+    """Fetch one list outside any turn; the result goes back as ``ApplyListing``."""
+    try:
+        models = await fetch(endpoint)
+    except BackendError as exc:
+        log.warning("catalog.refresh.failed", endpoint=endpoint, failure=exc.failure.value)
+        await ref.ask(ApplyListing(endpoint, at, error=exc.message), timeout=None)
+        return exc
+    served = await ref.ask(ApplyListing(endpoint, at, models=models), timeout=None)
+    log.debug("catalog.refresh.complete", endpoint=endpoint, models=len(models))
+    if served and on_listed is not None:
+        await on_listed(served)
+    return None
+
+
+async def ensure_served(
+    catalog: ActorRef[CatalogMessage], model: str, endpoints: Mapping[str, str]
+) -> None:
+    """Check that one of ``endpoints`` serves ``model``, fetching lists only when due.
+
+    An answer from the cache costs no I/O. Lists never fetched are fetched first; on a
+    miss, lists older than the miss interval are fetched once more (a model pulled a
+    moment ago is found) before the error is raised.
+
+    Raises:
+        ModelNotFoundError: No endpoint of the model serves it.
+    """
+    stage = 0
+    answer = await catalog.ask(ValidateModel(model, endpoints), timeout=None)
+    while answer.fetch:
+        await wait_all(await catalog.ask(Refresh(answer.fetch), timeout=None))
+        stage += 1
+        answer = await catalog.ask(ValidateModel(model, endpoints, stage), timeout=None)
+    if answer.error is not None:
+        raise answer.error
+
+
+async def wait_all(fetches: tuple[Awaitable[BackendError | None], ...]) -> None:
+    """Wait for fetches; a caller giving up does not cancel them (others may wait too)."""
+    if fetches:
+        await asyncio.shield(asyncio.gather(*fetches))

@@ -1,11 +1,23 @@
-"""The endpoint actor's pure core: wire formats, stream parsers, failure classes.
+"""One backend endpoint: wire formats, stream parsers, failure classes, and its actor.
 
-Sans-IO: everything here is fed with bytes and returns values or raises a
-:class:`BackendError`; the actor shell moves the bytes with httpx.
+Pure (sans-IO: fed with bytes, returning values or raising :class:`BackendError`):
+``_api``, ``_ollama``, ``_openai``, ``_streams``, ``_classify``, ``_types`` and the
+slot state ``_slots``. The shells: ``EndpointActor`` (``_actor``), the single owner of
+one endpoint's slots and counters; ``CallHandle`` (``_handle``), which runs one
+admitted call in the caller's task; ``EndpointTransport`` (``_transport``, ``_calls``),
+which moves the bytes with httpx.
 """
 
 from __future__ import annotations
 
+from actors.endpoint._actor import (
+    Call,
+    EndpointActor,
+    EndpointMessage,
+    GetEndpointStatistics,
+    call_chat,
+    call_list_models,
+)
 from actors.endpoint._api import (
     APIS,
     build_chat_request,
@@ -25,12 +37,14 @@ from actors.endpoint._classify import (
     parse_retry_after,
 )
 from actors.endpoint._deadlines import Deadlines
+from actors.endpoint._handle import AbandonCall, CallHandle, EndCall
 from actors.endpoint._metrics import CallResult, EndpointStatistics
 from actors.endpoint._ollama import NdjsonStreamParser, normalize_ollama_model, ollama_model_matches
 from actors.endpoint._openai import SseStreamParser
 from actors.endpoint._redact import redact, snippet
+from actors.endpoint._slots import EndpointState
 from actors.endpoint._streams import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_TOTAL_BYTES, StreamParser
-from actors.endpoint._transport import EndpointClient
+from actors.endpoint._transport import EndpointTransport
 from actors.endpoint._types import (
     MAX_SANE_TOKENS,
     ChatRequest,
@@ -55,7 +69,17 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_MAX_TOTAL_BYTES",
     "Deadlines",
-    "EndpointClient",
+    "AbandonCall",
+    "Call",
+    "CallHandle",
+    "EndCall",
+    "EndpointActor",
+    "EndpointMessage",
+    "EndpointState",
+    "EndpointTransport",
+    "GetEndpointStatistics",
+    "call_chat",
+    "call_list_models",
     "EndpointStatistics",
     "FailureClass",
     "HeadersLike",

@@ -1,10 +1,12 @@
-"""The endpoint's I/O shell: moves bytes with httpx and enforces the deadlines.
+"""The endpoint's transport: moves bytes with httpx and enforces the deadlines (I/O).
 
 Everything about the wire format (building requests, parsing and classifying
 responses) is the pure core's job; this module adds what needs a socket and a clock:
-one pooled ``httpx.AsyncClient`` per endpoint, a concurrency limit, four separately
-classified deadlines, bounded body reads, cancellation that closes the upstream
-response, and counters.
+one pooled ``httpx.AsyncClient`` per endpoint, four separately classified deadlines,
+bounded body reads, and cancellation that closes the upstream response. It keeps no
+counters and no slots: those are the ``EndpointActor``'s state; a call's measurements
+(start, first byte, bytes read) live on its ``CallClock`` and are reported back to the actor
+by the ``CallHandle`` that runs it.
 
 Deadlines are enforced per awaited step (never by a timeout context spanning a
 ``yield``, which would cancel the *consumer's* code of a stream): every await gets
@@ -31,8 +33,8 @@ from actors.endpoint._api import (
     parse_chat_response,
     parse_models_response,
 )
-from actors.endpoint._calls import Call, body_of, close_body, httpx_timeout
 from actors.endpoint._classify import Api, BackendError, FailureClass, classify_http_error
+from actors.endpoint._clocks import CallClock, body_of, close_body, httpx_timeout
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._failures import (
     redirect_error,
@@ -40,11 +42,11 @@ from actors.endpoint._failures import (
     transport_error,
     with_endpoint,
 )
-from actors.endpoint._metrics import CallResult, Counters, EndpointStatistics, tokens_per_second
+from actors.endpoint._metrics import CallResult, tokens_per_second
 from actors.endpoint._streams import bad_response
 from actors.endpoint._types import ChatRequest, Chunk, HttpRequestSpec
 
-__all__ = ["EndpointClient"]
+__all__ = ["EndpointTransport"]
 
 log = structlog.get_logger()
 
@@ -58,20 +60,13 @@ _KEEPALIVE_EXPIRY = 4.0
 _CACHED_HEADER_SETS = 16
 
 
-class EndpointClient:
+class EndpointTransport:
     """Talks to one backend endpoint (Ollama or OpenAI-compatible) over HTTP.
-
-    Example::
-
-        client = EndpointClient(name="local", url="http://127.0.0.1:11434", api="ollama")
-        reply = await client.chat(ChatRequest(model="llama3", messages=(msg,)))
-        async for chunk in client.stream(req):
-            print(chunk.content, end="")
-        await client.aclose()
 
     Every failure is raised as a classified :class:`BackendError` whose message names
     the endpoint, its URL and what to do. ``ValueError`` from the pure core (a bad
-    request or key) is the caller's bug and propagates unchanged.
+    request or key) is the caller's bug and propagates unchanged. Calls are made
+    through an ``EndpointActor``'s ``CallHandle``, which holds the concurrency slot.
     """
 
     def __init__(
@@ -82,14 +77,14 @@ class EndpointClient:
         api: Api,
         api_key: str | None = None,
         deadlines: Deadlines = Deadlines(),  # noqa: B008 - frozen, so sharing is safe
-        max_concurrency: int = 8,
+        max_connections: int = 8,
         max_response_bytes: int = 64 * 1024 * 1024,
         max_line_bytes: int = 1024 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        """Create the client; no connection is opened until the first call.
+        """Create the transport; no connection is opened until the first call.
 
         Raises:
             ValueError: a limit below 1 or an unknown ``api``.
@@ -97,7 +92,7 @@ class EndpointClient:
         if api not in ("ollama", "openai"):
             raise ValueError(f"endpoint {name!r}: unknown api {api!r}; use ollama or openai")
         for label, value in (
-            ("max_concurrency", max_concurrency),
+            ("max_concurrency", max_connections),
             ("max_response_bytes", max_response_bytes),
             ("max_line_bytes", max_line_bytes),
         ):
@@ -105,23 +100,20 @@ class EndpointClient:
                 raise ValueError(f"endpoint {name!r}: {label} must be >= 1, got {value!r}")
         self._name, self._url, self._api, self._api_key = name, url, api, api_key
         self._deadlines = deadlines
-        self._max_concurrency = max_concurrency
         self._max_response = max_response_bytes
         self._max_line = max_line_bytes
         self._monotonic, self._wall = monotonic, wall
-        self._semaphore = asyncio.Semaphore(max_concurrency)
         self._urls: dict[str, httpx.URL] = {}
         self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
         self._timeouts: dict[Deadlines, dict[str, float | None]] = {}
-        self._counts = Counters()
         self._closed = False
         self._client = httpx.AsyncClient(
             base_url=url,
             follow_redirects=False,  # a redirect could send prompts and keys elsewhere
             trust_env=False,  # proxies/netrc from the environment must not reroute traffic
             limits=httpx.Limits(
-                max_connections=max_concurrency,
-                max_keepalive_connections=max_concurrency,
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
                 keepalive_expiry=_KEEPALIVE_EXPIRY,
             ),
             timeout=httpx_timeout(deadlines),
@@ -149,15 +141,9 @@ class EndpointClient:
         return self._api
 
     @property
-    def inflight(self) -> int:
-        """Calls holding a concurrency slot right now."""
-        return self._counts.inflight
-
-    def statistics(self) -> EndpointStatistics:
-        """A frozen snapshot of the counters."""
-        return self._counts.snapshot(
-            name=self._name, url=self._url, max_concurrency=self._max_concurrency
-        )
+    def closed(self) -> bool:
+        """Whether ``aclose`` was called."""
+        return self._closed
 
     async def aclose(self) -> None:
         """Close the connection pool; safe to call twice."""
@@ -165,9 +151,28 @@ class EndpointClient:
             self._closed = True
             await self._client.aclose()
 
+    def new_call(self, deadlines: Deadlines | None = None) -> CallClock:
+        """The clocks of a new call (its total deadline starts now, slot wait included)."""
+        return CallClock(deadlines or self._deadlines, asyncio.get_running_loop())
+
+    async def wait_for_slot(self, admission: Awaitable[bool], call: CallClock) -> bool:
+        """Await a concurrency slot within the call's total deadline (the actor grants it).
+
+        Returns:
+            The admission's value: True once granted, False if the grant must be
+            asked again (the endpoint actor restarted meanwhile).
+
+        Raises:
+            BackendError: ``timeout_total`` while waiting.
+        """
+        try:
+            return await self._within(admission, call.total_at, FailureClass.TIMEOUT_TOTAL, call)
+        except BackendError as exc:
+            raise self._failed(exc, "wait") from exc
+
     # --- operations -------------------------------------------------------------------
 
-    async def chat(self, req: ChatRequest, *, deadlines: Deadlines | None = None) -> CallResult:
+    async def chat(self, req: ChatRequest, call: CallClock) -> CallResult:
         """One non-streamed chat completion (``req.stream`` is ignored).
 
         Raises:
@@ -176,7 +181,7 @@ class EndpointClient:
         """
         req = msgspec.structs.replace(req, stream=False)
         spec = build_chat_request(self._api, req, api_key=self._api_key)
-        async with self._slot(deadlines or self._deadlines, "chat") as call:
+        async with self._errors(call, "chat"):
             response = await self._open(spec, call)
             try:
                 await self._check_status(response, call)
@@ -199,9 +204,7 @@ class EndpointClient:
             self._log_complete("chat", latency, ttft)
             return CallResult(result=result, latency_s=latency, ttft_s=ttft, tokens_per_s=speed)
 
-    async def stream(
-        self, req: ChatRequest, *, deadlines: Deadlines | None = None
-    ) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, req: ChatRequest, call: CallClock) -> AsyncGenerator[Chunk, None]:
         """A streamed chat completion: content chunks, then one ``done=True`` chunk.
 
         The final chunk is yielded only after the body ended cleanly, so a stream that
@@ -214,7 +217,7 @@ class EndpointClient:
         """
         req = msgspec.structs.replace(req, stream=True)
         spec = build_chat_request(self._api, req, api_key=self._api_key)
-        async with self._slot(deadlines or self._deadlines, "stream") as call:
+        async with self._errors(call, "stream"):
             response = await self._open(spec, call)
             raw = body_of(response)
             try:
@@ -244,14 +247,14 @@ class EndpointClient:
             self._log_complete("stream", latency, ttft)
             yield final
 
-    async def list_models(self) -> tuple[str, ...]:
+    async def list_models(self, call: CallClock) -> tuple[str, ...]:
         """The model names the endpoint serves (``/api/tags`` or ``/v1/models``).
 
         Raises:
             BackendError: the classified failure.
         """
         spec = build_models_request(self._api, api_key=self._api_key)
-        async with self._slot(self._deadlines, "list_models") as call:
+        async with self._errors(call, "list_models"):
             response = await self._open(spec, call)
             try:
                 await self._check_status(response, call)
@@ -270,43 +273,20 @@ class EndpointClient:
     # --- the call skeleton ------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _slot(self, deadlines: Deadlines, op: str) -> AsyncIterator[Call]:
-        """Hold a concurrency slot for one call; count, name and log its failure."""
+    async def _errors(self, call: CallClock, op: str) -> AsyncIterator[None]:
+        """Run one call: refuse it once closed; name, log and classify its failure."""
         if self._closed:
             raise RuntimeError(f"endpoint {self._name!r} ({self._url}) is closed")
-        call = Call(deadlines, asyncio.get_running_loop())
-        self._counts.requests += 1
+        call.started = self._monotonic()
         try:
-            await self._acquire(call)
-            self._counts.inflight += 1
-            try:
-                call.started = self._monotonic()
-                yield call
-            finally:
-                self._counts.inflight -= 1
-                self._semaphore.release()
+            yield
         except BackendError as exc:
             raise self._failed(exc, op) from exc
         except httpx.HTTPError as exc:
             raise self._failed(self._translate(exc, call), op) from exc
 
-    async def _acquire(self, call: Call) -> None:
-        """Wait for a slot; the wait counts against the total deadline."""
-        if not self._semaphore.locked():
-            # A free slot is taken without suspending, so no deadline can pass: skip
-            # arming a timer (a few microseconds that every call would pay).
-            await self._semaphore.acquire()
-            return
-        self._counts.waiting += 1
-        try:
-            await self._within(
-                self._semaphore.acquire(), call.total_at, FailureClass.TIMEOUT_TOTAL, call
-            )
-        finally:
-            self._counts.waiting -= 1
-
     async def _within(
-        self, step: Awaitable[_T], deadline: float, failure: FailureClass, call: Call
+        self, step: Awaitable[_T], deadline: float, failure: FailureClass, call: CallClock
     ) -> _T:
         """Await ``step`` by ``deadline`` (and the total deadline), else raise classified."""
         timer = asyncio.timeout_at(min(deadline, call.total_at))
@@ -324,7 +304,7 @@ class EndpointClient:
         finally:
             call.timer = None
 
-    async def _open(self, spec: HttpRequestSpec, call: Call) -> httpx.Response:
+    async def _open(self, spec: HttpRequestSpec, call: CallClock) -> httpx.Response:
         """Send the request; return once the response headers arrived."""
         sending = self._client.send(self._request(spec, call), stream=True)
         response = await self._within(
@@ -333,7 +313,7 @@ class EndpointClient:
         call.headers_at = self._monotonic()
         return response
 
-    def _request(self, spec: HttpRequestSpec, call: Call) -> httpx.Request:
+    def _request(self, spec: HttpRequestSpec, call: CallClock) -> httpx.Request:
         """The ``httpx.Request`` for ``spec``, built from cached parts.
 
         ``AsyncClient.build_request`` re-parses the URL, re-merges the default headers
@@ -368,7 +348,7 @@ class EndpointClient:
             spec.method, url, headers=headers, content=content, extensions=extensions
         )
 
-    async def _next_read(self, raw: AsyncIterator[bytes], call: Call) -> bytes | None:
+    async def _next_read(self, raw: AsyncIterator[bytes], call: CallClock) -> bytes | None:
         """The next piece of the body within its deadline; None at its end."""
         while True:
             deadline, failure = call.next_read()
@@ -378,10 +358,10 @@ class EndpointClient:
                 return None
             if data:
                 call.got_body = True
-                self._counts.bytes_received += len(data)
+                call.bytes_received += len(data)
                 return data
 
-    async def _read_body(self, response: httpx.Response, call: Call, cap: int) -> bytes:
+    async def _read_body(self, response: httpx.Response, call: CallClock, cap: int) -> bytes:
         """The body, but never more than ``cap`` plus one network read.
 
         Reading stops as soon as the cap is passed, so an endless body costs bounded
@@ -396,7 +376,7 @@ class EndpointClient:
             await close_body(raw, None)
         return bytes(body)
 
-    async def _check_status(self, response: httpx.Response, call: Call) -> None:
+    async def _check_status(self, response: httpx.Response, call: CallClock) -> None:
         """Raise the classified error for a redirect, a non-2xx or an encoded body."""
         status = response.status_code
         if 300 <= status < 400:
@@ -419,7 +399,7 @@ class EndpointClient:
 
     # --- errors -----------------------------------------------------------------------
 
-    def _translate(self, exc: httpx.HTTPError, call: Call) -> BackendError:
+    def _translate(self, exc: httpx.HTTPError, call: CallClock) -> BackendError:
         """Classify an httpx error raised by the transport."""
         if isinstance(exc, httpx.ConnectTimeout):
             return timeout_error(self._api, FailureClass.TIMEOUT_CONNECT, call.deadlines)
@@ -434,8 +414,7 @@ class EndpointClient:
         return transport_error(self._api, failure, type(exc).__name__, str(exc))
 
     def _failed(self, exc: BackendError, op: str) -> BackendError:
-        """Count and log a failure; return it with the endpoint's name and URL."""
-        self._counts.failed(exc.failure.value)
+        """Log a failure; return it with the endpoint's name and URL."""
         log.warning(
             "endpoint.request.failed",
             endpoint=self._name,

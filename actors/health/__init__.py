@@ -1,19 +1,14 @@
-"""Health of deployments: status, quarantine and half-open probing, as pure logic.
+"""Health of deployments: status, quarantine and half-open probing.
 
-``decide``/``evolve`` over the events in ``events._health``; the shell
-(``HealthMonitor``, ``HealthChecker`` in ``_actor``) only calls these functions.
+Pure: ``decide``/``evolve`` over the events in ``events._health`` (``_logic``,
+``_status``, ``_policy``) and the actor's messages (``_messages``). The shell is
+``HealthActor`` (``_actor``): the single owner of every deployment's health, which also
+runs the background checks on its own timer; it only calls the pure functions.
 """
 
 from __future__ import annotations
 
-from actors.health._actor import (
-    CheckDue,
-    HealthChecker,
-    HealthMonitor,
-    HealthMonitorStatistics,
-    Probe,
-    evolve_all,
-)
+from actors.health._actor import HealthActor, Probe
 from actors.health._logic import (
     AcquirePermit,
     CatalogSawModel,
@@ -25,6 +20,24 @@ from actors.health._logic import (
     admits,
     decide,
     durable,
+)
+from actors.health._messages import (
+    AcquireProbe,
+    Admitted,
+    CheckDue,
+    CheckRoundFinished,
+    GetHealth,
+    GetHealthStatistics,
+    HealthMessage,
+    HealthStatistics,
+    NotAdmitted,
+    NoteListed,
+    ProbeFinished,
+    ReleaseProbe,
+    ReportOutcome,
+    ResetHealth,
+    Screen,
+    Screened,
 )
 from actors.health._policy import HealthPolicy, quarantine_duration
 from actors.health._status import (
@@ -39,6 +52,7 @@ from actors.health._status import (
     aggregate,
     check_transition,
     evolve,
+    evolve_all,
     target_status,
 )
 
@@ -67,10 +81,23 @@ __all__ = [
     "evolve",
     "quarantine_duration",
     "target_status",
-    "CheckDue",
-    "HealthChecker",
-    "HealthMonitor",
-    "HealthMonitorStatistics",
-    "Probe",
     "evolve_all",
+    "AcquireProbe",
+    "Admitted",
+    "CheckDue",
+    "CheckRoundFinished",
+    "GetHealth",
+    "GetHealthStatistics",
+    "HealthActor",
+    "HealthMessage",
+    "HealthStatistics",
+    "NotAdmitted",
+    "NoteListed",
+    "Probe",
+    "ProbeFinished",
+    "ReleaseProbe",
+    "ReportOutcome",
+    "ResetHealth",
+    "Screen",
+    "Screened",
 ]

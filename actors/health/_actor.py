@@ -1,22 +1,25 @@
-"""The health shell: ``HealthMonitor`` (single writer of every deployment's health) and
-``HealthChecker`` (the background checks, an actor on a timer).
+"""``HealthActor``: the single owner of every deployment's health, and its checks.
 
-Concurrency model. The monitor is *not* behind a mailbox: requests consult and update
-it directly, so concurrent requests never queue behind each other. Every state-changing
-method is synchronous — ``decide``, then ``evolve``, then hand the durable events to the
-``record`` sink — with no ``await`` in between, which asyncio makes atomic: two requests
-cannot interleave inside one decision, so the monitor is the single writer of
-``DeploymentHealth`` without a lock. The sink only queues the events (the runtime's
-recorder appends them in the background), so no request waits for a disk commit.
+Turns. Every message is handled synchronously — ``decide``, then ``evolve``, then the
+durable events handed to ``record`` — so requests asking it (``Screen`` at planning,
+``AcquireProbe`` before a call, ``ReportOutcome`` after it) are answered inline in
+their own task, never queued behind each other while the actor is idle.
 
-The slow part — checking deployments that no real request has proven healthy lately —
-runs in ``HealthChecker``, an actor driven by ``Clock.schedule_every``; a tick that
-arrives while a round is still running is dropped (its mailbox holds one message).
+Background checks are timer messages of this same actor: on ``CheckDue`` it lets
+expired quarantines go probing, picks the deployments no real request has proven
+healthy lately, takes their probe permits, and starts the checks in a background task
+(the probes are I/O, which never runs inside a turn). Each check's result comes back
+as ``ProbeFinished``; a tick while a round is still running is skipped.
 
 Events: each decision's durable events go to ``health/<deployment>`` and are
-published to subscribers. A success that leaves the state unchanged (healthy, window
-full of successes) is not recorded: folding it would be a no-op, so live and replayed
-state stay equal while the log is spared one event per request.
+published. A success that leaves the state unchanged (healthy, window full of
+successes) is not recorded: folding it would be a no-op, so live and replayed state
+stay equal while the log is spared one event per request.
+
+Restart. After a supervised failure the new instance rebuilds the health of every
+deployment from the log (``restore``: queued events committed first, then snapshot +
+tail) before its first message, so its state equals a full replay. Probe permits are
+never logged: they start at zero again, and releases of older permits are void.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import msgspec
 import structlog
 
 from actors._actor import Actor
-from actors._clock import Clock, TimerHandle
+from actors._clock import TimerHandle
 from actors._errors import ActorDeadError, MailboxFull
+from actors._ref import ActorRef
 from actors.health._logic import (
     AcquirePermit,
     CatalogSawModel,
@@ -43,27 +47,35 @@ from actors.health._logic import (
     decide,
     durable,
 )
+from actors.health._messages import (
+    AcquireProbe,
+    Admitted,
+    CheckDue,
+    CheckRoundFinished,
+    GetHealth,
+    GetHealthStatistics,
+    HealthMessage,
+    HealthStatistics,
+    NotAdmitted,
+    NoteListed,
+    ProbeFinished,
+    ReleaseProbe,
+    ReportOutcome,
+    ResetHealth,
+    Screen,
+    Screened,
+)
 from actors.health._policy import HealthPolicy
 from actors.health._status import (
     DeploymentHealth,
-    DeploymentUnavailable,
     HealthStatus,
     ProbePermitGranted,
     evolve,
     target_status,
 )
-from events import HEALTH_STREAM_PREFIX, Event, HealthEvent, HealthOutcomeRecorded, UnknownEvent
+from events import HEALTH_STREAM_PREFIX, Event, HealthOutcomeRecorded
 
-__all__ = [
-    "CheckDue",
-    "HealthChecker",
-    "HealthMonitor",
-    "HealthMonitorStatistics",
-    "Probe",
-    "Publish",
-    "Record",
-    "evolve_all",
-]
+__all__ = ["HealthActor", "Probe"]
 
 log = structlog.get_logger()
 
@@ -73,47 +85,17 @@ Publish = Callable[[Event], None]
 """Tell subscribers about one event; must not block."""
 Probe = Callable[[str], Awaitable[RecordOutcome | None]]
 """Check one deployment; the outcome to count, or None when there is nothing to count."""
+Restore = Callable[[], Awaitable[dict[str, DeploymentHealth]]]
+"""Rebuild every deployment's health from the log (snapshot + tail)."""
 
 _S = HealthStatus
 _SELECTABLE = frozenset({_S.UNKNOWN, _S.HEALTHY, _S.DEGRADED})
+_ADMITTED = Admitted()
+_NOTHING_BLOCKED = Screened(blocked={})
+_SKIP_REASON = {_S.QUARANTINED: "quarantined", _S.PROBING: "probing_full", _S.FAILED: "failed"}
 
 
-def _ignore_record(stream: str, events: Sequence[Event]) -> None:
-    return None
-
-
-def _ignore_publish(event: Event) -> None:
-    return None
-
-
-def evolve_all(
-    states: dict[str, DeploymentHealth], event: Event | UnknownEvent
-) -> dict[str, DeploymentHealth]:
-    """Fold one event into the health of every deployment (the health projection); total."""
-    if not isinstance(event, HealthEvent):
-        return states
-    name = event.deployment
-    before = states.get(name) or DeploymentHealth(deployment=name)
-    after = evolve(before, event)
-    if after is before:
-        return states
-    return {**states, name: after}
-
-
-class HealthMonitorStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """Counters of the monitor (for ``statistics()`` and ``/metrics``)."""
-
-    deployments: int
-    by_status: dict[str, int]
-    """Status value -> deployments in it."""
-    transitions: int
-    """Status changes decided by this process."""
-    outcomes: int
-    """Outcomes counted (recorded or not)."""
-    probes_in_flight: int
-
-
-class HealthMonitor:
+class HealthActor(Actor[HealthMessage]):
     """Owns the health of every configured deployment; see the module docstring."""
 
     def __init__(
@@ -121,69 +103,121 @@ class HealthMonitor:
         policy: HealthPolicy,
         deployments: Iterable[str],
         *,
-        clock: Clock,
-        states: Mapping[str, DeploymentHealth] | None = None,
-        record: Record = _ignore_record,
-        publish: Publish = _ignore_publish,
+        states: Mapping[str, DeploymentHealth] | None,
+        restore: Restore,
+        record: Record,
+        publish: Publish,
+        probe: Probe | None = None,
+        check_interval: float = 0.0,
     ) -> None:
-        """Start from ``states`` (replayed from the log) or ``unknown`` for each deployment.
+        """Create the actor from ``states`` (replayed), or ``restore()`` them at start.
 
         Args:
             policy: Thresholds and durations.
             deployments: Every deployment id (``model@endpoint``) to watch.
-            clock: Wall time for decisions, monotonic time for "recently proven".
-            states: Replayed health by deployment id; others start unknown.
+            states: Replayed health by deployment id; None to rebuild from the log.
+            restore: Rebuilds the health from the log.
             record: Where durable events go (stream ``health/<deployment>``).
             publish: Where every durable event is announced.
+            probe: Checks one deployment (background checks); None: no checks.
+            check_interval: Seconds between rounds of checks; 0 disables them.
         """
-        known = states or {}
         self._policy = policy
-        self._clock = clock
+        self._deployments = tuple(dict.fromkeys(deployments))
+        self._replayed = states
+        self._restore = restore
         self._record = record
         self._publish = publish
-        self._states: dict[str, DeploymentHealth] = {
-            did: _rehydrated(known.get(did), did) for did in dict.fromkeys(deployments)
-        }
+        self._probe = probe
+        self._interval = check_interval
+        self._states: dict[str, DeploymentHealth] = {}
         self._proven: dict[str, float] = {}
         self._steady: set[str] = set()
-        self._transitions = 0
-        self._outcomes = 0
+        self._transitions = self._outcomes = self._rounds = self._checks = 0
+        self._checking = False
+        self._timer: TimerHandle | None = None
 
-    @property
-    def policy(self) -> HealthPolicy:
-        """The policy in force."""
-        return self._policy
+    async def on_start(self) -> None:
+        known = self._replayed if self._replayed is not None else await self._restore()
+        self._replayed = None
+        self._states = {did: _rehydrated(known.get(did), did) for did in self._deployments}
+        if self._probe is not None and self._interval > 0:
+            self._timer = self.clock.schedule_every(self._interval, self._due)
 
-    @property
-    def deployments(self) -> tuple[str, ...]:
-        """Every watched deployment id, in configured order."""
-        return tuple(self._states)
+    async def on_stop(self) -> None:
+        self._cancel_timer()
 
-    def state(self, deployment: str) -> DeploymentHealth:
-        """The current health of ``deployment``.
+    async def on_failure(self, exc: Exception) -> None:
+        self._cancel_timer()  # the restarted instance schedules its own
 
-        Raises:
-            KeyError: Not a watched deployment (the message lists them).
-        """
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _due(self) -> None:
+        with contextlib.suppress(MailboxFull, ActorDeadError):  # the next tick will do
+            self.ref.tell_nowait(CheckDue())
+
+    def receive(self, message: HealthMessage) -> object:
+        match message:
+            case Screen(deployments=deployments):
+                return self._screen(deployments)
+            case AcquireProbe(deployment=did):
+                return self._acquire(did)
+            case ReleaseProbe(deployment=did, probe_round=probe_round):
+                self._apply(did, ReleasePermit(probe_round=probe_round))
+            case ReportOutcome(deployment=did, outcome=outcome, traffic=traffic):
+                self._report(did, outcome, traffic)
+            case ResetHealth(deployments=dids, reason=reason):
+                for did in dids:
+                    self._proven.pop(did, None)
+                    self._apply(did, Reset(reason=reason))
+                return dids
+            case NoteListed(deployments=dids):
+                for did in dids:
+                    if did in self._states:
+                        self._apply(did, CatalogSawModel())
+            case GetHealth():
+                return dict(self._states)
+            case GetHealthStatistics():
+                return self._statistics()
+            case CheckDue():
+                self._start_round()
+            case ProbeFinished(deployment=did, probe_round=probe_round, outcome=outcome):
+                if outcome is not None:
+                    self._report(did, outcome, traffic=False)
+                if probe_round is not None:
+                    self._apply(did, ReleasePermit(probe_round=probe_round))
+            case CheckRoundFinished():
+                self._checking = False
+        return None
+
+    # --- queries ------------------------------------------------------------------------
+
+    def _state(self, deployment: str) -> DeploymentHealth:
         try:
             return self._states[deployment]
         except KeyError:
             known = ", ".join(self._states) or "none"
             raise KeyError(f"unknown deployment {deployment!r}; known: {known}") from None
 
-    def states(self) -> dict[str, DeploymentHealth]:
-        """A copy of every deployment's health."""
-        return dict(self._states)
+    def _screen(self, deployments: tuple[str, ...]) -> Screened:
+        blocked: dict[str, tuple[str, str]] | None = None
+        for did in deployments:
+            why = self._blocked(did)
+            if why is not None:
+                if blocked is None:
+                    blocked = {}
+                blocked[did] = why
+        return _NOTHING_BLOCKED if blocked is None else Screened(blocked=blocked)
 
-    def blocked(self, deployment: str) -> tuple[str, str] | None:
-        """Why a request may not use ``deployment`` now, as ``(skip_reason, detail)``.
-
-        None when it is admissible (the router's health filter; no state change).
-        """
-        state = self._states[deployment]
+    def _blocked(self, deployment: str) -> tuple[str, str] | None:
+        """Why a request may not use ``deployment`` now, as ``(skip_reason, detail)``."""
+        state = self._state(deployment)
         if state.status in _SELECTABLE:
             return None
-        now = self._clock.time()
+        now = self.clock.time()
         if admits(state, self._policy, now):
             return None
         if state.status is _S.QUARANTINED:
@@ -193,75 +227,48 @@ class HealthMonitor:
             return "probing_full", f"all {self._policy.half_open_probes} probe slot(s) in use"
         return "failed", state.reason or "permanent failure; reset its health when fixed"
 
-    def proven(self, deployment: str, within: float) -> bool:
-        """Whether a real request succeeded on ``deployment`` in the last ``within`` s."""
-        when = self._proven.get(deployment)
-        return when is not None and self._clock.monotonic() - when <= within
+    def _statistics(self) -> HealthStatistics:
+        by_status: dict[str, int] = {}
+        for state in self._states.values():
+            by_status[state.status.value] = by_status.get(state.status.value, 0) + 1
+        return HealthStatistics(
+            deployments=len(self._states),
+            by_status=by_status,
+            transitions=self._transitions,
+            outcomes=self._outcomes,
+            probes_in_flight=sum(s.probes_in_flight for s in self._states.values()),
+            check_rounds=self._rounds,
+            checks=self._checks,
+        )
 
-    # --- commands (synchronous: decide, evolve, record, with no await in between) --------
+    # --- commands -----------------------------------------------------------------------
 
-    def acquire(self, deployment: str) -> int | None:
-        """Admit one request; returns the probe round it must release, or None.
-
-        Raises:
-            DeploymentUnavailable: Quarantined, failed, or every probe slot taken.
-        """
-        if self.state(deployment).status in _SELECTABLE:
-            return None  # decide would return no event: admitted without a permit
-        events = self._apply(deployment, AcquirePermit())
-        for event in events:
+    def _acquire(self, deployment: str) -> Admitted | NotAdmitted:
+        state = self._state(deployment)
+        if state.status in _SELECTABLE:
+            return _ADMITTED  # decide would return no event: admitted without a permit
+        why = self._blocked(deployment)
+        if why is not None:
+            return NotAdmitted(reason=_SKIP_REASON.get(state.status, why[0]), detail=why[1])
+        for event in self._apply(deployment, AcquirePermit()):
             if isinstance(event, ProbePermitGranted):
-                return event.probe_round
-        return None
+                return Admitted(probe_round=event.probe_round)
+        return _ADMITTED
 
-    def release(self, deployment: str, probe_round: int) -> None:
-        """Give back a probe permit (call it in ``finally``: cancellation included)."""
-        self._apply(deployment, ReleasePermit(probe_round=probe_round))
-
-    def record(self, deployment: str, outcome: RecordOutcome, *, traffic: bool = True) -> None:
-        """Count the outcome of one call; ``traffic=False`` for a health check's."""
+    def _report(self, deployment: str, outcome: RecordOutcome, traffic: bool) -> None:
         self._outcomes += 1
         if outcome.ok:
             if traffic:
-                self._proven[deployment] = self._clock.monotonic()
+                self._proven[deployment] = self.clock.monotonic()
             if deployment in self._steady:
                 return  # a success on a steady deployment folds to the same state
         self._apply(deployment, outcome)
         if outcome.ok and _is_steady(self._states[deployment], self._policy):
             self._steady.add(deployment)
 
-    def tick(self) -> None:
-        """Let quarantines whose deadline passed go probing."""
-        for deployment in self._states:
-            if self._states[deployment].status is _S.QUARANTINED:
-                self._apply(deployment, Tick())
-
-    def reset(self, deployment: str, reason: str = "manual reset") -> None:
-        """Forget the deployment's health (operator action): back to ``unknown``."""
-        self._proven.pop(deployment, None)
-        self._apply(deployment, Reset(reason=reason))
-
-    def catalog_saw(self, deployment: str) -> None:
-        """The catalog lists the model on the endpoint: a ``failed`` deployment resets."""
-        if self._states.get(deployment, None) is not None:
-            self._apply(deployment, CatalogSawModel())
-
-    def statistics(self) -> HealthMonitorStatistics:
-        """Counters and the number of deployments per status."""
-        by_status: dict[str, int] = {}
-        for state in self._states.values():
-            by_status[state.status.value] = by_status.get(state.status.value, 0) + 1
-        return HealthMonitorStatistics(
-            deployments=len(self._states),
-            by_status=by_status,
-            transitions=self._transitions,
-            outcomes=self._outcomes,
-            probes_in_flight=sum(s.probes_in_flight for s in self._states.values()),
-        )
-
     def _apply(self, deployment: str, command: HealthCommand) -> tuple[Event, ...]:
-        before = self.state(deployment)
-        events = decide(before, command, self._policy, self._clock.time())
+        before = self._state(deployment)
+        events = decide(before, command, self._policy, self.clock.time())
         if not events:
             return events
         self._steady.discard(deployment)
@@ -280,6 +287,57 @@ class HealthMonitor:
         if kept:
             self._record(HEALTH_STREAM_PREFIX + deployment, kept)
         return events
+
+    # --- background checks --------------------------------------------------------------
+
+    def _start_round(self) -> None:
+        if self._checking or self._probe is None:
+            return  # the previous round is still running: skip this tick
+        for did in self._states:
+            if self._states[did].status is _S.QUARANTINED:
+                self._apply(did, Tick())
+        due: list[tuple[str, int | None]] = []
+        for did in self._states:
+            if self._due_for_check(did):
+                admitted = self._acquire(did)
+                if isinstance(admitted, Admitted):
+                    due.append((did, admitted.probe_round))
+        self._rounds += 1
+        self._checks += len(due)
+        if due:
+            self._checking = True
+            self.run_in_background(_check(self.ref, self._probe, due), name="health-checks")
+        log.debug("health.check.round.started", checks=len(due))
+
+    def _due_for_check(self, deployment: str) -> bool:
+        state = self._states[deployment]
+        if state.status is _S.FAILED:
+            return False
+        if state.status is _S.HEALTHY and self._proven_within(deployment, self._interval):
+            return False
+        return self._blocked(deployment) is None
+
+    def _proven_within(self, deployment: str, within: float) -> bool:
+        when = self._proven.get(deployment)
+        return when is not None and self.clock.monotonic() - when <= within
+
+
+async def _check(
+    ref: ActorRef[HealthMessage], probe: Probe, due: list[tuple[str, int | None]]
+) -> None:
+    """Run one round's checks concurrently; each result goes back as a message."""
+
+    async def one(did: str, probe_round: int | None) -> None:
+        outcome: RecordOutcome | None = None
+        try:
+            outcome = await probe(did)
+        finally:
+            await ref.ask(ProbeFinished(did, probe_round, outcome), timeout=None)
+
+    try:
+        await asyncio.gather(*(one(did, r) for did, r in due))
+    finally:
+        await ref.ask(CheckRoundFinished(), timeout=None)
 
 
 def _is_steady(state: DeploymentHealth, policy: HealthPolicy) -> bool:
@@ -316,83 +374,3 @@ def _log_transition(event: Event, after: DeploymentHealth) -> None:
         log.error("health.deployment.failed", **fields)
     else:
         log.info("health.deployment.changed", event_type=type(event).__name__, **fields)
-
-
-class CheckDue(msgspec.Struct, frozen=True):
-    """Timer message: run one round of health checks."""
-
-
-class HealthChecker(Actor[CheckDue]):
-    """Checks, every ``interval`` seconds, the deployments real traffic has not proven.
-
-    Skips deployments that are ``failed`` (only a reset or the catalog brings those
-    back) or still inside their quarantine; a deployment whose quarantine is over is
-    checked as a half-open probe, holding a probe permit for the duration.
-    """
-
-    def __init__(self, monitor: HealthMonitor, probe: Probe, interval: float) -> None:
-        """Check with ``probe`` every ``interval`` seconds on the actor system's clock."""
-        self._monitor = monitor
-        self._probe = probe
-        self._interval = interval
-        self._timer: TimerHandle | None = None
-        self.rounds = 0
-        self.checks = 0
-
-    async def on_start(self) -> None:
-        self._timer = self.clock.schedule_every(self._interval, self._due)
-
-    async def on_stop(self) -> None:
-        self._cancel_timer()
-
-    async def on_failure(self, exc: Exception) -> None:
-        self._cancel_timer()  # the restarted instance schedules its own
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _due(self) -> None:
-        # A round is still queued or running, or we are stopping: skip this tick.
-        with contextlib.suppress(MailboxFull, ActorDeadError):
-            self.ref.tell_nowait(CheckDue())
-
-    async def receive(self, message: CheckDue) -> object:
-        return await self.run_round()
-
-    async def run_round(self) -> int:
-        """One round: quarantine deadlines, then every due check concurrently.
-
-        Returns:
-            How many deployments were checked.
-        """
-        monitor = self._monitor
-        monitor.tick()
-        due = [d for d in monitor.deployments if self._due_for_check(d)]
-        await asyncio.gather(*(self._check(d) for d in due))
-        self.rounds += 1
-        self.checks += len(due)
-        log.debug("health.check.round.complete", checked=len(due))
-        return len(due)
-
-    def _due_for_check(self, deployment: str) -> bool:
-        state = self._monitor.state(deployment)
-        if state.status is _S.FAILED:
-            return False
-        if state.status is _S.HEALTHY and self._monitor.proven(deployment, self._interval):
-            return False
-        return self._monitor.blocked(deployment) is None
-
-    async def _check(self, deployment: str) -> None:
-        try:
-            probe_round = self._monitor.acquire(deployment)
-        except DeploymentUnavailable:
-            return  # real traffic took the probe slot meanwhile
-        try:
-            outcome = await self._probe(deployment)
-            if outcome is not None:
-                self._monitor.record(deployment, outcome, traffic=False)
-        finally:
-            if probe_round is not None:
-                self._monitor.release(deployment, probe_round)

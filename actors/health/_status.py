@@ -45,6 +45,7 @@ __all__ = [
     "check_transition",
     "clamp_weight",
     "evolve",
+    "evolve_all",
     "target_status",
 ]
 
@@ -320,3 +321,17 @@ def aggregate(states: Iterable[DeploymentHealth]) -> HealthStatus:
         if status in present:
             return status
     return HealthStatus.UNKNOWN
+
+
+def evolve_all(
+    states: dict[str, DeploymentHealth], event: Event | UnknownEvent
+) -> dict[str, DeploymentHealth]:
+    """Fold one event into the health of every deployment (the health projection); total."""
+    if not isinstance(event, HealthEvent):
+        return states
+    name = event.deployment
+    before = states.get(name) or DeploymentHealth(deployment=name)
+    after = evolve(before, event)
+    if after is before:
+        return states
+    return {**states, name: after}

@@ -1,15 +1,22 @@
 """Performance-based routing: sliding windows of recent samples and an efficiency score.
 
-Pure logic only. ``evolve`` folds the routing events the router logs anyway
-(``events._routing``) into ``PerformanceState``; ``order``/``make_order`` rank candidates
-for the router's ``performance`` strategy; ``performance_summary`` is what
-``rt.performance()`` and ``/performance-metrics`` report. The score formula and the
-exploration rule are documented in ``_score`` and ``_order``.
+Pure: ``evolve`` folds the routing events the router logs anyway (``events._routing``)
+into ``PerformanceState``; ``order``/``make_order`` rank candidates for the router's
+``performance`` strategy; ``performance_summary`` is what ``rt.performance()`` and
+``/performance-metrics`` report. The score formula and the exploration rule are
+documented in ``_score`` and ``_order``. The shell is ``PerformanceActor`` (``_actor``),
+the single owner of the live windows.
 """
 
 from __future__ import annotations
 
-from actors.performance._actor import PerformanceTracker
+from actors.performance._actor import (
+    GetPerformanceView,
+    Observe,
+    PerformanceActor,
+    PerformanceMessage,
+    SummarizePerformance,
+)
 from actors.performance._logic import (
     DEFAULT_KIND,
     DEFAULT_MAX_INFLIGHT,
@@ -56,7 +63,11 @@ __all__ = [
     "PerformanceOrder",
     "PerformanceState",
     "PerformanceSummary",
-    "PerformanceTracker",
+    "PerformanceActor",
+    "PerformanceMessage",
+    "GetPerformanceView",
+    "Observe",
+    "SummarizePerformance",
     "REQUEST_FAULTS",
     "Sample",
     "Window",

@@ -1,50 +1,84 @@
-"""``PerformanceTracker``: the live performance windows and the router's ordering seam.
+"""``PerformanceActor``: owns the live performance windows.
 
-The tracker is fed every routing event *as it happens* (the runtime's publish hook),
-not when its batch is committed: ``order`` must see the samples and the exploration
-counter of the requests before it, and a request's events are committed only when it
-ends (and lingered). Folding is synchronous, so a request's ``RequestStarted`` is in
-the state before the next request is planned — which is what paces exploration
-exactly. After a restart the state is rebuilt from the committed events (a
-``Projector`` over the same ``evolve``); only events of requests that were still in
-flight at a crash can be missing, the same trade as the rest of the routing events.
+A request's driver tells it the request's routing events twice: ``RequestStarted``
+right after planning (so the next plan's exploration counter already counts this
+request), and every other event when the request ends — in the same order as the one
+batch the request appends to the log. Folding in log order makes the live windows
+exactly what a replay of the log rebuilds (the start events commute: they only count
+and remember the request's kind).
+
+The ``performance`` strategy reads the windows through ``GetPerformanceView``: the
+reply is the state itself, an immutable value, which the router orders candidates by.
+
+After a supervised failure the new instance rebuilds its state from the log before
+its first message (``restore``: latest snapshot plus the tail). The only gap: samples
+of a request that was in flight across the restart lose their task kind (its
+``RequestStarted`` is not in the log yet), so they feed the deployment's all-kinds
+window only.
 """
 
 from __future__ import annotations
 
-from actors.performance._logic import PerformanceState, evolve, kind_of
-from actors.performance._order import OrderSettings, PerformanceOrder, make_order
+from collections.abc import Awaitable, Callable
+
+from actors._actor import Actor
+from actors._ask import Ask
+from actors.performance._logic import PerformanceState, evolve
 from actors.performance._summary import PerformanceSummary, performance_summary
 from events import Event, RoutingEvent
 
-__all__ = ["PerformanceTracker"]
+__all__ = [
+    "GetPerformanceView",
+    "Observe",
+    "PerformanceActor",
+    "PerformanceMessage",
+    "SummarizePerformance",
+]
+
+Restore = Callable[[], Awaitable[PerformanceState]]
+"""Rebuild the state from the log (snapshot + tail), after committing what is queued."""
 
 
-class PerformanceTracker:
-    """Single writer of the live ``PerformanceState``; see the module docstring."""
+class Observe(Ask[None], frozen=True):
+    """Fold these routing events, in order (anything else is ignored)."""
 
-    def __init__(self, state: PerformanceState, settings: OrderSettings) -> None:
-        """Start from the replayed ``state``; ``settings`` gives min_samples and explore."""
+    events: tuple[Event, ...]
+
+
+class GetPerformanceView(Ask[PerformanceState], frozen=True):
+    """The windows now (an immutable value: what ordering by performance reads)."""
+
+
+class SummarizePerformance(Ask[PerformanceSummary], frozen=True):
+    """Windows, success rates, latency percentiles and scores (``rt.performance()``)."""
+
+
+PerformanceMessage = Observe | GetPerformanceView | SummarizePerformance
+
+
+class PerformanceActor(Actor[PerformanceMessage]):
+    """Single owner of the live ``PerformanceState``; see the module docstring."""
+
+    def __init__(self, state: PerformanceState | None, restore: Restore) -> None:
+        """Start from ``state`` (the replayed one), or ``restore()`` it when None."""
         self._state = state
-        self._settings = settings
+        self._restore = restore
 
-    @property
-    def state(self) -> PerformanceState:
-        """The windows now."""
-        return self._state
+    async def on_start(self) -> None:
+        if self._state is None:
+            self._state = await self._restore()
 
-    def observe(self, event: Event) -> None:
-        """Fold one event (anything but a routing event is ignored cheaply)."""
-        if isinstance(event, RoutingEvent):
-            self._state = evolve(self._state, event)
-
-    def order_for(self, kind: str | None, role: str | None) -> PerformanceOrder:
-        """The ``performance`` strategy's ordering for one request (kind, else role)."""
-        return make_order(self._get_state, kind_of(kind, role), self._settings)
-
-    def summary(self) -> PerformanceSummary:
-        """Windows, success rates, latency percentiles and scores (``rt.performance()``)."""
-        return performance_summary(self._state)
-
-    def _get_state(self) -> PerformanceState:
-        return self._state
+    def receive(self, message: PerformanceMessage) -> object:
+        state = self._state
+        assert state is not None  # set by __init__ or on_start
+        match message:
+            case Observe(events=events):
+                for event in events:
+                    if isinstance(event, RoutingEvent):
+                        state = evolve(state, event)
+                self._state = state
+                return None
+            case GetPerformanceView():
+                return state
+            case SummarizePerformance():
+                return performance_summary(state)

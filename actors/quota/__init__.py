@@ -1,14 +1,24 @@
 """The quota ledger: daily request and token limits per model, role and overall, as pure logic.
 
-``decide``/``evolve`` over the events in ``events._quota`` (stream ``quota/ledger``);
-period maths in ``_period``. A request reserves its estimated usage (``Reserve``), then
-settles it with the real usage (``Settle``) or releases it on failure (``Release``).
-The shell ``QuotaLedger`` (``_actor``) is the single writer of the live ledger.
+Pure: ``decide``/``evolve`` over the events in ``events._quota`` (stream
+``quota/ledger``), period maths in ``_period``, limits, summaries, undo. A request
+reserves its estimated usage (``Reserve``), then settles it with the real usage
+(``Settle``) or releases it on failure (``Release``): these commands are also the
+messages of the shell, ``QuotaActor`` (``_actor``), the single owner of the live ledger.
 """
 
 from __future__ import annotations
 
-from actors.quota._actor import DEFAULT_COMPLETION_TOKENS, QuotaLedger, QuotaLedgerStatistics
+from actors.quota._actor import (
+    CommitEnded,
+    GetLedger,
+    GetQuotaStatistics,
+    GetUsage,
+    QuotaActor,
+    QuotaMessage,
+    QuotaStatistics,
+    SettleOrphans,
+)
 from actors.quota._errors import QuotaError, QuotaExceeded, QuotaUnavailable
 from actors.quota._limits import (
     GLOBAL_SCOPE,
@@ -19,6 +29,7 @@ from actors.quota._limits import (
     scopes_of,
 )
 from actors.quota._logic import (
+    DEFAULT_COMPLETION_TOKENS,
     MAX_REPORTED_TOKENS,
     QuotaCommand,
     Release,
@@ -38,6 +49,7 @@ from actors.quota._period import (
     period_key,
     period_start,
 )
+from actors.quota._replies import Refused, Reserved, ReserveReply
 from actors.quota._state import LedgerState, Reservation, Usage, evolve
 from actors.quota._summary import LimitStatus, UsageSummary, usage_summary
 
@@ -51,8 +63,17 @@ __all__ = [
     "QuotaCommand",
     "QuotaError",
     "QuotaExceeded",
-    "QuotaLedger",
-    "QuotaLedgerStatistics",
+    "QuotaActor",
+    "QuotaMessage",
+    "QuotaStatistics",
+    "CommitEnded",
+    "GetLedger",
+    "GetQuotaStatistics",
+    "GetUsage",
+    "SettleOrphans",
+    "Refused",
+    "ReserveReply",
+    "Reserved",
     "QuotaLimits",
     "QuotaUnavailable",
     "Release",

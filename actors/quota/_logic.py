@@ -23,11 +23,11 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import msgspec
-
+from actors._ask import Ask
 from actors.quota._errors import QuotaExceeded
 from actors.quota._limits import QuotaLimits, Unit, limit_name
 from actors.quota._period import format_reset, next_reset, period_key
+from actors.quota._replies import ReserveReply
 from actors.quota._state import LedgerState, evolve
 from events._base import Event
 from events._quota import (
@@ -40,6 +40,7 @@ from events._quota import (
 )
 
 __all__ = [
+    "DEFAULT_COMPLETION_TOKENS",
     "MAX_REPORTED_TOKENS",
     "QuotaCommand",
     "Release",
@@ -52,6 +53,8 @@ __all__ = [
     "would_admit",
 ]
 
+DEFAULT_COMPLETION_TOKENS = 1024
+"""Completion tokens reserved for a request that sets no ``max_tokens`` (nor its model)."""
 MAX_REPORTED_TOKENS = 10_000_000
 """Reported token counts are clamped to ``[0, MAX_REPORTED_TOKENS]`` per field: a backend
 reporting absurd usage must not exhaust a day's quota with one response (no model has a
@@ -60,8 +63,9 @@ _EPSILON = 1e-9
 """Slack for comparing ``used / limit`` with a decimal warn ratio."""
 
 
-class Reserve(msgspec.Struct, frozen=True, kw_only=True):
-    """Admit a request and hold its estimated usage; raises ``QuotaExceeded`` if not."""
+class Reserve(Ask[ReserveReply], frozen=True, kw_only=True):
+    """Admit a request and hold its estimated usage; ``decide`` raises ``QuotaExceeded``
+    if not (the actor answers ``Refused``)."""
 
     reservation_id: str
     """Unique per attempt; an id already outstanding makes this a no-op (a retry)."""
@@ -74,7 +78,7 @@ class Reserve(msgspec.Struct, frozen=True, kw_only=True):
     endpoint: str | None = None
 
 
-class Settle(msgspec.Struct, frozen=True, kw_only=True):
+class Settle(Ask[None], frozen=True, kw_only=True):
     """The request finished (even partially, e.g. a broken stream): charge what it used.
 
     Reported counts are clamped to ``[0, MAX_REPORTED_TOKENS]``. A missing count (``None``)
@@ -89,7 +93,7 @@ class Settle(msgspec.Struct, frozen=True, kw_only=True):
     endpoint: str | None = None
 
 
-class Release(msgspec.Struct, frozen=True, kw_only=True):
+class Release(Ask[None], frozen=True, kw_only=True):
     """The request failed or was cancelled before using anything: it consumes nothing.
 
     An unknown reservation id is a no-op. A request that produced output before failing

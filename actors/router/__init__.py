@@ -1,20 +1,47 @@
 """Routing: choosing a deployment, retrying, falling back.
 
-Pure parts: candidate planning (``plan``, ``evolve_router``) and the retry arithmetic
-(backoff with full jitter, the retry budget, Retry-After capping, adaptive throttling).
-The shell: ``Router`` (retries, fallback, streaming) over endpoint clients.
+Pure: candidate planning (``plan``, ``evolve_router`` in ``_select``), the retry
+arithmetic (backoff with full jitter, the retry budget, Retry-After capping, adaptive
+throttling in ``_retry``), the request machine (``start``, ``next_step``,
+``on_outcome`` in ``_machine``, with its steps and outcomes in ``_steps``), the router
+actor's messages (``_messages``), and the types and errors requests see.
+
+Shells: ``RouterActor`` (``_actor``), the single owner of the cursors, retry budgets
+and counters; ``Driver`` (``_driver``), which runs a request's machine in the caller's
+task, for ``chat`` and ``stream`` alike, talking to the actors only by messages.
 """
 
 from __future__ import annotations
 
-from actors.router._actor import Router
-from actors.router._core import Backend, RouterStatistics
+from actors.router._actor import RouterActor
+from actors.router._driver import Driver, Refs
 from actors.router._errors import (
     AllCandidatesFailed,
     NoCandidates,
     RequestRejected,
     RoutingError,
     StreamInterrupted,
+)
+from actors.router._machine import (
+    MachineSettings,
+    RequestState,
+    exhausted,
+    next_step,
+    on_outcome,
+    start,
+)
+from actors.router._messages import (
+    EndAttempt,
+    EndRequest,
+    GetRouterState,
+    GetRouterStatistics,
+    PlanFallback,
+    Planned,
+    PlanRoute,
+    RetryView,
+    RouterMessage,
+    RouterStatistics,
+    StartAttempt,
 )
 from actors.router._retry import (
     AdaptiveThrottle,
@@ -76,16 +103,33 @@ __all__ = [
     "should_reject",
     "AllCandidatesFailed",
     "AttemptRecord",
-    "Backend",
+    "Driver",
+    "EndAttempt",
+    "EndRequest",
+    "GetRouterState",
+    "GetRouterStatistics",
+    "MachineSettings",
     "ModelSettings",
     "NoCandidates",
+    "PlanFallback",
+    "PlanRoute",
+    "Planned",
+    "Refs",
     "Reply",
     "RequestRejected",
+    "RequestState",
     "RetryPolicy",
+    "RetryView",
     "RouteRequest",
-    "Router",
+    "RouterActor",
+    "RouterMessage",
     "RouterStatistics",
     "RoutingError",
+    "StartAttempt",
     "StreamChunk",
     "StreamInterrupted",
+    "exhausted",
+    "next_step",
+    "on_outcome",
+    "start",
 ]

@@ -1,210 +1,220 @@
-"""``Router``: routes requests over deployments with retries, fallback and health.
+"""``RouterActor``: owns the round-robin and weighted cursors, retry budgets and counters.
 
-Concurrency model. The router is a plain object, not behind a mailbox: each request
-runs in its caller's task, so N concurrent requests make N concurrent backend calls
-(bounded per endpoint by the client's ``max_concurrency``). Shared state has exactly
-one writer per piece and is updated only by synchronous code (see ``RouterCore``,
-``HealthMonitor``): planning, folding ``RequestStarted`` into the cursors, taking a
-probe permit, counting an outcome — each completes without another request
-interleaving. Only the backend call, a backoff sleep and a catalog fetch are awaited.
+Requests do not run inside the router: each runs its own pure machine in the caller's
+task (``_machine``, driven by ``_driver``) and asks the router at a few points —
+``PlanRoute`` when it starts, ``PlanFallback`` when it leaves a model,
+``StartAttempt``/``EndAttempt`` around each call, ``EndRequest`` at the end. Every
+handler is synchronous, so an idle router answers inline and concurrent requests are
+never queued behind each other. Planning folds its own events (``RequestStarted``,
+``FallbackSwitched``) into the cursors within the same turn, before the request awaits
+anything: that is what makes concurrent requests alternate.
 
-Events. A request's events (``RequestStarted`` ... ``RequestSucceeded``) are published
-to subscribers as they happen and handed to the ``record`` sink *once*, when the
-request ends, as one batch for stream ``request/<id>``: one append per request, never
-awaited by the request (the runtime's recorder commits in the background). The price,
-documented in the runtime: a crash loses the events of requests still in flight.
-
-Cancellation. A caller cancelling ``chat`` (or closing a ``stream``) cancels the
-backend call; ``finally`` blocks release the in-flight count and any probe permit,
-and ``RequestCancelled`` is recorded.
+Restart. The cursors are a fold of the planning events, so the new instance rebuilds
+them from the log (``restore``) before its first message. Retry budgets and in-flight
+counts are not logged: they start full and empty again, and the end of an attempt
+started before the restart is not counted twice below zero.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import random
-import uuid
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from actors._clock import Clock
-from actors.catalog._actor import Catalog
-from actors.endpoint import BackendError
-from actors.health._actor import HealthMonitor
-from actors.router._attempts import (
-    Run,
-    Target,
-    attempt_failed,
-    attempt_slot,
-    attempt_succeeded,
-    request_succeeded,
-)
-from actors.router._attempts import begin as _begin
-from actors.router._core import (
-    Backend,
-    OrderFor,
-    Publish,
-    Record,
-    RouterCore,
+from actors._actor import Actor
+from actors.performance import OrderSettings, PerformanceState, kind_of, make_order
+from actors.router._messages import (
+    EndAttempt,
+    EndRequest,
+    GetRouterState,
+    GetRouterStatistics,
+    PlanFallback,
+    Planned,
+    PlanRoute,
+    RetryView,
+    RouterMessage,
     RouterStatistics,
-    _ignore,
+    StartAttempt,
 )
-from actors.router._errors import NoCandidates, RequestRejected
-from actors.router._quota import QuotaGate
-from actors.router._select import Plan, RouterState
-from actors.router._stream import stream_reply
-from actors.router._types import ModelSettings, Reply, RetryPolicy, RouteRequest, StreamChunk
-from actors.router._walk import Walker
+from actors.router._retry import RetryBudget, can_retry, on_failure, on_success
+from actors.router._select import (
+    ModelRoute,
+    PerformanceOrder,
+    Plan,
+    RouterState,
+    Unavailable,
+    evolve,
+    fallback_events,
+    plan,
+    started_events,
+)
+from actors.router._types import RetryPolicy
+from events import Event
 
-__all__ = ["Router"]
+__all__ = ["RouterActor"]
+
+Restore = Callable[[], Awaitable[RouterState]]
+"""Rebuild the cursors from the log (snapshot + tail)."""
+
+_COUNTS = (
+    "requests", "succeeded", "failed", "rejected", "cancelled", "interrupted",
+    "attempts", "retries", "fallbacks", "budget_refusals",
+)  # fmt: skip
 
 
-class Router:
-    """Chooses deployments for requests and drives their attempts; see the module doc."""
+class RouterActor(Actor[RouterMessage]):
+    """Chooses deployments for requests; see the module docstring."""
 
     def __init__(
         self,
-        models: Mapping[str, ModelSettings],
-        backends: Mapping[str, Backend],
-        health: HealthMonitor,
+        routes: Mapping[str, ModelRoute],
+        policy: RetryPolicy,
         *,
-        clock: Clock,
-        rng: Callable[[], float] = random.random,
-        policy: RetryPolicy | None = None,
-        catalog: Catalog | None = None,
-        state: RouterState | None = None,
-        record: Record = _ignore,
-        publish: Publish = _ignore,
-        order_for: OrderFor | None = None,
-        quota: QuotaGate | None = None,
+        state: RouterState | None,
+        restore: Restore,
+        performance: OrderSettings | None = None,
     ) -> None:
-        """Create the router.
+        """Create the actor from the replayed cursors (None: ``restore`` them at start).
 
         Args:
-            models: Configured model name -> its route, defaults and deadlines.
-            backends: Endpoint name -> client.
-            health: The health monitor (filter, probe permits, outcomes).
-            clock: Backoff sleeps, deadlines and event times.
-            rng: Uniform draws in ``[0, 1)`` for backoff jitter.
-            policy: Attempts, backoff, budget, Retry-After cap, request deadline.
-            catalog: The model catalog (skips endpoints lacking the model), if any.
-            state: Replayed cursors.
-            record: Persists a request's events (one call per request).
-            publish: Announces each event as it happens.
-            order_for: ``order_for(kind, role)``: the ``performance`` strategy's
-                ordering for a request (None keeps such models in config order).
-            quota: The quota ledger: each attempt reserves before its call.
+            routes: Every configured model's deployments and strategy.
+            policy: Budget size and refund ratio (the rest is the machine's).
+            state: The replayed cursors, or None to rebuild them from the log.
+            restore: Rebuilds the cursors from the log.
+            performance: ``min_samples`` and ``explore_ratio`` of the ``performance``
+                strategy.
         """
-        self._core = RouterCore(
-            models,
-            backends,
-            health,
-            clock=clock,
-            rng=rng,
-            policy=policy or RetryPolicy(),
-            catalog=catalog,
-            state=state,
-            record=record,
-            publish=publish,
-            order_for=order_for,
-            quota=quota,
+        self._routes = dict(routes)
+        self._policy = policy
+        self._state = state
+        self._restore = restore
+        self._performance = performance
+        self._budgets: dict[str, RetryBudget] = {}
+        self._exhausted: frozenset[str] = frozenset()
+        self._view = RetryView()
+        self._inflight: dict[str, int] = {}
+        self._counts = dict.fromkeys(_COUNTS, 0)
+
+    async def on_start(self) -> None:
+        if self._state is None:
+            self._state = await self._restore()
+
+    def receive(self, message: RouterMessage) -> object:
+        match message:
+            case PlanRoute():
+                return self._plan_route(message)
+            case PlanFallback():
+                return self._plan_fallback(message)
+            case StartAttempt(deployment=did, retry=retry):
+                counts = self._counts
+                counts["attempts"] += 1
+                if retry:
+                    counts["retries"] += 1
+                self._inflight[did] = self._inflight.get(did, 0) + 1
+                return None
+            case EndAttempt(deployment=did, outcome=outcome):
+                return self._end_attempt(did, outcome)
+            case EndRequest(outcome=outcome, budget_refusals=refusals):
+                self._counts[outcome] += 1
+                self._counts["budget_refusals"] += refusals
+                return None
+            case GetRouterState():
+                return self._cursors
+            case GetRouterStatistics():
+                return RouterStatistics(
+                    **self._counts,
+                    inflight={d: n for d, n in self._inflight.items() if n},
+                    budget_tokens={d: b.tokens for d, b in self._budgets.items()},
+                )
+
+    @property
+    def _cursors(self) -> RouterState:
+        assert self._state is not None  # set by __init__ or on_start
+        return self._state
+
+    # --- planning -----------------------------------------------------------------------
+
+    def _plan(
+        self,
+        chain: Iterable[str],
+        blocked: Mapping[str, tuple[str, str]],
+        unlisted: frozenset[str],
+        performance: PerformanceState | None,
+        kind: str | None,
+        role: str | None,
+    ) -> Plan:
+        unavailable = {d: Unavailable(reason=r, detail=t) for d, (r, t) in blocked.items()}
+        return plan(
+            chain,
+            self._routes,
+            self._cursors,
+            unavailable=unavailable,
+            serves=(lambda m, e: f"{m}@{e}" not in unlisted) if unlisted else None,
+            inflight=self._inflight,
+            order_by_performance=self._order(performance, kind, role),
         )
 
-    @property
-    def state(self) -> RouterState:
-        """The cursors (a fold of ``RequestStarted``/``FallbackSwitched``)."""
-        return self._core.state
-
-    @property
-    def policy(self) -> RetryPolicy:
-        """The retry policy."""
-        return self._core.policy
-
-    @property
-    def inflight(self) -> dict[str, int]:
-        """Deployment id -> attempts in flight now."""
-        return {d: n for d, n in self._core.inflight.items() if n}
-
-    def plan(self, chain: Iterable[str], kind: str | None = None, role: str | None = None) -> Plan:
-        """What a request for ``chain`` (of ``kind``/``role``) would try now (no change)."""
-        return self._core.plan(chain, kind, role)
-
-    def statistics(self) -> RouterStatistics:
-        """Counters, in-flight counts and drained retry budgets."""
-        return self._core.statistics()
-
-    async def chat(self, request: RouteRequest) -> Reply:
-        """Route one request to a complete reply.
-
-        Raises:
-            NoCandidates: No deployment of the chain is admissible.
-            AllCandidatesFailed: Every attempt failed (each one listed).
-            RequestRejected: The backend refused the request itself.
-        """
-        core = self._core
-        run, planned = _begin(core, request, request.request_id or _new_id(), stream=False)
-        try:
-            if planned.empty:
-                raise NoCandidates(run.id, planned.skipped)
-            walker = Walker(run, planned)
-            while (target := await walker.next()) is not None:
-                reply = await self._attempt(run, target)
-                if reply is not None:
-                    return reply
-            raise walker.failure()
-        except asyncio.CancelledError:
-            core.counts["cancelled"] += 1
-            run.cancelled()
-            raise
-        except Exception as exc:
-            core.counts["rejected" if isinstance(exc, RequestRejected) else "failed"] += 1
-            run.failed(exc, run.records[-1].failure if run.records else None)
-            raise
-
-    def stream(self, request: RouteRequest) -> AsyncGenerator[StreamChunk, None]:
-        """Route one request to a stream of chunks (fallback only before the first).
-
-        Raises (while iterating):
-            NoCandidates, AllCandidatesFailed, RequestRejected: as for ``chat``, before
-                any chunk was yielded.
-            StreamInterrupted: the stream broke after chunks were yielded; the error
-                carries the partial text.
-        """
-        return stream_reply(self._core, request, request.request_id or _new_id())
-
-    async def _attempt(self, run: Run, target: Target) -> Reply | None:
-        core, request = self._core, run.request
-        req = core.chat_request(
-            target.model, request.messages, request.max_tokens, request.temperature, False
-        )
-        deadlines = core.deadlines(target.model, target.endpoint, run.remaining())
-        started = core.clock.monotonic()
-        try:
-            with attempt_slot(run, target):
-                called = await core.backends[target.endpoint].chat(req, deadlines=deadlines)
-                result = called.result
-                # Inside the slot: the reservation is settled before the slot's exit
-                # would release it.
-                attempt_succeeded(
-                    run, target, latency_s=called.latency_s, ttft_s=called.ttft_s,
-                    tokens_per_s=called.tokens_per_s, usage=result.usage,
-                    chars=len(result.content),
-                )  # fmt: skip
-        except BackendError as exc:
-            attempt_failed(run, target, exc, core.clock.monotonic() - started)
+    def _order(
+        self, performance: PerformanceState | None, kind: str | None, role: str | None
+    ) -> PerformanceOrder | None:
+        if performance is None or self._performance is None:
             return None
-        return Reply(
-            content=result.content, model=target.model, endpoint=target.endpoint,
-            usage=result.usage, request_id=run.id, attempts=tuple(run.records),
-            latency_s=request_succeeded(run, target), finish_reason=result.finish_reason,
-            role=request.role,
+        return make_order(lambda: performance, kind_of(kind, role), self._performance)
+
+    def _plan_route(self, m: PlanRoute) -> Planned:
+        planned = self._plan(m.chain, m.blocked, m.unlisted, m.performance, m.kind, m.role)
+        events = started_events(
+            planned, request_id=m.request_id, at=m.at, role=m.role, model=m.model,
+            kind=m.kind, stream=m.stream, prompt_chars=m.prompt_chars,
+            prompt_hash=m.prompt_hash, messages=m.messages,
         )  # fmt: skip
+        self._fold(events)
+        self._counts["requests"] += 1
+        return Planned(plan=planned, events=events, view=self._view)
 
+    def _plan_fallback(self, m: PlanFallback) -> Planned:
+        planned = self._plan(m.rest, m.blocked, m.unlisted, m.performance, m.kind, m.role)
+        if planned.empty:
+            return Planned(plan=planned, events=(), view=self._view)
+        events = fallback_events(
+            planned, request_id=m.request_id, at=m.at, from_model=m.from_model,
+            reason=m.reason, detail=m.detail,
+        )  # fmt: skip
+        self._fold(events)
+        self._counts["fallbacks"] += 1
+        return Planned(plan=planned, events=events, view=self._view)
 
-_ID_PREFIX = uuid.uuid4().hex[:12]
-_ids = itertools.count(1)
+    def _fold(self, events: Iterable[Event]) -> None:
+        state = self._cursors
+        for event in events:
+            state = evolve(state, event)
+        self._state = state
 
+    # --- retry budgets ------------------------------------------------------------------
 
-def _new_id() -> str:
-    """A request id unique across processes: a random per-process prefix, a counter."""
-    return f"{_ID_PREFIX}{next(_ids):08x}"
+    def _end_attempt(self, did: str, outcome: str) -> RetryView:
+        count = self._inflight.get(did, 0)
+        if count > 1:
+            self._inflight[did] = count - 1
+        else:
+            self._inflight.pop(did, None)  # never below zero (e.g. after a restart)
+        if outcome == "ok":
+            budget = self._budgets.get(did)
+            if budget is not None:
+                budget = on_success(budget)
+                if budget.tokens >= budget.max_tokens:
+                    del self._budgets[did]  # full again: the same as never having failed
+                else:
+                    self._budgets[did] = budget
+                self._update_view(did, budget)
+        elif outcome == "retryable":
+            budget = self._budgets.get(did) or RetryBudget.full(
+                self._policy.budget_max_tokens, self._policy.budget_ratio
+            )
+            self._budgets[did] = budget = on_failure(budget)
+            self._update_view(did, budget)
+        return self._view
+
+    def _update_view(self, did: str, budget: RetryBudget) -> None:
+        exhausted = not can_retry(budget)
+        if exhausted != (did in self._exhausted):
+            self._exhausted = self._exhausted ^ {did}
+            self._view = RetryView(exhausted=self._exhausted)

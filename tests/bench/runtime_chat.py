@@ -38,7 +38,9 @@ import httpx
 import msgspec
 import structlog
 
-from actors.endpoint import ChatRequest, Message
+from actors.catalog import ensure_served
+from actors.endpoint import ChatRequest, Message, call_chat
+from actors.router import GetRouterState
 from runtime import EndpointConfig, EventLogConfig, ModelConfig, Runtime, RuntimeConfig
 from runtime.testing import ChaosServer
 
@@ -48,6 +50,7 @@ BODY = msgspec.json.encode({"model": MODEL, "messages": MESSAGES, "stream": Fals
 CONCURRENCY = (1, 32)
 TARGET_RATIO = 0.9
 VALIDATION_TARGET_MS = 0.1
+INLINE_ASK_TARGET_US = 5.0
 ROUNDS = 5
 
 Call = Callable[[], Awaitable[object]]
@@ -163,11 +166,12 @@ async def compare(url: str, folder: Path, requests: int, rounds: int) -> bool:
         async def runtime_call() -> object:
             return (await rt.chat(MESSAGES, model=MODEL)).content
 
-        client = rt._running().clients["local"]  # the transport alone, for the breakdown
+        # The endpoint actor and its transport alone, for the breakdown.
+        endpoint = rt._running().refs.endpoints["local"]
         request = ChatRequest(model=MODEL, messages=(Message(**MESSAGES[0]),))
 
         async def transport_call() -> object:
-            return (await client.chat(request)).result.content
+            return (await call_chat(endpoint, request)).result.content
 
         calls = (plain_call, transport_call, runtime_call)
         for call in calls:  # warm up connections and caches
@@ -180,7 +184,8 @@ async def compare(url: str, folder: Path, requests: int, rounds: int) -> bool:
             f"events committed: {stats.recorder.appended} in {stats.recorder.appends} appends, "
             f"append failures: {stats.recorder.failures}"
         )
-        ok &= validation_cost(rt)
+        ok &= await inline_ask_cost(rt)
+        ok &= await validation_cost(rt)
     return ok
 
 
@@ -205,9 +210,9 @@ async def _compare_at(
         f"(target >= {TARGET_RATIO}) {verdict}"
     )
     print(
-        f"  breakdown: EndpointClient alone {transport.throughput:8.0f} req/s = "
+        f"  breakdown: endpoint actor + transport alone {transport.throughput:8.0f} req/s = "
         f"{transport.throughput / plain.throughput:.3f} of httpx; Runtime.chat = "
-        f"{ours.throughput / transport.throughput:.3f} of EndpointClient"
+        f"{ours.throughput / transport.throughput:.3f} of that"
     )
     print(
         f"  CPU per request: httpx {plain.cpu_us:.0f} us, Runtime.chat {ours.cpu_us:.0f} us "
@@ -216,14 +221,33 @@ async def _compare_at(
     return ratio >= TARGET_RATIO
 
 
-def validation_cost(rt: Runtime) -> bool:
+async def inline_ask_cost(rt: Runtime) -> bool:
+    """Cost of one ask to an idle actor with a synchronous handler (runs inline)."""
+    router = rt._running().refs.router  # the bench may look inside; users never need to
+    message = GetRouterState()
+    n = 100_000
+    before = router.statistics().inline
+    began = time.perf_counter()
+    for _ in range(n):
+        await router.ask(message)
+    per_ask_us = (time.perf_counter() - began) / n * 1e6
+    inline = router.statistics().inline - before
+    verdict = "PASS" if per_ask_us <= INLINE_ASK_TARGET_US and inline == n else "MISS"
+    print(
+        f"inline ask (RouterActor, GetRouterState): {per_ask_us:.2f} us per ask, "
+        f"{inline} of {n} inline (target <= {INLINE_ASK_TARGET_US:g} us) {verdict}"
+    )
+    return verdict == "PASS"
+
+
+async def validation_cost(rt: Runtime) -> bool:
     """Cost of the cached check that the model is served (the hit path, no I/O)."""
-    catalog = rt._running().catalog  # the bench may look inside; users never need to
+    catalog = rt._running().refs.catalog
     endpoints = {"local": rt.config.endpoint("local").url}
     n = 100_000
     began = time.perf_counter()
     for _ in range(n):
-        catalog.validate(MODEL, endpoints)
+        await ensure_served(catalog, MODEL, endpoints)
     per_call_ms = (time.perf_counter() - began) / n * 1000
     verdict = "PASS" if per_call_ms < VALIDATION_TARGET_MS else "MISS"
     print(

@@ -19,5 +19,5 @@ def test_runtime_chat_benchmark_runs_in_quick_mode() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     verdicts = [line for line in done.stdout.splitlines() if "target" in line]
-    assert len(verdicts) == 3, done.stdout
+    assert len(verdicts) == 4, done.stdout
     assert all(line.rstrip().endswith(("PASS", "MISS")) for line in verdicts)

@@ -145,7 +145,10 @@ class EventLogContract:
         await log.append("a", pings(4))
         stored = await collect(log.read())
         assert [(s.stream, s.stream_version) for s in stored] == [
-            ("a", 1), ("a", 2), ("b", 1), ("a", 3),
+            ("a", 1),
+            ("a", 2),
+            ("b", 1),
+            ("a", 3),
         ]
         assert await log.stream_version("a") == 3
         assert await log.stream_version("b") == 1
@@ -286,7 +289,14 @@ class EventLogContract:
         assert await collect(log.read(stream="nope")) == []
         assert self._ns(await collect(log.read(types=["contract.Pong"]))) == [3, 5]
         assert self._ns(await collect(log.read(types={"contract.Pong", "contract.Ping"}))) == [
-            1, 2, 3, 4, 5, 6, 7, 8,
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
         ]
         assert await collect(log.read(types=[])) == []
         both = log.read(stream="a", types=("contract.Ping",))
@@ -316,8 +326,13 @@ class EventLogContract:
         await self._fill(log, clock)
         stored = await collect(
             log.read(
-                2, to_position=8, stream="a", types=["contract.Ping", "contract.Pong"],
-                since=start, until=start + 20, limit=5,
+                2,
+                to_position=8,
+                stream="a",
+                types=["contract.Ping", "contract.Pong"],
+                since=start,
+                until=start + 20,
+                limit=5,
             )
         )
         assert [s.position for s in stored] == [2, 5]
@@ -496,9 +511,7 @@ class EventLogContract:
     ) -> None:
         await log.append("s", [Ping(n=5, note="x")])
         upgraded = EventRegistry([PingV2])
-        upgraded.add_upcaster(
-            "contract.Ping", 1, lambda d: {"count": d.pop("n"), **d}
-        )
+        upgraded.add_upcaster("contract.Ping", 1, lambda d: {"count": d.pop("n"), **d})
         reopened = await backend.reopen(log, upgraded, clock)
         try:
             (stored,) = await collect(reopened.read())

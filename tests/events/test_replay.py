@@ -48,8 +48,14 @@ def failed(actor: str = "a") -> ActorFailed:
 def test_fold_accepts_events_stored_events_and_ignores_unknown() -> None:
     unknown = UnknownEvent(type="Future", schema_version=1, payload=b"{}")
     stored = StoredEvent(
-        position=1, stream="s", stream_version=1, timestamp=0.0, type="contract.Ping",
-        schema_version=1, idempotency_key=None, event=Ping(n=5, note="x"),
+        position=1,
+        stream="s",
+        stream_version=1,
+        timestamp=0.0,
+        type="contract.Ping",
+        schema_version=1,
+        idempotency_key=None,
+        event=Ping(n=5, note="x"),
     )
     state = fold(evolve_totals, Totals(), [stored, unknown, Ping(n=2), failed()])
     assert state == Totals(pings={"x": 1, "": 1}, total=7, failures=1)
@@ -89,10 +95,12 @@ async def test_replay_point_in_time_by_position_and_by_time(
     await log.append("s", [Ping(n=10)])
     await log.append("s", [Ping(n=100)])
     assert await replay(log, evolve_totals, Totals(), to_position=2) == (
-        Totals(pings={"": 2}, total=11), 2,
+        Totals(pings={"": 2}, total=11),
+        2,
     )
     assert await replay(log, evolve_totals, Totals(), until=cut) == (
-        Totals(pings={"": 1}, total=1), 1,
+        Totals(pings={"": 1}, total=1),
+        1,
     )
 
 
@@ -143,8 +151,12 @@ async def test_undecodable_snapshot_is_ignored_and_logged(log: MemoryEventLog) -
 async def test_apply_advances_skips_duplicates_and_filters() -> None:
     log = MemoryEventLog(registry=new_registry())
     only_s = Projection(
-        name="s-only", initial=Totals(), evolve=evolve_totals, state_type=Totals,
-        stream="s", types=frozenset({"contract.Ping"}),
+        name="s-only",
+        initial=Totals(),
+        evolve=evolve_totals,
+        state_type=Totals,
+        stream="s",
+        types=frozenset({"contract.Ping"}),
     )
     projector = await Projector.start(log, only_s)
     await log.append("s", [Ping(n=1), failed()])
@@ -161,9 +173,10 @@ async def test_apply_snapshots_every_n_positions(log: MemoryEventLog) -> None:
     await log.append("s", [Ping(n=i) for i in range(7)])
     for stored in await collect(log.read()):
         await projector.apply(stored)
-    assert await log.load_snapshot("totals") == (6, msgspec.json.encode(fold(
-        evolve_totals, Totals(), [Ping(n=i) for i in range(6)]
-    )))
+    assert await log.load_snapshot("totals") == (
+        6,
+        msgspec.json.encode(fold(evolve_totals, Totals(), [Ping(n=i) for i in range(6)])),
+    )
     assert await log.load_snapshot("totals", at_or_before=5) is not None
     restarted = await Projector.start(log, TOTALS)
     assert restarted.state == projector.state
@@ -203,9 +216,10 @@ async def test_snapshot_now_and_state_at(log: MemoryEventLog, clock: FakeClock) 
         if n == 2:
             await projector.snapshot_now()
         clock.advance(10)
-    assert await log.load_snapshot("totals") == (2, msgspec.json.encode(Totals(
-        pings={"": 2}, total=3
-    )))
+    assert await log.load_snapshot("totals") == (
+        2,
+        msgspec.json.encode(Totals(pings={"": 2}, total=3)),
+    )
     start = clock.now - 50
     assert (await projector.state_at(position=4)).total == 10
     assert (await projector.state_at(position=1)).total == 1

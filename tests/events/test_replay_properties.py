@@ -42,12 +42,17 @@ events_st: st.SearchStrategy[Event | UnknownEvent] = st.one_of(
     st.builds(Ping, n=st.integers(-1000, 1000), note=st.sampled_from(["", "a", "b"])),
     st.builds(Pong, n=st.integers(0, 9)),
     st.builds(
-        ActorFailed, actor=st.sampled_from(["x", "y"]), error_type=st.just("E"),
-        message=st.just("m"), failures_in_window=st.integers(1, 5),
+        ActorFailed,
+        actor=st.sampled_from(["x", "y"]),
+        error_type=st.just("E"),
+        message=st.just("m"),
+        failures_in_window=st.integers(1, 5),
     ),
 )
 unknown_st = st.builds(
-    UnknownEvent, type=st.just("future.Thing"), schema_version=st.just(1),
+    UnknownEvent,
+    type=st.just("future.Thing"),
+    schema_version=st.just(1),
     payload=st.binary(max_size=8),
 )
 # Batches to append: (stream, events); at most a few dozen events per example.
@@ -100,11 +105,14 @@ def test_unknown_events_never_change_the_fold(events: list[Event | UnknownEvent]
     assert fold(evolve_totals, Totals(), events) == fold(evolve_totals, Totals(), known)
 
 
-@given(state=st.builds(
-    Totals,
-    pings=st.dictionaries(st.text(max_size=3), st.integers(0, 99), max_size=3),
-    total=st.integers(), failures=st.integers(0, 99),
-))
+@given(
+    state=st.builds(
+        Totals,
+        pings=st.dictionaries(st.text(max_size=3), st.integers(0, 99), max_size=3),
+        total=st.integers(),
+        failures=st.integers(0, 99),
+    )
+)
 def test_snapshot_encoding_round_trips_the_state(state: Totals) -> None:
     encoded = msgspec.json.encode(state)
     assert msgspec.json.decode(encoded, type=Totals) == state
@@ -163,7 +171,8 @@ def test_live_projection_equals_replay_after_restart(
 @given(
     appends=st.lists(
         st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(1, 6)),
-        min_size=1, max_size=40,
+        min_size=1,
+        max_size=40,
     )
 )
 def test_concurrent_appenders_get_gap_free_positions(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from actors import ManualClock
-from actors.health import DeploymentHealth, evolve_all
-from actors.router import RouterState, evolve_router
+from actors.health import DeploymentHealth, GetHealth, evolve_all
+from actors.router import GetRouterState, RouterState, evolve_router
 from events import (
     AttemptFailed,
     DeploymentProbingStarted,
@@ -127,8 +127,9 @@ async def test_replayed_state_equals_live_state(
                 await rt.chat(MESSAGES, model="llama3")
             await clock.advance(3.0)
         await rt.flush_events()
-        parts = rt._running()  # white box: the live single writers
-        live_health, live_cursors = parts.monitor.states(), parts.router.state
+        parts = rt._running()  # white box: the actors that own the state, by message
+        live_health = await parts.refs.health.ask(GetHealth())
+        live_cursors = await parts.refs.router.ask(GetRouterState())
         log = parts.log
         replayed_health, _ = await replay(log, evolve_all, {})
         replayed_cursors, _ = await replay(log, evolve_router, RouterState())
@@ -205,11 +206,11 @@ async def test_snapshots_make_the_next_start_replay_only_the_tail(
     async with Runtime.from_config(cfg) as rt:
         for _ in range(5):
             await rt.chat(MESSAGES, model="llama3")
-        cursors = rt._running().router.state
+        cursors = await rt._running().refs.router.ask(GetRouterState())
     async with await SqliteEventLog.open_readonly(tmp_path / "events.sqlite3") as log:
         snapshot = await log.load_snapshot("runtime.router.v1")
         started = [e.position async for e in log.read(types={"RequestStarted"})]
     assert snapshot is not None and snapshot[0] >= max(started)  # the tail has none
     async with Runtime.from_config(cfg) as rt:
-        assert rt._running().router.state == cursors
+        assert await rt._running().refs.router.ask(GetRouterState()) == cursors
         assert (await rt.chat(MESSAGES, model="llama3")).endpoint == "b"  # a, b, a, b, a, b

@@ -1,17 +1,29 @@
-"""The catalog shell against a real chaos backend: cache, refresh, validation, refresher."""
+"""The catalog actor against a real chaos backend: cache, refresh, validation, timer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
-from actors import ActorSystem, ManualClock
-from actors.catalog import Catalog, CatalogRefresher, ModelNotFoundError
-from actors.endpoint import EndpointClient
+from actors import ActorRef, ActorSystem, ManualClock
+from actors.catalog import (
+    CatalogActor,
+    CatalogMessage,
+    CatalogState,
+    FindUnlisted,
+    GetCatalog,
+    GetCatalogStatistics,
+    ModelNotFoundError,
+    Refresh,
+    ensure_served,
+    wait_all,
+)
+from actors.endpoint import BackendError
 from events import Event, ModelListFailed, ModelListRefreshed
 from runtime.testing import ChaosServer
+from tests.actors.endpoint._endpoint import Endpoint, shut_down_all
 
 
 @pytest.fixture
@@ -21,46 +33,61 @@ async def server() -> AsyncIterator[ChaosServer]:
 
 
 @pytest.fixture
-async def client(server: ChaosServer) -> AsyncIterator[EndpointClient]:
-    client = EndpointClient(name="a", url=server.url, api="ollama")
-    yield client
-    await client.aclose()
+async def endpoint(server: ChaosServer) -> AsyncIterator[Endpoint]:
+    yield Endpoint(name="a", url=server.url, api="ollama")
+    await shut_down_all()
 
 
 class Sink:
     def __init__(self) -> None:
         self.records: list[tuple[str, tuple[Event, ...]]] = []
-        self.listed: list[tuple[str, tuple[str, ...]]] = []
+        self.listed: list[tuple[str, ...]] = []
 
     def record(self, stream: str, events: Sequence[Event]) -> None:
         self.records.append((stream, tuple(events)))
 
+    async def on_listed(self, served: tuple[str, ...]) -> None:
+        self.listed.append(served)
 
-def catalog(client: EndpointClient, clock: ManualClock, sink: Sink) -> Catalog:
-    async def fetch(endpoint: str) -> tuple[str, ...]:
-        return await client.list_models()
 
-    return Catalog(
-        {"a": client.url},
-        fetch,
-        clock=clock,
-        record=sink.record,
-        on_listed=lambda e, m: sink.listed.append((e, m)),
-    )
+async def catalog(
+    system: ActorSystem, endpoint: Endpoint, sink: Sink, *, interval: float = 0.0
+) -> ActorRef[CatalogMessage]:
+    async def fetch(name: str) -> tuple[str, ...]:
+        return await endpoint.list_models()
+
+    async def restore() -> CatalogState:
+        return CatalogState()
+
+    ref = system.spawn(
+        lambda: CatalogActor(
+            ["a"], ["llama3@a", "mistral@a"], fetch, state=CatalogState(), restore=restore,
+            record=sink.record, publish=lambda e: None, on_listed=sink.on_listed,
+            refresh_interval=interval,
+        ),
+        name="catalog",
+    )  # fmt: skip
+    await ref.ask(GetCatalogStatistics())
+    return ref
+
+
+async def refresh(ref: ActorRef[CatalogMessage]) -> BackendError | None:
+    (fetch,) = await ref.ask(Refresh(("a",)))
+    return await fetch
 
 
 async def test_lists_are_recorded_when_they_change(
-    server: ChaosServer, client: EndpointClient, clock: ManualClock
+    server: ChaosServer, endpoint: Endpoint, system: ActorSystem
 ) -> None:
     sink = Sink()
-    cat = catalog(client, clock, sink)
-    assert await cat.refresh("a") is None
-    assert await cat.refresh("a") is None  # same list: nothing new to record
+    cat = await catalog(system, endpoint, sink)
+    assert await refresh(cat) is None
+    assert await refresh(cat) is None  # same list: nothing new to record
     await server.stop_listening()
-    error = await cat.refresh("a")
-    await cat.refresh("a")  # the same error again: recorded once
+    error = await refresh(cat)
+    await refresh(cat)  # the same error again: recorded once
     await server.resume_listening()
-    await cat.refresh("a")  # back: recorded, the error is cleared
+    await refresh(cat)  # back: recorded, the error is cleared
     kinds = [(stream, type(events[0])) for stream, events in sink.records]
     assert kinds == [
         ("catalog/a", ModelListRefreshed),
@@ -68,64 +95,66 @@ async def test_lists_are_recorded_when_they_change(
         ("catalog/a", ModelListRefreshed),
     ]
     assert error is not None and error.failure.value == "connection"
-    assert cat.serves("llama3", "a") and not cat.serves("mistral", "a")
-    assert sink.listed[0] == ("a", ("llama3:latest", "qwen:latest")) and len(sink.listed) == 3
+    assert await cat.ask(FindUnlisted(("llama3@a", "mistral@a"))) == {"mistral@a"}
+    assert sink.listed == [("llama3@a",)] * 3  # every fetched list, for health
 
 
 async def test_a_failed_fetch_keeps_the_known_list(
-    server: ChaosServer, client: EndpointClient, clock: ManualClock
+    server: ChaosServer, endpoint: Endpoint, system: ActorSystem, clock: ManualClock
 ) -> None:
-    cat = catalog(client, clock, Sink())
-    await cat.refresh("a")
+    cat = await catalog(system, endpoint, Sink())
+    await refresh(cat)
     await server.stop_listening()
     await clock.advance(120)
-    await cat.refresh_stale()
-    assert cat.state.endpoints["a"].error is not None
-    cat.validate("llama3", {"a": client.url})  # still answered from the kept list
+    await refresh(cat)
+    assert (await cat.ask(GetCatalog())).endpoints["a"].error is not None
+    await ensure_served(cat, "llama3", {"a": endpoint.url})  # answered from the kept list
 
 
 async def test_concurrent_refreshes_share_one_request(
-    server: ChaosServer, client: EndpointClient, clock: ManualClock
+    server: ChaosServer, endpoint: Endpoint, system: ActorSystem
 ) -> None:
-    cat = catalog(client, clock, Sink())
-    await asyncio.gather(*(cat.refresh("a") for _ in range(10)))
-    assert server.requests_for(route="/api/tags") == 1 and cat.fetches == 1
+    cat = await catalog(system, endpoint, Sink())
+    fetches = [fetch for _ in range(10) for fetch in await cat.ask(Refresh(("a",)))]
+    await wait_all(tuple(fetches))
+    assert server.requests_for(route="/api/tags") == 1
+    assert (await cat.ask(GetCatalogStatistics())).fetches == 1
 
 
 async def test_ensure_fetches_unknown_lists_and_refetches_once_on_a_miss(
-    server: ChaosServer, client: EndpointClient, clock: ManualClock
+    server: ChaosServer, endpoint: Endpoint, system: ActorSystem, clock: ManualClock
 ) -> None:
-    cat = catalog(client, clock, Sink())
-    endpoints = {"a": client.url}
-    await cat.ensure("qwen", endpoints)  # never fetched: fetched first
+    cat = await catalog(system, endpoint, Sink())
+    endpoints = {"a": endpoint.url}
+    await ensure_served(cat, "qwen", endpoints)  # never fetched: fetched first
     assert server.requests_for(route="/api/tags") == 1
     with pytest.raises(ModelNotFoundError, match="available: llama3:latest, qwen:latest"):
-        await cat.ensure("mistral", endpoints)  # fetched < 1 s ago: no second fetch
+        await ensure_served(cat, "mistral", endpoints)  # fetched < 1 s ago: no second fetch
     assert server.requests_for(route="/api/tags") == 1
     await clock.advance(5)
     with pytest.raises(ModelNotFoundError):
-        await cat.ensure("mistral", endpoints)  # older now: one more fetch, then the error
+        await ensure_served(cat, "mistral", endpoints)  # older now: one more fetch, then error
     assert server.requests_for(route="/api/tags") == 2
+    before = cat.statistics().inline
     for _ in range(1000):
-        await cat.ensure("llama3", endpoints)  # cached: no I/O at all
+        await ensure_served(cat, "llama3", endpoints)  # cached: no I/O at all
     assert server.requests_for(route="/api/tags") == 2
+    assert cat.statistics().inline - before == 1000  # each answered inline
 
 
-async def test_refresher_fills_the_cache_at_start_and_refreshes_stale_lists(
-    server: ChaosServer, client: EndpointClient, clock: ManualClock, system: ActorSystem
+async def _until(predicate: Callable[[], bool]) -> None:
+    # Polling: the fetch is real I/O against the chaos server.
+    async with asyncio.timeout(5):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
+async def test_its_timer_fills_the_cache_at_start_and_refreshes_stale_lists(
+    server: ChaosServer, endpoint: Endpoint, system: ActorSystem, clock: ManualClock
 ) -> None:
-    cat = catalog(client, clock, Sink())
-    system.spawn(lambda: CatalogRefresher(cat, 30.0), name="refresher", mailbox_size=1)
-    for _ in range(200):
-        if server.requests_for(route="/api/tags") == 1:
-            break
-        await asyncio.sleep(0.005)
-    assert server.requests_for(route="/api/tags") == 1
+    await catalog(system, endpoint, Sink(), interval=30.0)
+    await _until(lambda: server.requests_for(route="/api/tags") == 1)
     await clock.advance(30)  # still fresh (ttl 60): nothing to do
     assert server.requests_for(route="/api/tags") == 1
     await clock.advance(30)
-    for _ in range(200):
-        if server.requests_for(route="/api/tags") == 2:
-            break
-        await asyncio.sleep(0.005)
-    assert server.requests_for(route="/api/tags") == 2
+    await _until(lambda: server.requests_for(route="/api/tags") == 2)

@@ -1,4 +1,4 @@
-"""The endpoint I/O shell against a real chaos backend on 127.0.0.1 (no mocks).
+"""An endpoint actor and its transport against a real chaos backend on 127.0.0.1.
 
 Happy paths, metrics, model listing, the concurrency limit, cancellation, redirects
 and key hygiene. The fault-by-fault classification lives in test_transport_faults.py.
@@ -21,17 +21,17 @@ from actors.endpoint import (
     ChatRequest,
     Chunk,
     Deadlines,
-    EndpointClient,
     FailureClass,
     Message,
 )
 from runtime.testing import ChaosServer, Fault
+from tests.actors.endpoint._endpoint import Endpoint
 
 APIS: tuple[Api, ...] = ("ollama", "openai")
 KEY = "sk-test-SECRET0123456789"
 REQ = ChatRequest(model="llama3", messages=(Message(role="user", content="hello there"),))
 
-MakeClient = Callable[..., EndpointClient]
+MakeClient = Callable[..., Endpoint]
 
 
 @pytest.fixture
@@ -42,11 +42,11 @@ async def server() -> AsyncIterator[ChaosServer]:
 
 @pytest.fixture
 async def make_client(server: ChaosServer) -> AsyncIterator[MakeClient]:
-    clients: list[EndpointClient] = []
+    clients: list[Endpoint] = []
 
-    def make(api: Api = "ollama", **kwargs: object) -> EndpointClient:
+    def make(api: Api = "ollama", **kwargs: object) -> Endpoint:
         kwargs.setdefault("url", server.url)
-        client = EndpointClient(name="chaos", api=api, **kwargs)  # type: ignore[arg-type]
+        client = Endpoint(name="chaos", api=api, **kwargs)  # type: ignore[arg-type]
         clients.append(client)
         return client
 
@@ -170,7 +170,7 @@ def test_deadlines_must_be_positive_and_finite(bad: dict[str, float]) -> None:
 
 def test_limits_must_be_positive(server: ChaosServer) -> None:
     with pytest.raises(ValueError, match="max_concurrency"):
-        EndpointClient(name="x", url=server.url, api="ollama", max_concurrency=0)
+        Endpoint(name="x", url=server.url, api="ollama", max_concurrency=0)
 
 
 # --- concurrency --------------------------------------------------------------------------
@@ -195,7 +195,7 @@ async def test_waiting_for_a_slot_counts_against_the_total_deadline(
     server: ChaosServer, make_client: MakeClient
 ) -> None:
     server.set_fault(Fault(kind="latency", delay=0.5))
-    client = make_client("ollama", max_concurrency=1)
+    client = await make_client("ollama", max_concurrency=1).started()
     slow = asyncio.create_task(client.chat(REQ))
     await _wait_until(lambda: client.inflight == 1)
     with pytest.raises(BackendError) as info:
@@ -212,9 +212,9 @@ async def test_waiting_for_a_slot_counts_against_the_total_deadline(
 async def test_cancel_mid_non_stream_releases_everything(
     server: ChaosServer, make_client: MakeClient
 ) -> None:
-    baseline = _other_tasks()
     server.set_fault(Fault(kind="hang"))
-    client = make_client("openai")
+    client = await make_client("openai").started()
+    baseline = _other_tasks()  # the actor's own task included
     task = asyncio.create_task(client.chat(REQ))
     await _wait_until(lambda: server.stats().total_requests == 1)
     assert client.inflight == 1
@@ -231,7 +231,7 @@ async def test_cancel_while_waiting_for_a_slot(
     server: ChaosServer, make_client: MakeClient
 ) -> None:
     server.set_fault(Fault(kind="hang"))
-    client = make_client("ollama", max_concurrency=1)
+    client = await make_client("ollama", max_concurrency=1).started()
     holder = asyncio.create_task(client.chat(REQ))
     waiter = asyncio.create_task(client.chat(REQ))
     await _wait_until(lambda: client.statistics().waiting == 1)
@@ -249,9 +249,9 @@ async def test_cancel_while_waiting_for_a_slot(
 async def test_cancel_mid_stream_closes_upstream(
     api: Api, server: ChaosServer, make_client: MakeClient
 ) -> None:
-    baseline = _other_tasks()
     server.set_fault(Fault(kind="slow_trickle", delay=0.05))
-    client = make_client(api)
+    client = await make_client(api).started()
+    baseline = _other_tasks()  # the actor's own task included
     got: list[Chunk] = []
 
     async def consume() -> None:
@@ -271,9 +271,9 @@ async def test_cancel_mid_stream_closes_upstream(
 async def test_aclosing_the_stream_early_closes_upstream_at_once(
     server: ChaosServer, make_client: MakeClient
 ) -> None:
-    baseline = _other_tasks()
     server.set_fault(Fault(kind="slow_trickle", delay=0.05))
-    client = make_client("ollama")
+    client = await make_client("ollama").started()
+    baseline = _other_tasks()  # the actor's own task included
     stream = client.stream(REQ)
     async with contextlib.aclosing(stream):
         async for _chunk in stream:
@@ -285,9 +285,9 @@ async def test_aclosing_the_stream_early_closes_upstream_at_once(
 async def test_breaking_out_of_async_for_closes_upstream(
     server: ChaosServer, make_client: MakeClient
 ) -> None:
-    baseline = _other_tasks()
     server.set_fault(Fault(kind="slow_trickle", delay=0.05))
-    client = make_client("openai")
+    client = await make_client("openai").started()
+    baseline = _other_tasks()  # the actor's own task included
     async for _chunk in client.stream(REQ):
         break
     # Without aclosing, the event loop's async-generator finalizer closes it.
@@ -305,7 +305,7 @@ async def test_redirect_is_not_followed() -> None:
         seen.append(request)
         return httpx.Response(302, headers={"Location": "http://evil.example/x?token=abc123"})
 
-    client = EndpointClient(
+    client = Endpoint(
         name="redir",
         url="http://backend.test",
         api="openai",
@@ -331,7 +331,7 @@ async def test_key_goes_only_into_the_authorization_header(api: Api) -> None:
         seen.append(request)
         return httpx.Response(200, json={"data": [], "models": []})
 
-    client = EndpointClient(
+    client = Endpoint(
         name="k",
         url="http://backend.test",
         api=api,

@@ -19,18 +19,18 @@ from actors.endpoint import (
     ChatRequest,
     Chunk,
     Deadlines,
-    EndpointClient,
     FailureClass,
     Message,
 )
 from runtime.testing import ChaosServer, Fault
+from tests.actors.endpoint._endpoint import Endpoint
 
 APIS: tuple[Api, ...] = ("ollama", "openai")
 NOW = 1_700_000_000.0
 REQ = ChatRequest(model="llama3", messages=(Message(role="user", content="hello there"),))
 FAST = Deadlines(connect=1.0, first_byte=2.0, idle=2.0, total=5.0)
 
-MakeClient = Callable[..., EndpointClient]
+MakeClient = Callable[..., Endpoint]
 
 
 @pytest.fixture
@@ -41,11 +41,11 @@ async def server() -> AsyncIterator[ChaosServer]:
 
 @pytest.fixture
 async def make_client(server: ChaosServer) -> AsyncIterator[MakeClient]:
-    clients: list[EndpointClient] = []
+    clients: list[Endpoint] = []
 
-    def make(api: Api, **kwargs: Any) -> EndpointClient:
+    def make(api: Api, **kwargs: Any) -> Endpoint:
         kwargs.setdefault("deadlines", FAST)
-        client = EndpointClient(name="chaos", url=server.url, api=api, wall=lambda: NOW, **kwargs)
+        client = Endpoint(name="chaos", url=server.url, api=api, wall=lambda: NOW, **kwargs)
         clients.append(client)
         return client
 
@@ -55,7 +55,7 @@ async def make_client(server: ChaosServer) -> AsyncIterator[MakeClient]:
 
 
 async def _fail(
-    client: EndpointClient, *, stream: bool, deadlines: Deadlines | None = None
+    client: Endpoint, *, stream: bool, deadlines: Deadlines | None = None
 ) -> tuple[BackendError, list[Chunk]]:
     """Run one call that must fail; return the error and any chunks seen before it."""
     got: list[Chunk] = []
@@ -295,7 +295,7 @@ async def test_refused_then_recovered(
 
 
 async def test_nothing_listening_is_a_connection_failure(make_client: MakeClient) -> None:
-    client = EndpointClient(name="gone", url="http://127.0.0.1:9", api="openai")
+    client = Endpoint(name="gone", url="http://127.0.0.1:9", api="openai")
     try:
         with pytest.raises(BackendError) as info:
             await client.list_models()
@@ -326,7 +326,7 @@ async def test_httpx_errors_map_to_classes(raised: Exception, failure: FailureCl
     def handler(request: httpx.Request) -> httpx.Response:
         raise raised
 
-    client = EndpointClient(
+    client = Endpoint(
         name="mock", url="http://backend.test", api="ollama", transport=httpx.MockTransport(handler)
     )
     try:
@@ -343,7 +343,7 @@ async def test_compressed_body_is_refused() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"\x1f\x8b")
 
-    client = EndpointClient(
+    client = Endpoint(
         name="gz", url="http://backend.test", api="openai", transport=httpx.MockTransport(handler)
     )
     try:

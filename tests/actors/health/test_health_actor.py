@@ -1,22 +1,32 @@
-"""The health shell: HealthMonitor (single writer, events) and HealthChecker (timer)."""
+"""The health actor: the single owner of deployment health, its events and its checks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors import ActorSystem, ManualClock
+from actors import ActorRef, ActorSystem, ManualClock
 from actors.health import (
+    AcquireProbe,
+    Admitted,
     DeploymentHealth,
-    DeploymentUnavailable,
-    HealthChecker,
-    HealthMonitor,
+    GetHealth,
+    GetHealthStatistics,
+    HealthActor,
+    HealthMessage,
     HealthPolicy,
     HealthStatus,
+    NotAdmitted,
+    NoteListed,
+    Probe,
     RecordOutcome,
+    ReleaseProbe,
+    ReportOutcome,
+    ResetHealth,
+    Screen,
     evolve_all,
 )
 from events import (
@@ -35,7 +45,7 @@ POLICY = HealthPolicy(failure_threshold=3, window_size=4, min_calls=4, quarantin
 
 
 class Sink:
-    """Records what the monitor hands to ``record`` and ``publish``."""
+    """Records what the actor hands to ``record`` and ``publish``."""
 
     def __init__(self) -> None:
         self.records: list[tuple[str, tuple[Event, ...]]] = []
@@ -50,86 +60,145 @@ class Sink:
         return [e for _, batch in self.records for e in batch]
 
 
-def monitor(clock: ManualClock, sink: Sink, policy: HealthPolicy = POLICY) -> HealthMonitor:
-    return HealthMonitor(
-        policy, [D1, D2], clock=clock, record=sink.record, publish=sink.published.append
-    )
+async def spawn(
+    system: ActorSystem,
+    sink: Sink,
+    policy: HealthPolicy = POLICY,
+    *,
+    states: dict[str, DeploymentHealth] | None = None,
+    probe: Probe | None = None,
+    interval: float = 0.0,
+) -> ActorRef[HealthMessage]:
+    async def restore() -> dict[str, DeploymentHealth]:
+        return fold(evolve_all, {}, sink.events())
+
+    first = [states if states is not None else {}]  # later incarnations restore()
+
+    ref = system.spawn(
+        lambda: HealthActor(
+            policy, [D1, D2], states=first.pop() if first else None, restore=restore,
+            record=sink.record, publish=sink.published.append, probe=probe,
+            check_interval=interval,
+        ),
+        name="health",
+    )  # fmt: skip
+    await ref.ask(GetHealthStatistics())  # started
+    return ref
 
 
-def test_failures_quarantine_and_every_transition_is_recorded(clock: ManualClock) -> None:
+def state(ref: ActorRef[HealthMessage], did: str) -> DeploymentHealth:
+    return ref.ask_nowait(GetHealth())[did]
+
+
+async def test_failures_quarantine_and_every_transition_is_recorded(
+    system: ActorSystem, clock: ManualClock
+) -> None:
     sink = Sink()
-    health = monitor(clock, sink)
+    health = await spawn(system, sink)
     for _ in range(3):
-        health.record(D1, FAIL)
-    state = health.state(D1)
-    assert state.status is HealthStatus.QUARANTINED
-    assert state.quarantined_until == clock.time() + 30
+        await health.ask(ReportOutcome(D1, FAIL))
+    now = state(health, D1)
+    assert now.status is HealthStatus.QUARANTINED
+    assert now.quarantined_until == clock.time() + 30
     assert {stream for stream, _ in sink.records} == {"health/llama3@a"}
     quarantines = [e for e in sink.events() if isinstance(e, DeploymentQuarantined)]
     assert len(quarantines) == 1 and sink.published == sink.events()
-    assert health.blocked(D1) == ("quarantined", f"quarantined for another 30 s ({state.reason})")
-    assert health.blocked(D2) is None and health.statistics().transitions == 2
+    screened = await health.ask(Screen((D1, D2)))
+    assert screened.blocked == {D1: ("quarantined", f"quarantined for another 30 s ({now.reason})")}
+    assert (await health.ask(GetHealthStatistics())).transitions == 2
+    assert health.statistics().inline >= 4  # answered in this task, not queued
 
 
-def test_steady_successes_leave_no_trace_but_replay_still_matches(clock: ManualClock) -> None:
+async def test_steady_successes_leave_no_trace_but_replay_still_matches(
+    system: ActorSystem,
+) -> None:
     sink = Sink()
-    health = monitor(clock, sink)
+    health = await spawn(system, sink)
     for _ in range(4):
-        health.record(D1, OK)
+        await health.ask(ReportOutcome(D1, OK))
     recorded = len(sink.events())
     for _ in range(50):
-        health.record(D1, OK)
+        await health.ask(ReportOutcome(D1, OK))
     assert len(sink.events()) == recorded  # no-op outcomes were not written
-    assert fold(evolve_all, {}, sink.events())[D1] == health.state(D1)
-    assert health.statistics().outcomes == 54
+    assert fold(evolve_all, {}, sink.events())[D1] == state(health, D1)
+    assert (await health.ask(GetHealthStatistics())).outcomes == 54
 
 
-async def test_probe_permits_are_bounded_and_released(clock: ManualClock) -> None:
+async def test_probe_permits_are_bounded_and_released(
+    system: ActorSystem, clock: ManualClock
+) -> None:
     sink = Sink()
-    health = monitor(clock, sink)
+    health = await spawn(system, sink)
     for _ in range(3):
-        health.record(D1, FAIL)
-    with pytest.raises(DeploymentUnavailable, match="is quarantined"):
-        health.acquire(D1)
-    assert health.acquire(D2) is None  # healthy/unknown: no permit needed
+        await health.ask(ReportOutcome(D1, FAIL))
+    refused = await health.ask(AcquireProbe(D1))
+    assert isinstance(refused, NotAdmitted) and refused.reason == "quarantined"
+    assert await health.ask(AcquireProbe(D2)) == Admitted()  # no permit needed
     await clock.advance(31)
-    permit = health.acquire(D1)
-    assert permit is not None and health.state(D1).status is HealthStatus.PROBING
-    assert health.blocked(D1) == ("probing_full", "all 1 probe slot(s) in use")
-    with pytest.raises(DeploymentUnavailable, match="probe slot"):
-        health.acquire(D1)
-    health.release(D1, permit)
-    assert health.blocked(D1) is None and health.statistics().probes_in_flight == 0
-    health.acquire(D1)
-    health.record(D1, OK)
-    assert health.state(D1).status is HealthStatus.HEALTHY
+    permit = await health.ask(AcquireProbe(D1))
+    assert isinstance(permit, Admitted) and permit.probe_round is not None
+    assert state(health, D1).status is HealthStatus.PROBING
+    assert (await health.ask(Screen((D1,)))).blocked == {
+        D1: ("probing_full", "all 1 probe slot(s) in use")
+    }
+    full = await health.ask(AcquireProbe(D1))
+    assert isinstance(full, NotAdmitted) and full.reason == "probing_full"
+    await health.ask(ReleaseProbe(D1, permit.probe_round))
+    assert (await health.ask(Screen((D1,)))).blocked == {}
+    assert (await health.ask(GetHealthStatistics())).probes_in_flight == 0
+    await health.ask(AcquireProbe(D1))
+    await health.ask(ReportOutcome(D1, OK))
+    assert state(health, D1).status is HealthStatus.HEALTHY
     assert isinstance(sink.events()[-1], DeploymentRecovered)
 
 
-def test_a_restored_monitor_starts_from_the_replayed_state(clock: ManualClock) -> None:
+async def test_it_starts_from_the_replayed_state_without_probe_permits(
+    system: ActorSystem,
+) -> None:
     sink = Sink()
-    first = monitor(clock, sink)
+    first = await spawn(system, sink)
     for _ in range(3):
-        first.record(D1, FAIL)
+        await first.ask(ReportOutcome(D1, FAIL))
     replayed = fold(evolve_all, {}, sink.events())
+    await system.stop(first)
+    second = await spawn(system, Sink(), states=replayed)
+    assert state(second, D1) == replayed[D1]
+    await system.stop(second)
     held = {D1: DeploymentHealth(deployment=D1, probes_in_flight=2)}  # from a stale snapshot
-    second = HealthMonitor(POLICY, [D1, D2], clock=clock, states=replayed)
-    assert second.state(D1) == first.state(D1)
-    assert HealthMonitor(POLICY, [D1], clock=clock, states=held).state(D1).probes_in_flight == 0
-    with pytest.raises(KeyError, match="unknown deployment 'x@y'; known: llama3@a, llama3@b"):
-        second.state("x@y")
+    third = await spawn(system, Sink(), states=held)
+    assert state(third, D1).probes_in_flight == 0
 
 
-def test_permanent_failures_wait_for_a_reset_or_the_catalog(clock: ManualClock) -> None:
+async def test_permanent_failures_wait_for_a_reset_or_the_catalog(system: ActorSystem) -> None:
     sink = Sink()
-    health = monitor(clock, sink)
-    health.record(D1, RecordOutcome(ok=False, failure="auth", permanent=True, message="401"))
-    assert health.blocked(D1) is not None and health.blocked(D1)[0] == "failed"  # type: ignore[index]
-    health.catalog_saw(D1)
-    assert health.state(D1).status is HealthStatus.UNKNOWN
-    health.record(D2, FAIL)
-    health.reset(D2, "operator")
-    assert health.state(D2).status is HealthStatus.UNKNOWN and health.state(D2).reason == "operator"
+    health = await spawn(system, sink)
+    auth = RecordOutcome(ok=False, failure="auth", permanent=True, message="401")
+    await health.ask(ReportOutcome(D1, auth))
+    assert (await health.ask(Screen((D1,)))).blocked[D1][0] == "failed"
+    await health.ask(NoteListed((D1,)))
+    assert state(health, D1).status is HealthStatus.UNKNOWN
+    await health.ask(ReportOutcome(D2, FAIL))
+    assert await health.ask(ResetHealth((D2,), "operator")) == (D2,)
+    assert state(health, D2).status is HealthStatus.UNKNOWN
+    assert state(health, D2).reason == "operator"
+
+
+async def test_a_handler_failure_restarts_it_from_the_log(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    sink = Sink()
+    health = await spawn(system, sink)
+    for _ in range(3):
+        await health.ask(ReportOutcome(D1, FAIL))
+    try:
+        await health.ask(ReportOutcome("nobody@nowhere", FAIL))  # KeyError: a bug, a crash
+    except KeyError as exc:
+        assert "unknown deployment 'nobody@nowhere'" in str(exc)
+    later = asyncio.ensure_future(health.ask(GetHealth()))
+    await clock.advance(1.0)  # past the restart backoff
+    rebuilt = await later
+    assert rebuilt == fold(evolve_all, {}, sink.events()) | {D2: DeploymentHealth(deployment=D2)}
+    assert health.statistics().restarts == 1
 
 
 outcomes = st.lists(
@@ -143,47 +212,54 @@ outcomes = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(outcomes)
 def test_replayed_health_equals_live_health(steps: list[tuple[str, bool, float, float]]) -> None:
-    clock = ManualClock()
-    sink = Sink()
-    health = monitor(clock, sink)
-    for did, ok, weight, wait in steps:
-        clock.set_wall_time(clock.time() + wait)
-        if not ok or health.blocked(did) is None:
-            probe = health.acquire(did) if health.blocked(did) is None else None
-            outcome = OK if ok else RecordOutcome(ok=False, failure="x", weight=weight)
-            health.record(did, outcome)
-            if probe is not None:
-                health.release(did, probe)
-        health.tick()
-    replayed = fold(evolve_all, {}, sink.events())
-    for did in (D1, D2):
-        assert replayed.get(did, DeploymentHealth(deployment=did)) == health.state(did)
-    outcomes = [e for e in sink.events() if isinstance(e, HealthOutcomeRecorded)]
-    assert all(e.window_size == 4 for e in outcomes)
+    async def run() -> None:
+        clock = ManualClock()
+        sink = Sink()
+        async with ActorSystem(clock=clock) as system:
+            health = await spawn(system, sink)
+            for did, ok, weight, wait in steps:
+                clock.set_wall_time(clock.time() + wait)
+                admitted = await health.ask(AcquireProbe(did))
+                if not ok or isinstance(admitted, Admitted):
+                    outcome = OK if ok else RecordOutcome(ok=False, failure="x", weight=weight)
+                    await health.ask(ReportOutcome(did, outcome))
+                if isinstance(admitted, Admitted) and admitted.probe_round is not None:
+                    await health.ask(ReleaseProbe(did, admitted.probe_round))
+            live = await health.ask(GetHealth())
+        await clock.aclose()
+        replayed = fold(evolve_all, {}, sink.events())
+        for did in (D1, D2):
+            assert replayed.get(did, DeploymentHealth(deployment=did)) == live[did]
+        recorded = [e for e in sink.events() if isinstance(e, HealthOutcomeRecorded)]
+        assert all(e.window_size == 4 for e in recorded)
+
+    asyncio.run(run())
 
 
-async def test_checker_checks_what_traffic_has_not_proven(
+async def test_checks_are_timer_messages_and_skip_what_traffic_proved(
     system: ActorSystem, clock: ManualClock
 ) -> None:
     sink = Sink()
-    health = monitor(clock, sink, HealthPolicy(failure_threshold=1, quarantine_seconds=15))
     checked: list[str] = []
 
     async def probe(did: str) -> RecordOutcome | None:
         checked.append(did)
         return OK
 
-    system.spawn(lambda: HealthChecker(health, probe, 10.0), name="checker", mailbox_size=1)
+    policy = HealthPolicy(failure_threshold=1, quarantine_seconds=15)
+    health = await spawn(system, sink, policy, probe=probe, interval=10.0)
     await clock.advance(10)
-    assert checked == [D1, D2] and health.state(D1).status is HealthStatus.HEALTHY
-    health.record(D1, OK)  # real traffic proves D1
-    health.record(D2, FAIL)  # D2 quarantined for 15 s
+    await health.ask(GetHealthStatistics())  # the round's results are queued first
+    assert checked == [D1, D2] and state(health, D1).status is HealthStatus.HEALTHY
+    await health.ask(ReportOutcome(D1, OK))  # real traffic proves D1
+    await health.ask(ReportOutcome(D2, FAIL))  # D2 quarantined for 15 s
     await clock.advance(10)
     assert checked == [D1, D2]  # D1 proven, D2 still in quarantine
     await clock.advance(10)  # 20 s after the quarantine began: D2's check is a probe
+    stats = await health.ask(GetHealthStatistics())
     assert checked == [D1, D2, D1, D2]
-    assert health.state(D2).status is HealthStatus.HEALTHY
-    assert health.statistics().probes_in_flight == 0
+    assert state(health, D2).status is HealthStatus.HEALTHY
+    assert stats.probes_in_flight == 0 and stats.check_rounds == 3 and stats.checks == 4

@@ -1,22 +1,21 @@
-"""The router shell over real endpoint clients and chaos backends."""
+"""The router actor and the request driver over real endpoint actors and chaos backends."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 
-from actors import ManualClock
-from actors.catalog import Catalog
-from actors.endpoint import Deadlines, EndpointClient, Message
-from actors.health import HealthMonitor, HealthPolicy, RecordOutcome
+from actors import ActorSystem, ManualClock
+from actors.catalog import Refresh, wait_all
+from actors.endpoint import EndpointTransport, Message
+from actors.health import RecordOutcome, ReportOutcome
 from actors.router import (
+    GetRouterState,
+    GetRouterStatistics,
     ModelRoute,
-    ModelSettings,
     NoCandidates,
-    RetryPolicy,
-    Router,
     RouteRequest,
     RouterState,
     evolve_router,
@@ -25,23 +24,14 @@ from events import (
     AttemptStarted,
     AttemptSucceeded,
     CandidateSkipped,
-    Event,
     RequestStarted,
     RequestSucceeded,
     fold,
 )
 from runtime.testing import ChaosServer, Fault
+from tests.actors.router._world import World, spawn_world
 
 MESSAGES = (Message(role="user", content="hi"),)
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[tuple[str, tuple[Event, ...]]] = []
-        self.published: list[Event] = []
-
-    def record(self, stream: str, events: Sequence[Event]) -> None:
-        self.records.append((stream, tuple(events)))
 
 
 @pytest.fixture
@@ -51,50 +41,33 @@ async def servers() -> AsyncIterator[dict[str, ChaosServer]]:
 
 
 @pytest.fixture
-async def clients(servers: dict[str, ChaosServer]) -> AsyncIterator[dict[str, EndpointClient]]:
+async def transports(
+    servers: dict[str, ChaosServer],
+) -> AsyncIterator[dict[str, EndpointTransport]]:
     made = {
-        name: EndpointClient(name=name, url=srv.url, api="ollama", max_concurrency=16)
+        name: EndpointTransport(name=name, url=srv.url, api="ollama", max_connections=16)
         for name, srv in servers.items()
     }
     yield made
-    for client in made.values():
-        await client.aclose()
+    for transport in made.values():
+        await transport.aclose()
 
 
-def router(
-    clients: dict[str, EndpointClient],
+async def world(
+    system: ActorSystem,
     clock: ManualClock,
+    transports: dict[str, EndpointTransport],
     routes: dict[str, ModelRoute],
-    sink: Sink,
-    catalog: Catalog | None = None,
-    health: HealthMonitor | None = None,
-) -> Router:
-    dids = [f"{m}@{e}" for m, r in routes.items() for e in r.deployments]
-    health = health or HealthMonitor(HealthPolicy(), dids, clock=clock)
-    deadlines = Deadlines(connect=1, first_byte=1, idle=1, total=2)
-    models = {
-        m: ModelSettings(route=r, deadlines=dict.fromkeys(r.deployments, deadlines))
-        for m, r in routes.items()
-    }
-    return Router(
-        models,
-        clients,
-        health,
-        clock=clock,
-        policy=RetryPolicy(backoff_base=0.0),
-        catalog=catalog,
-        record=sink.record,
-        publish=sink.published.append,
-    )
+) -> World:
+    return await spawn_world(system, clock, routes, transports)
 
 
 async def test_one_batch_of_events_per_request_and_each_published_live(
-    clients: dict[str, EndpointClient], clock: ManualClock
+    system: ActorSystem, clock: ManualClock, transports: dict[str, EndpointTransport]
 ) -> None:
-    sink = Sink()
-    rt = router(clients, clock, {"llama3": ModelRoute(deployments=("a", "b"))}, sink)
-    reply = await rt.chat(RouteRequest(chain=("llama3",), messages=MESSAGES, model="llama3"))
-    [(stream, events)] = sink.records
+    w = await world(system, clock, transports, {"llama3": ModelRoute(deployments=("a", "b"))})
+    reply = await w.driver.chat(RouteRequest(chain=("llama3",), messages=MESSAGES, model="llama3"))
+    [(stream, events)] = [(s, e) for s, e in w.sink.records if s.startswith("request/")]
     assert stream == f"request/{reply.request_id}"
     assert [type(e) for e in events] == [
         RequestStarted,
@@ -102,61 +75,78 @@ async def test_one_batch_of_events_per_request_and_each_published_live(
         AttemptSucceeded,
         RequestSucceeded,
     ]
-    assert sink.published == list(events)
-    assert fold(evolve_router, RouterState(), events) == rt.state
+    assert [e for e in w.sink.published if e in events] == list(events)
+    assert fold(evolve_router, RouterState(), events) == await w.refs.router.ask(GetRouterState())
 
 
 async def test_weighted_strategy_follows_the_weights(
-    clients: dict[str, EndpointClient], clock: ManualClock
+    system: ActorSystem, clock: ManualClock, transports: dict[str, EndpointTransport]
 ) -> None:
     route = ModelRoute(deployments=("a", "b"), strategy="weighted", weights={"a": 3.0})
-    rt = router(clients, clock, {"llama3": route}, Sink())
+    w = await world(system, clock, transports, {"llama3": route})
     request = RouteRequest(chain=("llama3",), messages=MESSAGES)
-    picks = [(await rt.chat(request)).endpoint for _ in range(8)]
+    picks = [(await w.driver.chat(request)).endpoint for _ in range(8)]
     assert picks.count("a") == 6 and picks.count("b") == 2
 
 
 async def test_least_inflight_spreads_concurrent_requests(
-    servers: dict[str, ChaosServer], clients: dict[str, EndpointClient], clock: ManualClock
+    servers: dict[str, ChaosServer],
+    system: ActorSystem,
+    clock: ManualClock,
+    transports: dict[str, EndpointTransport],
 ) -> None:
     servers["a"].set_fault(Fault(kind="latency", delay=0.2))
     route = ModelRoute(deployments=("a", "b"), strategy="least_inflight")
-    rt = router(clients, clock, {"llama3": route}, Sink())
+    w = await world(system, clock, transports, {"llama3": route})
     request = RouteRequest(chain=("llama3",), messages=MESSAGES)
-    slow = asyncio.create_task(rt.chat(request))
-    for _ in range(1000):
-        if rt.inflight == {"llama3@a": 1}:
-            break
-        await asyncio.sleep(0.001)
-    fast = [(await rt.chat(request)).endpoint for _ in range(3)]
+    slow = asyncio.create_task(w.driver.chat(request))
+    async with asyncio.timeout(5):
+        # Polling: the call is in flight in another task, over a real socket.
+        while (await w.refs.router.ask(GetRouterStatistics())).inflight != {"llama3@a": 1}:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    fast = [(await w.driver.chat(request)).endpoint for _ in range(3)]
     assert fast == ["b", "b", "b"] and (await slow).endpoint == "a"
 
 
 async def test_endpoints_lacking_the_model_are_skipped_with_the_reason(
-    clients: dict[str, EndpointClient], clock: ManualClock
+    system: ActorSystem, clock: ManualClock, transports: dict[str, EndpointTransport]
 ) -> None:
-    async def fetch(endpoint: str) -> tuple[str, ...]:
-        return await clients[endpoint].list_models()
-
-    catalog = Catalog({"a": clients["a"].url, "b": clients["b"].url}, fetch, clock=clock)
-    await catalog.refresh_stale()
-    sink = Sink()
-    rt = router(clients, clock, {"qwen": ModelRoute(deployments=("a", "b"))}, sink, catalog)
-    reply = await rt.chat(RouteRequest(chain=("qwen",), messages=MESSAGES))
-    skips = [e for _, batch in sink.records for e in batch if isinstance(e, CandidateSkipped)]
+    w = await world(system, clock, transports, {"qwen": ModelRoute(deployments=("a", "b"))})
+    await wait_all(await w.refs.catalog.ask(Refresh(("a", "b"))))
+    reply = await w.driver.chat(RouteRequest(chain=("qwen",), messages=MESSAGES))
+    skips = [e for e in w.sink.events("request/") if isinstance(e, CandidateSkipped)]
     assert reply.endpoint == "b"
     assert [(s.deployment, s.reason) for s in skips] == [("qwen@a", "unknown_model")]
     assert "does not include 'qwen'" in skips[0].detail
 
 
 async def test_no_admissible_deployment_is_no_candidates(
-    clients: dict[str, EndpointClient], clock: ManualClock
+    system: ActorSystem, clock: ManualClock, transports: dict[str, EndpointTransport]
 ) -> None:
-    sink = Sink()
-    health = HealthMonitor(HealthPolicy(), ["llama3@a"], clock=clock)
-    health.record("llama3@a", RecordOutcome(ok=False, failure="auth", permanent=True))
-    rt = router(clients, clock, {"llama3": ModelRoute(deployments=("a",))}, sink, health=health)
+    w = await world(system, clock, transports, {"llama3": ModelRoute(deployments=("a",))})
+    auth = RecordOutcome(ok=False, failure="auth", permanent=True)
+    await w.refs.health.ask(ReportOutcome("llama3@a", auth))
     with pytest.raises(NoCandidates) as caught:
-        await rt.chat(RouteRequest(chain=("llama3",), messages=MESSAGES))
+        await w.driver.chat(RouteRequest(chain=("llama3",), messages=MESSAGES))
     assert [s.reason for s in caught.value.skipped] == ["failed"]
-    assert rt.statistics().failed == 1 and len(sink.records) == 1
+    stats = await w.refs.router.ask(GetRouterStatistics())
+    batches = [s for s, _ in w.sink.records if s.startswith("request/")]
+    assert stats.failed == 1 and len(batches) == 1
+
+
+async def test_every_actor_answered_the_request_inline(
+    system: ActorSystem, clock: ManualClock, transports: dict[str, EndpointTransport]
+) -> None:
+    w = await world(system, clock, transports, {"llama3": ModelRoute(deployments=("a", "b"))})
+    before = {s.name: s.inline for s in system.statistics()}
+    for _ in range(5):
+        await w.driver.chat(RouteRequest(chain=("llama3",), messages=MESSAGES))
+    after = {s.name: (s.inline, s.mailbox_depth) for s in system.statistics()}
+    # Nothing queued behind a request, and each actor took its messages inline.
+    assert all(depth == 0 for _, depth in after.values())
+    for name in ("router", "health", "catalog", "performance"):
+        assert after[name][0] > before[name], name
+    assert (
+        after["endpoint:a"][0] + after["endpoint:b"][0]
+        > before["endpoint:a"] + before["endpoint:b"]
+    )

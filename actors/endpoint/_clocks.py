@@ -1,4 +1,4 @@
-"""Per-call I/O helpers of the endpoint shell: deadline clocks and body iteration.
+"""Per-call I/O helpers of the endpoint transport: deadline clocks and body iteration.
 
 Split from ``_transport`` to keep each module small; like it, this is I/O code
 (asyncio, httpx), not part of the pure endpoint core.
@@ -15,14 +15,14 @@ import httpx
 from actors.endpoint._classify import FailureClass
 from actors.endpoint._deadlines import Deadlines
 
-__all__ = ["Call", "body_of", "close_body", "httpx_timeout"]
+__all__ = ["CallClock", "body_of", "close_body", "httpx_timeout"]
 
 # httpcore's trace event that marks "the request is going out now": the first-byte
 # deadline starts here, after any connect time (which has its own deadline).
 _SENDING = "http11.send_request_headers.started"
 
 
-class Call:
+class CallClock:
     """The clocks of one call: absolute loop-time deadlines and metric timestamps."""
 
     def __init__(self, deadlines: Deadlines, loop: asyncio.AbstractEventLoop) -> None:
@@ -37,6 +37,8 @@ class Call:
         self.started = 0.0
         self.headers_at: float | None = None
         self.first_content_at: float | None = None
+        self.bytes_received = 0
+        """Body bytes read so far (reported to the endpoint actor at the end)."""
 
     async def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore trace hook: restart the first-byte clock when sending begins."""

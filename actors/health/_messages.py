@@ -1,0 +1,150 @@
+"""The messages the health actor takes and the replies it gives (pure data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from actors._ask import Ask
+from actors.health._logic import RecordOutcome
+from actors.health._status import DeploymentHealth
+
+__all__ = [
+    "AcquireProbe",
+    "Admitted",
+    "CheckDue",
+    "CheckRoundFinished",
+    "GetHealth",
+    "GetHealthStatistics",
+    "HealthMessage",
+    "HealthStatistics",
+    "NoteListed",
+    "NotAdmitted",
+    "ProbeFinished",
+    "ReleaseProbe",
+    "ReportOutcome",
+    "ResetHealth",
+    "Screen",
+    "Screened",
+]
+
+
+class HealthStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of the health actor (for ``statistics()`` and ``/metrics``)."""
+
+    deployments: int
+    by_status: dict[str, int]
+    """Status value -> deployments in it."""
+    transitions: int
+    """Status changes decided by this process."""
+    outcomes: int
+    """Outcomes counted (recorded or not)."""
+    probes_in_flight: int
+    check_rounds: int = 0
+    """Rounds of background checks started."""
+    checks: int = 0
+    """Deployments checked in those rounds."""
+
+
+class Screened(msgspec.Struct, frozen=True):
+    """The deployments a request may not use now, and why."""
+
+    blocked: Mapping[str, tuple[str, str]]
+    """Deployment id -> ``(skip_reason, detail)``; absent ids are admissible."""
+
+
+class Admitted(msgspec.Struct, frozen=True):
+    """The request may use the deployment."""
+
+    probe_round: int | None = None
+    """A half-open probe's permit, to give back with ``ReleaseProbe``; None otherwise."""
+
+
+class NotAdmitted(msgspec.Struct, frozen=True):
+    """The deployment is out of selection (quarantined, failed, probe slots full)."""
+
+    reason: str
+    """The skip reason: ``quarantined``, ``probing_full``, ``failed``."""
+    detail: str
+
+
+class Screen(Ask[Screened], frozen=True):
+    """Which of ``deployments`` are out of selection now (planning's health filter)."""
+
+    deployments: tuple[str, ...]
+
+
+class AcquireProbe(Ask[Admitted | NotAdmitted], frozen=True):
+    """Admit one request on ``deployment`` now (a probe permit when half-open)."""
+
+    deployment: str
+
+
+class ReleaseProbe(Ask[None], frozen=True):
+    """A probe request finished or was cancelled: give its permit back."""
+
+    deployment: str
+    probe_round: int
+
+
+class ReportOutcome(Ask[None], frozen=True):
+    """Count the outcome of one call on ``deployment``."""
+
+    deployment: str
+    outcome: RecordOutcome
+    traffic: bool = True
+    """False for a background check's outcome (it does not prove real traffic)."""
+
+
+class ResetHealth(Ask[tuple[str, ...]], frozen=True):
+    """Forget the health of these deployments (operator action); replies with them."""
+
+    deployments: tuple[str, ...]
+    reason: str = "manual reset"
+
+
+class NoteListed(Ask[None], frozen=True):
+    """The catalog lists these deployments' models again: ``failed`` ones reset."""
+
+    deployments: tuple[str, ...]
+
+
+class GetHealth(Ask[dict[str, DeploymentHealth]], frozen=True):
+    """Every watched deployment's health (a copy)."""
+
+
+class GetHealthStatistics(Ask[HealthStatistics], frozen=True):
+    """The counters."""
+
+
+class CheckDue(msgspec.Struct, frozen=True):
+    """Timer: time to let expired quarantines go probing and check idle deployments."""
+
+
+class ProbeFinished(Ask[None], frozen=True):
+    """A background check of ``deployment`` ended (from the check's own task)."""
+
+    deployment: str
+    probe_round: int | None
+    outcome: RecordOutcome | None
+    """What to count; None when there is nothing to count."""
+
+
+class CheckRoundFinished(Ask[None], frozen=True):
+    """Every check of the current round has reported."""
+
+
+HealthMessage = (
+    Screen
+    | AcquireProbe
+    | ReleaseProbe
+    | ReportOutcome
+    | ResetHealth
+    | NoteListed
+    | GetHealth
+    | GetHealthStatistics
+    | CheckDue
+    | ProbeFinished
+    | CheckRoundFinished
+)
