@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from actors._errors import ActorError
+from actors._errors import ActorDeadError, ActorError, MailboxFull
 
 if TYPE_CHECKING:
     import asyncio
 
-    from actors._clock import Clock
+    from actors._clock import Clock, TimerHandle
     from actors._ref import ActorRef
 
 __all__ = ["Actor", "M"]
@@ -80,6 +82,25 @@ class Actor(ABC, Generic[M]):
         """
         return self.ref._cell.run_in_background(work, name=name)
 
+    def tell_every(self, interval: float, message: M, *, now: bool = False) -> TimerHandle:
+        """Tell this actor ``message`` every ``interval`` seconds on its clock.
+
+        This is how periodic work becomes a timer message of the actor itself. A tick
+        that finds the actor stopped or its mailbox full is skipped. The timer holds
+        the actor's ref, not this instance; cancel the handle in ``on_stop`` and
+        ``on_failure`` (a restarted instance schedules its own).
+
+        Args:
+            interval: Seconds between ticks (on the actor system's clock).
+            message: What each tick tells.
+            now: Also tell it once right away.
+        """
+        tick = functools.partial(_tell_quietly, self.ref, message)
+        handle = self.clock.schedule_every(interval, tick)
+        if now:
+            tick()
+        return handle
+
     async def on_start(self) -> None:
         """Called before the first message of each instance; raising counts as a failure."""
 
@@ -98,3 +119,8 @@ class Actor(ABC, Generic[M]):
         back to the asker (for an ``ask``) and counts as a failure for supervision
         either way.
         """
+
+
+def _tell_quietly(ref: ActorRef[Any], message: object) -> None:
+    with contextlib.suppress(MailboxFull, ActorDeadError):  # a backlog or a stop
+        ref.tell_nowait(message)

@@ -6,9 +6,11 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Any, Generic, overload
 
+import structlog
+
 from actors._actor import M
 from actors._ask import Ask, R
-from actors._errors import AskTimeout, MailboxFull, WouldBlock
+from actors._errors import ActorError, AskTimeout, MailboxFull, WouldBlock
 from actors._mailbox import Envelope
 from actors._stats import ActorStatistics
 
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from actors._cell import ActorCell
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "ActorRef"]
+
+_log = structlog.get_logger()
 
 DEFAULT_ASK_TIMEOUT = 5.0
 """Seconds an ``ask`` waits for its reply unless told otherwise."""
@@ -124,6 +128,31 @@ class ActorRef(Generic[M]):
         if receive is None:
             raise WouldBlock(self.name, type(message).__name__, cell.why_not_inline())
         return cell.run_inline(receive, message)
+
+    def notify(self, message: M) -> None:
+        """Deliver a message that needs no answer, now, without ever waiting.
+
+        Handled inline when the actor can take it now (as ``ask_nowait`` would),
+        otherwise queued like ``tell_nowait``. Nothing is raised: a handler failure is
+        supervised as usual (and the message queued for the restarted actor), and a
+        stopped actor or a full mailbox drops it with a log line. For reports whose
+        sender must not fail or wait because of the receiver: a call's end, a permit
+        given back, a request's outcome.
+        """
+        cell = self._cell
+        if not cell.busy:
+            cell.drain_inline()
+            receive = cell.inline
+            if receive is not None:
+                try:
+                    cell.run_inline(receive, message)
+                    return
+                except Exception:
+                    pass  # supervised: the restarted actor takes the message once more
+        try:
+            cell.mailbox.put_nowait(Envelope(message))
+        except ActorError as exc:
+            _log.warning("actor.notify.dropped", actor=self.name, reason=str(exc))
 
     async def _ask_queued(self, message: Any, timeout: float | None) -> Any:  # noqa: ASYNC109
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -19,7 +19,6 @@ first message; a fetch started by the failed instance still reports to the new o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import cast
 
@@ -29,7 +28,6 @@ import structlog
 from actors._actor import Actor
 from actors._ask import Ask
 from actors._clock import TimerHandle
-from actors._errors import ActorDeadError, MailboxFull
 from actors._ref import ActorRef
 from actors.catalog._errors import ModelNotFoundError
 from actors.catalog._logic import (
@@ -215,8 +213,8 @@ class CatalogActor(Actor[CatalogMessage]):
         if self._state is None:
             self._state = await self._restore()
         if self._interval > 0:
-            self._timer = self.clock.schedule_every(self._interval, self._due)
-            self._due()  # fill the cache at start-up without waiting a whole interval
+            # now=True: fill the cache at start-up without waiting a whole interval.
+            self._timer = self.tell_every(self._interval, RefreshDue(), now=True)
 
     async def on_stop(self) -> None:
         self._cancel_timer()
@@ -228,10 +226,6 @@ class CatalogActor(Actor[CatalogMessage]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-    def _due(self) -> None:
-        with contextlib.suppress(MailboxFull, ActorDeadError):  # the next tick will do
-            self.ref.tell_nowait(RefreshDue())
 
     @property
     def _lists(self) -> CatalogState:

@@ -3,8 +3,9 @@
 The ``EndpointActor`` answers ``Call`` with a handle; the handle waits for its slot if
 it was queued (within the call's total deadline), runs the HTTP exchange through the
 transport, and reports the end to the actor (``EndCall``: failure class, bytes read).
-The report is an inline ask on the normal path; on a failure or a cancellation it is
-told (queued), so a cancelled task never waits inside its cleanup.
+The report is a ``notify``: inline when the actor is idle, queued otherwise, and never
+raised or waited for, so a cancelled task never waits inside its cleanup and a call
+that worked is never failed by its bookkeeping.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from actors._ask import Ask
-from actors._errors import ActorError
 from actors.endpoint._classify import BackendError
 from actors.endpoint._clocks import CallClock
 from actors.endpoint._deadlines import Deadlines
@@ -81,9 +81,7 @@ class CallHandle:
         except BaseException as exc:
             self._told_end(call, exc)
             raise
-        await self._ref.ask(
-            EndCall(self._incarnation, self._call_id, None, call.bytes_received), timeout=None
-        )
+        self._ref.notify(EndCall(self._incarnation, self._call_id, None, call.bytes_received))
         return result
 
     async def stream(
@@ -99,9 +97,7 @@ class CallHandle:
         except BaseException as exc:
             self._told_end(call, exc)
             raise
-        await self._ref.ask(
-            EndCall(self._incarnation, self._call_id, None, call.bytes_received), timeout=None
-        )
+        self._ref.notify(EndCall(self._incarnation, self._call_id, None, call.bytes_received))
 
     async def list_models(self, deadlines: Deadlines | None = None) -> tuple[str, ...]:
         """The model names the endpoint serves; raises ``BackendError``."""
@@ -112,9 +108,7 @@ class CallHandle:
         except BaseException as exc:
             self._told_end(call, exc)
             raise
-        await self._ref.ask(
-            EndCall(self._incarnation, self._call_id, None, call.bytes_received), timeout=None
-        )
+        self._ref.notify(EndCall(self._incarnation, self._call_id, None, call.bytes_received))
         return models
 
     async def _admitted(self, call: CallClock) -> None:
@@ -143,5 +137,4 @@ class CallHandle:
         self._tell(EndCall(self._incarnation, self._call_id, failure, call.bytes_received))
 
     def _tell(self, message: EndCall | AbandonCall) -> None:
-        with contextlib.suppress(ActorError):  # stopped (shutdown): nothing left to count
-            self._ref.tell_nowait(message)
+        self._ref.notify(message)

@@ -25,7 +25,6 @@ never logged: they start at zero again, and releases of older permits are void.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import msgspec
@@ -33,7 +32,6 @@ import structlog
 
 from actors._actor import Actor
 from actors._clock import TimerHandle
-from actors._errors import ActorDeadError, MailboxFull
 from actors._ref import ActorRef
 from actors.health._logic import (
     AcquirePermit,
@@ -142,7 +140,7 @@ class HealthActor(Actor[HealthMessage]):
         self._replayed = None
         self._states = {did: _rehydrated(known.get(did), did) for did in self._deployments}
         if self._probe is not None and self._interval > 0:
-            self._timer = self.clock.schedule_every(self._interval, self._due)
+            self._timer = self.tell_every(self._interval, CheckDue())
 
     async def on_stop(self) -> None:
         self._cancel_timer()
@@ -154,10 +152,6 @@ class HealthActor(Actor[HealthMessage]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-    def _due(self) -> None:
-        with contextlib.suppress(MailboxFull, ActorDeadError):  # the next tick will do
-            self.ref.tell_nowait(CheckDue())
 
     def receive(self, message: HealthMessage) -> object:
         match message:

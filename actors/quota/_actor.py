@@ -43,6 +43,7 @@ import structlog
 
 from actors._actor import Actor
 from actors._ask import Ask
+from actors._ref import ActorRef
 from actors.quota._errors import QuotaExceeded
 from actors.quota._limits import QuotaLimits
 from actors.quota._logic import QuotaCommand, Release, Reserve, Settle, current, decide
@@ -256,7 +257,7 @@ class QuotaActor(Actor[QuotaMessage]):
         future = self._submit_fn(QUOTA_LEDGER_STREAM, (*prefix, *events))
         self._futures[token] = future
         self._pending[token] = _Pending(events, before, period, prefix)
-        future.add_done_callback(functools.partial(_tell_ended, self, token))
+        future.add_done_callback(functools.partial(_tell_ended, self.ref, self._incarnation, token))
         return token
 
     def _commit_ended(self, message: CommitEnded) -> None:
@@ -294,7 +295,9 @@ class QuotaActor(Actor[QuotaMessage]):
             self._publish(event)
 
 
-def _tell_ended(actor: QuotaActor, token: int, future: asyncio.Future[None]) -> None:
+def _tell_ended(
+    ref: ActorRef[QuotaMessage], incarnation: int, token: int, future: asyncio.Future[None]
+) -> None:
     """The commit's callback: hand its outcome to the actor as a message."""
     error = None
     if future.cancelled():
@@ -302,6 +305,6 @@ def _tell_ended(actor: QuotaActor, token: int, future: asyncio.Future[None]) -> 
     elif (exc := future.exception()) is not None:
         error = f"{type(exc).__name__}: {exc}"
     try:
-        actor.ref.tell_nowait(CommitEnded(actor._incarnation, token, error))
+        ref.tell_nowait(CommitEnded(incarnation, token, error))
     except Exception as exc:  # stopped: nothing is left to undo or announce
         log.debug("quota.commit.outcome_dropped", error=repr(exc))

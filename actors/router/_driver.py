@@ -10,8 +10,8 @@ call itself (a whole reply, or chunks yielded to the caller).
 
 Asks whose answer matters are awaited (inline when the actor is idle). Reports that
 need no answer (an attempt's end to health, router and quota; a probe permit given
-back) are synchronous — ``ask_nowait``, or a ``tell`` while the actor restarts — so a
-caller cancelling at any moment can never leave one half sent.
+back) are ``notify``s: synchronous, inline when the actor is idle and queued
+otherwise, so a caller cancelling at any moment can never leave one half sent.
 
 A request's events are published as they happen and recorded as one batch for stream
 ``request/<id>`` when it ends; the performance windows fold its start at once and the
@@ -198,7 +198,7 @@ class Driver:
         clock = self._clock
         run = _Run(request, request.request_id or _new_id(), self._publish)
         planned = await self._plan_route(run, stream)
-        _notify(self._refs.performance, Observe(planned.events[:1]))
+        self._refs.performance.notify(Observe(planned.events[:1]))
         run.state = start(
             request, run.id, planned.plan, settings=self._settings, stream=stream,
             now=clock.monotonic(),
@@ -265,7 +265,7 @@ class Driver:
                 if isinstance(answer, HealthNotAdmitted):
                     if reservation is not None and refs.quota is not None:
                         reason = "not attempted: deployment unavailable"
-                        _notify(refs.quota, Release(reservation_id=reservation, reason=reason))
+                        refs.quota.notify(Release(reservation_id=reservation, reason=reason))
                     return NotAdmitted(
                         step=step, at=at, now=now, reason=answer.reason, detail=answer.detail
                     )
@@ -387,7 +387,7 @@ class Driver:
         target, clock = step.target, self._clock
         req = self._request_for(run, step, False)
         deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
-        _notify(self._refs.router, StartAttempt(target.deployment, target.attempt > 1))
+        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
         started = clock.monotonic()
         handle = await _ask(self._refs.endpoints[target.endpoint], Call("chat"))
         try:
@@ -412,7 +412,7 @@ class Driver:
         target, clock = step.target, self._clock
         req = self._request_for(run, step, True)
         deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
-        _notify(self._refs.router, StartAttempt(target.deployment, target.attempt > 1))
+        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
         started = clock.monotonic()
         handle = await _ask(self._refs.endpoints[target.endpoint], Call("stream"))
         async with contextlib.aclosing(handle.stream(req, deadlines)) as chunks:
@@ -457,41 +457,41 @@ class Driver:
             return
         refs, target = self._refs, outcome.step.target
         did = target.deployment
-        _notify(refs.health, ReportOutcome(did, health_report(run.state, outcome)))
+        refs.health.notify(ReportOutcome(did, health_report(run.state, outcome)))
         budget: Literal["ok", "retryable", "other"] = "ok"
         if isinstance(outcome, Failed):
             budget = "retryable" if outcome.error.retryable else "other"
             if outcome.error.failure is FailureClass.MODEL_NOT_FOUND:
-                _notify(refs.catalog, RefreshSoon(target.endpoint))
-        view = _notify(refs.router, EndAttempt(did, budget))
-        if isinstance(view, RetryView):
+                refs.catalog.notify(RefreshSoon(target.endpoint))
+        view = _ask_now(refs.router, EndAttempt(did, budget))
+        if view is not None:
             run.view = view
         if target.probe_round is not None:
-            _notify(refs.health, ReleaseProbe(did, target.probe_round))
+            refs.health.notify(ReleaseProbe(did, target.probe_round))
         if target.reservation is not None and refs.quota is not None:
             rid = target.reservation
             if isinstance(outcome, Succeeded):
                 usage = outcome.usage
-                _notify(refs.quota, _settle(rid, usage.prompt_tokens if usage else None,
+                refs.quota.notify(_settle(rid, usage.prompt_tokens if usage else None,
                                              usage.completion_tokens if usage else None,
                                              target.endpoint))  # fmt: skip
             elif run.state.delivered:
-                _notify(refs.quota, _settle(rid, None, None, target.endpoint))  # text was made
+                refs.quota.notify(_settle(rid, None, None, target.endpoint))  # text was made
             else:
                 reason = f"failed: {outcome.error.failure.value}"
-                _notify(refs.quota, Release(reservation_id=rid, reason=reason))
+                refs.quota.notify(Release(reservation_id=rid, reason=reason))
 
     def _abandon(self, run: _Run) -> None:
         """Give back what the request's current attempt holds (cancelled or crashed)."""
         refs, state = self._refs, run.state
         target, pending = state.target, state.pending
         if target is not None:
-            _notify(refs.router, EndAttempt(target.deployment, "other"))
+            refs.router.notify(EndAttempt(target.deployment, "other"))
             if target.probe_round is not None:
-                _notify(refs.health, ReleaseProbe(target.deployment, target.probe_round))
+                refs.health.notify(ReleaseProbe(target.deployment, target.probe_round))
         reservation = target.reservation if target else pending.reservation if pending else None
         if reservation is not None and refs.quota is not None:
-            _notify(refs.quota, Release(reservation_id=reservation, reason="cancelled"))
+            refs.quota.notify(Release(reservation_id=reservation, reason="cancelled"))
 
     def _finish(self, run: _Run) -> None:
         """Record the request's events once, and tell the router and the windows."""
@@ -501,8 +501,8 @@ class Driver:
         events = run.events
         self._record(REQUEST_STREAM_PREFIX + run.id, events)
         refs = self._refs
-        _notify(refs.performance, Observe(tuple(events[1:])))
-        _notify(refs.router, EndRequest(_outcome(run.state), run.state.budget_refusals))
+        refs.performance.notify(Observe(tuple(events[1:])))
+        refs.router.notify(EndRequest(_outcome(run.state), run.state.budget_refusals))
 
 
 class _Run:
@@ -569,8 +569,9 @@ async def _ask(ref: ActorRef[M], message: Ask[R]) -> R:
         return await ref.ask(message, timeout=None)
 
 
-def _notify(ref: ActorRef[Any], message: Ask[R]) -> R | None:
-    """Deliver a report now, without waiting: inline, else queued. None if queued."""
+def _ask_now(ref: ActorRef[Any], message: Ask[R]) -> R | None:
+    """A report whose answer helps but is not needed: the answer if it came inline,
+    else None (the report is then queued, as ``notify`` does)."""
     try:
         return ref.ask_nowait(message)
     except WouldBlock:
@@ -588,7 +589,7 @@ def _release_later(
     quota: ActorRef[QuotaMessage], step: Reserve, commit: asyncio.Future[None]
 ) -> None:
     if not commit.cancelled() and commit.exception() is None:
-        _notify(quota, Release(reservation_id=step.reservation_id, reason="cancelled"))
+        quota.notify(Release(reservation_id=step.reservation_id, reason="cancelled"))
 
 
 def _deadlines(settings: ModelSettings, endpoint: str, remaining: float) -> Deadlines:
