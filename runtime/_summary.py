@@ -92,7 +92,7 @@ class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def summarize(config: RuntimeConfig, states: Mapping[str, DeploymentHealth]) -> HealthSummary:
-    """Build the summary from the monitor's states, in config order."""
+    """Build the summary from the health actor's states, in config order."""
     models: dict[str, ModelStatus] = {}
     for model in config.models:
         healths = [

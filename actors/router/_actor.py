@@ -111,10 +111,11 @@ class RouterActor(Actor[RouterMessage]):
                 self._inflight[did] = self._inflight.get(did, 0) + 1
                 return None
             case EndAttempt(deployment=did, outcome=outcome):
+                if message.request is not None:
+                    self._end_request(message.request, message.budget_refusals)
                 return self._end_attempt(did, outcome)
             case EndRequest(outcome=outcome, budget_refusals=refusals):
-                self._counts[outcome] += 1
-                self._counts["budget_refusals"] += refusals
+                self._end_request(outcome, refusals)
                 return None
             case GetRouterState():
                 return self._cursors
@@ -187,6 +188,10 @@ class RouterActor(Actor[RouterMessage]):
         for event in events:
             state = evolve(state, event)
         self._state = state
+
+    def _end_request(self, outcome: str, budget_refusals: int) -> None:
+        self._counts[outcome] += 1
+        self._counts["budget_refusals"] += budget_refusals
 
     # --- retry budgets ------------------------------------------------------------------
 

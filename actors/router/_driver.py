@@ -198,7 +198,10 @@ class Driver:
         clock = self._clock
         run = _Run(request, request.request_id or _new_id(), self._publish)
         planned = await self._plan_route(run, stream)
-        self._refs.performance.notify(Observe(planned.events[:1]))
+        if not self._ranked.isdisjoint(request.chain):
+            # The next plan's exploration counter must count this request already.
+            run.observed_start = True
+            self._refs.performance.notify(Observe(planned.events[:1]))
         run.state = start(
             request, run.id, planned.plan, settings=self._settings, stream=stream,
             now=clock.monotonic(),
@@ -216,8 +219,8 @@ class Driver:
                         yield step.reply
                     return
                 if isinstance(step, Attempt) and not stream:
-                    self._attempt_ended(run, ended := await self._call(run, step))
-                    run.apply(ended)
+                    run.apply(ended := await self._call(run, step))
+                    self._attempt_ended(run, ended)
                     continue
                 if isinstance(step, Attempt):
                     # aclosing: a caller that stops early closes the call *now*.
@@ -226,8 +229,8 @@ class Driver:
                             if isinstance(item, StreamChunk):
                                 yield item
                             else:
-                                self._attempt_ended(run, item)
                                 run.apply(item)
+                                self._attempt_ended(run, item)
                     if run.final_chunk is not None:
                         # The request is recorded as succeeded before the final chunk, so
                         # a caller that stops right after it is not "cancelled".
@@ -452,7 +455,10 @@ class Driver:
     # --- what an attempt's end tells the actors -----------------------------------------
 
     def _attempt_ended(self, run: _Run, outcome: Outcome) -> None:
-        """Report an attempt's end to health, router and quota (synchronously)."""
+        """Report an attempt's end (applied already) to health, router and quota.
+
+        When it ended the request too, the router hears both in one message.
+        """
         if not isinstance(outcome, Succeeded | Failed):
             return
         refs, target = self._refs, outcome.step.target
@@ -463,7 +469,11 @@ class Driver:
             budget = "retryable" if outcome.error.retryable else "other"
             if outcome.error.failure is FailureClass.MODEL_NOT_FOUND:
                 refs.catalog.notify(RefreshSoon(target.endpoint))
-        view = _ask_now(refs.router, EndAttempt(did, budget))
+        ended = EndAttempt(did, budget)
+        if run.state.finished:
+            run.router_told = True
+            ended = EndAttempt(did, budget, _outcome(run.state), run.state.budget_refusals)
+        view = _ask_now(refs.router, ended)
         if view is not None:
             run.view = view
         if target.probe_round is not None:
@@ -501,16 +511,17 @@ class Driver:
         events = run.events
         self._record(REQUEST_STREAM_PREFIX + run.id, events)
         refs = self._refs
-        refs.performance.notify(Observe(tuple(events[1:])))
-        refs.router.notify(EndRequest(_outcome(run.state), run.state.budget_refusals))
+        refs.performance.notify(Observe(tuple(events[1:] if run.observed_start else events)))
+        if not run.router_told:
+            refs.router.notify(EndRequest(_outcome(run.state), run.state.budget_refusals))
 
 
 class _Run:
     """The driver's side of one request: the machine's state and what it produced."""
 
     __slots__ = (
-        "chars", "events", "final_chunk", "id", "publish", "recorded", "request", "state",
-        "view",
+        "chars", "events", "final_chunk", "id", "observed_start", "publish", "recorded",
+        "request", "router_told", "state", "view",
     )  # fmt: skip
 
     def __init__(self, request: RouteRequest, request_id: str, publish: Publish) -> None:
@@ -524,6 +535,10 @@ class _Run:
         """Characters of text delivered to the caller (streams)."""
         self.final_chunk: StreamChunk | None = None
         self.recorded = False
+        self.observed_start = False
+        """The windows folded ``RequestStarted`` at planning (performance chains)."""
+        self.router_told = False
+        """The router heard the request's end with its last attempt's."""
 
     def add(self, events: Sequence[Event]) -> None:
         self.events.extend(events)

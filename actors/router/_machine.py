@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -193,7 +195,8 @@ def start(
     now: float,
 ) -> RequestState:
     """The state of a request just planned (its ``RequestStarted`` is the router's)."""
-    state = RequestState(
+    first = planned.groups[0] if planned.groups else None
+    return RequestState(
         request_id=request_id,
         request=request,
         settings=settings,
@@ -202,11 +205,11 @@ def start(
         chain=planned.chain,
         prompt_chars=sum(len(m.content) for m in request.messages),
         skipped=planned.skipped,
+        model=first.model if first else None,
+        group=first.deployments if first else (),
+        queue=first.deployments if first else (),
+        error=None if first else NoCandidates(request_id, planned.skipped),
     )
-    if planned.empty:
-        return msgspec.structs.replace(state, error=NoCandidates(request_id, planned.skipped))
-    first = planned.groups[0]
-    return _enter(state, first.model, first.deployments)
 
 
 def prompt_hash(messages: tuple[Message, ...]) -> str:
@@ -374,54 +377,70 @@ Fold = tuple[RequestState, tuple[Event, ...]]
 
 def on_outcome(state: RequestState, outcome: Outcome) -> Fold:
     """Apply what happened; returns the new state and the events to record, in order."""
-    match outcome:
-        case Done(step=PassOver() as step):
+    handle = _ON.get(type(outcome))
+    if handle is None:
+        raise TypeError(f"not an outcome: {outcome!r}")
+    return handle(state, outcome)
+
+
+def _on_done(state: RequestState, outcome: Done) -> Fold:
+    match outcome.step:
+        case PassOver() as step:
             return _passed_over(state, step, outcome.at)
-        case Done(step=Repeat()):
+        case Repeat():
             queue = tuple(d for d in state.group if d not in state.dead)
-            new = _replace(state, queue=queue, pass_start=state.attempts, repeat=True)
-            return msgspec.structs.replace(new, replanned=False), ()
-        case Done(step=Wait(deployment=did, seconds=seconds)):
-            return _take(state, did, backoff_s=seconds), ()
-        case Done(step=Finish(error=error)):
-            if state.finished or error is None:
-                return _replace(state, finished=True), ()
-            return _failed(_replace(state, error=error), error, outcome.at, outcome.now)
-        case Replanned():
-            return _replanned(state, outcome)
-        case Reserved(step=step):
-            taken = _take(state, step.deployment) if state.pending is None else state
-            assert taken.pending is not None
-            pending = msgspec.structs.replace(
-                taken.pending, reserved=True, reservation=step.reservation_id
+            new = _replace(
+                state, queue=queue, pass_start=state.attempts, repeat=True, replanned=False
             )
-            return _replace(taken, pending=pending, reservations=state.reservations + 1), ()
-        case QuotaRefused():
-            return _quota_refused(state, outcome)
-        case QuotaUnavailable(error=error):
-            new = _replace(state, reservations=state.reservations + 1, pending=None)
-            return _failed(_replace(new, error=error), error, outcome.at, outcome.now)
-        case Admitted():
-            return _admitted(state, outcome)
-        case NotAdmitted(step=step, reason=reason, detail=detail):
-            taken = _take(state, step.deployment) if state.pending is None else state
-            return _skip(_replace(taken, pending=None), step.deployment, reason, detail, outcome.at)
-        case Delivered():
-            return _replace(state, delivered=True), ()
-        case Succeeded():
-            return _succeeded(state, outcome)
-        case Failed():
-            if state.delivered:
-                return _interrupted(state, outcome)
-            return _attempt_failed(state, outcome)
-        case Cancelled(partial_chars=partial):
-            return _cancelled(state, partial, outcome.at, outcome.now)
-        case Crashed(error=error):
+            return new, ()
+        case Wait(deployment=did, seconds=seconds):
+            return _replace(state, **_taken(state, did, seconds)), ()
+        case Finish(error=error):
             if state.finished:
                 return state, ()
+            if error is None:
+                return _replace(state, finished=True), ()
             return _failed(_replace(state, error=error), error, outcome.at, outcome.now)
-        case _:
-            raise TypeError(f"not an outcome of this step: {outcome!r}")
+
+
+def _reserved(state: RequestState, outcome: Reserved) -> Fold:
+    step = outcome.step
+    changes = _taken(state, step.deployment) if state.pending is None else {}
+    before = changes.get("pending", state.pending)
+    assert isinstance(before, Pending)
+    pending = msgspec.structs.replace(before, reserved=True, reservation=step.reservation_id)
+    changes.update(pending=pending, reservations=state.reservations + 1)
+    return _replace(state, **changes), ()
+
+
+def _quota_unavailable(state: RequestState, outcome: QuotaUnavailable) -> Fold:
+    error = outcome.error
+    new = _replace(state, reservations=state.reservations + 1, pending=None, error=error)
+    return _failed(new, error, outcome.at, outcome.now)
+
+
+def _not_admitted(state: RequestState, outcome: NotAdmitted) -> Fold:
+    did = outcome.step.deployment
+    changes = _taken(state, did) if state.pending is None else {}
+    changes["pending"] = None
+    return _skip(_replace(state, **changes), did, outcome.reason, outcome.detail, outcome.at)
+
+
+def _delivered(state: RequestState, outcome: Delivered) -> Fold:
+    return _replace(state, delivered=True), ()
+
+
+def _call_failed(state: RequestState, outcome: Failed) -> Fold:
+    if state.delivered:
+        return _interrupted(state, outcome)
+    return _attempt_failed(state, outcome)
+
+
+def _crashed(state: RequestState, outcome: Crashed) -> Fold:
+    if state.finished:
+        return state, ()
+    error = outcome.error
+    return _failed(_replace(state, error=error), error, outcome.at, outcome.now)
 
 
 def _replace(state: RequestState, **changes: object) -> RequestState:
@@ -441,18 +460,16 @@ def _enter(state: RequestState, model: str, deployments: tuple[str, ...]) -> Req
     )
 
 
-def _take(state: RequestState, did: str, backoff_s: float = 0.0) -> RequestState:
-    """Take ``did`` (the head of the queue) as the candidate being prepared."""
+def _taken(state: RequestState, did: str, backoff_s: float = 0.0) -> dict[str, object]:
+    """The changes that take ``did`` (the head of the queue) as the candidate."""
     assert state.queue and state.queue[0] == did, "a step must answer the queue's head"
-    retry_after = state.retry_after
-    if did in retry_after:
-        retry_after = {d: s for d, s in retry_after.items() if d != did}
-    return _replace(
-        state,
-        queue=state.queue[1:],
-        pending=Pending(deployment=did, backoff_s=backoff_s),
-        retry_after=retry_after,
-    )
+    changes: dict[str, object] = {
+        "queue": state.queue[1:],
+        "pending": Pending(deployment=did, backoff_s=backoff_s),
+    }
+    if did in state.retry_after:
+        changes["retry_after"] = {d: s for d, s in state.retry_after.items() if d != did}
+    return changes
 
 
 def _skip(state: RequestState, did: str, reason: str, detail: str, at: float) -> Fold:
@@ -483,10 +500,10 @@ def _replanned(state: RequestState, outcome: Replanned) -> Fold:
 
 def _quota_refused(state: RequestState, outcome: QuotaRefused) -> Fold:
     step, error = outcome.step, outcome.error
-    taken = _take(state, step.deployment) if state.pending is None else state
+    changes = _taken(state, step.deployment) if state.pending is None else {}
     new = _replace(
-        taken,
-        pending=None,
+        state,
+        **changes | {"pending": None},
         reservations=state.reservations + 1,
         quota_refusals=(*state.quota_refusals, error),
     )
@@ -501,9 +518,9 @@ def _quota_refused(state: RequestState, outcome: QuotaRefused) -> Fold:
 
 def _admitted(state: RequestState, outcome: Admitted) -> Fold:
     step = outcome.step
-    taken = _take(state, step.deployment) if state.pending is None else state
-    pending = taken.pending
-    assert pending is not None
+    changes = {} if state.pending is not None else _taken(state, step.deployment)
+    pending = changes.get("pending", state.pending)
+    assert isinstance(pending, Pending)
     model, endpoint = split_deployment(step.deployment)
     attempt = state.attempts + 1
     target = Target(
@@ -526,8 +543,8 @@ def _admitted(state: RequestState, outcome: Admitted) -> Fold:
         backoff_s=pending.backoff_s,
         probe=outcome.probe_round is not None,
     )
-    new = _replace(taken, pending=None, target=target, attempts=attempt, tries=tries)
-    return new, (event,)
+    changes.update(pending=None, target=target, attempts=attempt, tries=tries)
+    return _replace(state, **changes), (event,)
 
 
 def _record(
@@ -639,17 +656,34 @@ def _failed(state: RequestState, error: Exception, at: float, now: float) -> Fol
     return _replace(state, finished=True), (event,)
 
 
-def _cancelled(state: RequestState, partial_chars: int, at: float, now: float) -> Fold:
+def _cancelled(state: RequestState, outcome: Cancelled) -> Fold:
     if state.finished:
         return state, ()
     event = RequestCancelled(
         request_id=state.request_id,
-        at=at,
+        at=outcome.at,
         attempts=state.attempts,
-        latency_s=now - state.started,
-        partial_chars=partial_chars,
+        latency_s=outcome.now - state.started,
+        partial_chars=outcome.partial_chars,
     )
     return _replace(state, finished=True, target=None, pending=None, error=None), (event,)
+
+
+_ON: dict[type, Callable[[RequestState, Any], Fold]] = {
+    Done: _on_done,
+    Replanned: _replanned,
+    Reserved: _reserved,
+    QuotaRefused: _quota_refused,
+    QuotaUnavailable: _quota_unavailable,
+    Admitted: _admitted,
+    NotAdmitted: _not_admitted,
+    Delivered: _delivered,
+    Succeeded: _succeeded,
+    Failed: _call_failed,
+    Cancelled: _cancelled,
+    Crashed: _crashed,
+}
+"""Outcome type -> its handler (a dict: one lookup instead of a long ``match``)."""
 
 
 # --- what the driver reports to the other actors --------------------------------------

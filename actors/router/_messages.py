@@ -117,10 +117,16 @@ class StartAttempt(Ask[None], frozen=True):
 
 
 class EndAttempt(Ask[RetryView], frozen=True):
-    """A call to ``deployment`` ended: ``ok``, ``retryable`` (spends budget) or ``other``."""
+    """A call to ``deployment`` ended: ``ok``, ``retryable`` (spends budget) or ``other``.
+
+    ``request`` is set when that attempt also ended its request (saving an
+    ``EndRequest``).
+    """
 
     deployment: str
     outcome: Literal["ok", "retryable", "other"]
+    request: RequestOutcome | None = None
+    budget_refusals: int = 0
 
 
 class EndRequest(Ask[None], frozen=True):

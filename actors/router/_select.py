@@ -17,8 +17,8 @@ cursor event exists and a replay reproduces the alternation after a restart:
 A model therefore advances once per request that actually *uses* it: a fallback model
 that is never reached keeps its cursor, so traffic it serves as somebody's primary still
 alternates exactly. The cursor moves at planning time, not at the first attempt, so that
-concurrent requests alternate too — provided the shell applies ``evolve`` to the planning
-event before it awaits anything. Retries inside a model do not move the cursor: the next
+concurrent requests alternate too — the ``RouterActor`` folds the planning event within
+the turn that planned it. Retries inside a model do not move the cursor: the next
 request starts after the deployment the previous request started on.
 
 Pure: no clocks, no randomness, no I/O; time comes in as ``at``.

@@ -1,7 +1,7 @@
-"""What the router shell takes and gives: its policy, a request, a reply, attempt records.
+"""What routing takes and gives: its policy, a request, a reply, attempt records.
 
 Plain frozen Structs, no behaviour beyond validation: the runtime builds them from its
-config and hands them to ``Router``; users receive ``Reply``/``StreamChunk`` and see
+config and hands them to the ``Driver``; users receive ``Reply``/``StreamChunk`` and see
 ``AttemptRecord`` in errors.
 """
 
