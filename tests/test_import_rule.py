@@ -97,7 +97,9 @@ SHELLS = {
     "actors/performance/_actor.py",
     "actors/quota/_actor.py",
     "actors/router/_actor.py",
+    "actors/router/_calls.py",
     "actors/router/_driver.py",
+    "actors/router/_run.py",
 }
 
 

@@ -14,7 +14,7 @@ task, for ``chat`` and ``stream`` alike, talking to the actors only by messages.
 from __future__ import annotations
 
 from actors.router._actor import RouterActor
-from actors.router._driver import Driver, Refs
+from actors.router._driver import Driver
 from actors.router._errors import (
     AllCandidatesFailed,
     NoCandidates,
@@ -55,6 +55,7 @@ from actors.router._retry import (
     reject_probability,
     should_reject,
 )
+from actors.router._run import Refs
 from actors.router._select import (
     ModelCandidates,
     ModelRoute,

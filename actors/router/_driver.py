@@ -6,7 +6,7 @@ router to plan, then loops: ``next_step`` says what to do, the driver does it â€
 reserve quota, ask health to admit, call the endpoint (through its actor's handle),
 sleep a backoff, ask the router for a fallback â€” and feeds what happened back through
 ``on_outcome``. One loop serves ``chat`` and ``stream``; the only difference is the
-call itself (a whole reply, or chunks yielded to the caller).
+call itself (``_calls``: a whole reply, or chunks yielded to the caller).
 
 Asks whose answer matters are awaited (inline when the actor is idle). Reports that
 need no answer (an attempt's end to health, router and quota; a probe permit given
@@ -14,8 +14,9 @@ back) are ``notify``s: synchronous, inline when the actor is idle and queued
 otherwise, so a caller cancelling at any moment can never leave one half sent.
 
 A request's events are published as they happen and recorded as one batch for stream
-``request/<id>`` when it ends; the performance windows fold its start at once and the
-rest at the end (the batch's order). Cancellation (the caller cancels ``chat`` or
+``request/<id>`` when it ends. The performance windows fold the whole batch then, in
+its order; a request whose chain is ranked by performance also tells them its start at
+once, so the next plan's exploration counter counts it. Cancellation (the caller cancels ``chat`` or
 closes the stream) ends the request with ``RequestCancelled`` and gives back whatever
 its attempt held.
 
@@ -29,57 +30,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
-import math
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 
-import msgspec
-
-from actors._actor import M
-from actors._ask import Ask, R
 from actors._clock import Clock
-from actors._errors import ActorError, WouldBlock
 from actors._ref import ActorRef
-from actors.catalog import CatalogMessage, FindUnlisted, RefreshSoon
-from actors.endpoint import (
-    BackendError,
-    Call,
-    CallResult,
-    ChatRequest,
-    Chunk,
-    Deadlines,
-    EndpointMessage,
-    FailureClass,
-    Message,
-)
-from actors.health import AcquireProbe, HealthMessage, ReleaseProbe, ReportOutcome, Screen
+from actors.catalog import FindUnlisted
+from actors.health import AcquireProbe, Screen
 from actors.health import NotAdmitted as HealthNotAdmitted
-from actors.performance import GetPerformanceView, Observe, PerformanceMessage, PerformanceState
-from actors.quota import QuotaMessage, QuotaUnavailable, Refused, Release, Settle
+from actors.performance import GetPerformanceView, Observe, PerformanceState
+from actors.quota import QuotaMessage, QuotaUnavailable, Refused, Release
 from actors.quota import Reserve as ReserveQuota
-from actors.router._errors import RequestRejected, StreamInterrupted
+from actors.router._calls import Calls
 from actors.router._machine import (
     MachineSettings,
-    RequestState,
-    health_report,
     next_step,
-    on_outcome,
     prompt_hash,
     start,
 )
 from actors.router._messages import (
-    EndAttempt,
     EndRequest,
     PlanFallback,
     Planned,
     PlanRoute,
-    RequestOutcome,
-    RetryView,
-    RouterMessage,
-    StartAttempt,
+)
+from actors.router._run import (
+    UNSTARTED,
+    Refs,
+    RunningRequest,
+    ask,
+    new_id,
+    outcome_of,
 )
 from actors.router._steps import (
     Admit,
@@ -87,9 +67,7 @@ from actors.router._steps import (
     Attempt,
     Cancelled,
     Crashed,
-    Delivered,
     Done,
-    Failed,
     Finish,
     NotAdmitted,
     Outcome,
@@ -101,7 +79,6 @@ from actors.router._steps import (
     Reserve,
     Reserved,
     Step,
-    Succeeded,
     Wait,
 )
 from actors.router._steps import QuotaUnavailable as QuotaFailed
@@ -112,18 +89,6 @@ __all__ = ["Driver", "Refs"]
 
 Record = Callable[[str, Sequence[Event]], None]
 Publish = Callable[[Event], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Refs:
-    """The actors a request talks to."""
-
-    router: ActorRef[RouterMessage]
-    health: ActorRef[HealthMessage]
-    catalog: ActorRef[CatalogMessage]
-    performance: ActorRef[PerformanceMessage]
-    endpoints: Mapping[str, ActorRef[EndpointMessage]]
-    quota: ActorRef[QuotaMessage] | None = None
 
 
 class Driver:
@@ -153,6 +118,7 @@ class Driver:
         """
         self._refs = refs
         self._models = dict(models)
+        self._calls = Calls(refs, self._models, clock)
         self._settings = settings
         self._clock = clock
         self._rng = rng
@@ -196,7 +162,7 @@ class Driver:
         self, request: RouteRequest, *, stream: bool
     ) -> AsyncGenerator[Reply | StreamChunk, None]:
         clock = self._clock
-        run = _Run(request, request.request_id or _new_id(), self._publish)
+        run = RunningRequest(request, request.request_id or new_id(), self._publish)
         planned = await self._plan_route(run, stream)
         if not self._ranked.isdisjoint(request.chain):
             # The next plan's exploration counter must count this request already.
@@ -219,18 +185,18 @@ class Driver:
                         yield step.reply
                     return
                 if isinstance(step, Attempt) and not stream:
-                    run.apply(ended := await self._call(run, step))
-                    self._attempt_ended(run, ended)
+                    run.apply(ended := await self._calls.call(run, step))
+                    self._calls.ended(run, ended)
                     continue
                 if isinstance(step, Attempt):
                     # aclosing: a caller that stops early closes the call *now*.
-                    async with contextlib.aclosing(self._call_streamed(run, step)) as items:
+                    async with contextlib.aclosing(self._calls.call_streamed(run, step)) as items:
                         async for item in items:
                             if isinstance(item, StreamChunk):
                                 yield item
                             else:
                                 run.apply(item)
-                                self._attempt_ended(run, item)
+                                self._calls.ended(run, item)
                     if run.final_chunk is not None:
                         # The request is recorded as succeeded before the final chunk, so
                         # a caller that stops right after it is not "cancelled".
@@ -240,18 +206,18 @@ class Driver:
                     continue
                 run.apply(await self._carry_out(run, step))
         except (asyncio.CancelledError, GeneratorExit):
-            self._abandon(run)
+            self._calls.abandon(run)
             run.apply(Cancelled(at=clock.time(), now=clock.monotonic(), partial_chars=run.chars))
             raise
         except Exception as exc:
             if not run.state.finished:
-                self._abandon(run)
+                self._calls.abandon(run)
                 run.apply(Crashed(at=clock.time(), now=clock.monotonic(), error=exc))
             raise
         finally:
             self._finish(run)
 
-    async def _carry_out(self, run: _Run, step: Step) -> Outcome:
+    async def _carry_out(self, run: RunningRequest, step: Step) -> Outcome:
         """One step that is not a call: returns what happened."""
         clock, refs = self._clock, self._refs
         match step:
@@ -263,7 +229,7 @@ class Driver:
             case Reserve():
                 return await self._reserve(run, step)
             case Admit(deployment=did, reservation=reservation):
-                answer = await _ask(refs.health, AcquireProbe(did))
+                answer = await ask(refs.health, AcquireProbe(did))
                 at, now = clock.time(), clock.monotonic()
                 if isinstance(answer, HealthNotAdmitted):
                     if reservation is not None and refs.quota is not None:
@@ -293,17 +259,17 @@ class Driver:
                 if m in self._models
                 for e in self._models[m].route.deployments
             )
-        blocked = (await _ask(refs.health, Screen(dids))).blocked
-        unlisted = await _ask(refs.catalog, FindUnlisted(dids))
+        blocked = (await ask(refs.health, Screen(dids))).blocked
+        unlisted = await ask(refs.catalog, FindUnlisted(dids))
         ranked = None
         if not self._ranked.isdisjoint(chain):
-            ranked = await _ask(refs.performance, GetPerformanceView())
+            ranked = await ask(refs.performance, GetPerformanceView())
         return blocked, unlisted, ranked
 
-    async def _plan_route(self, run: _Run, stream: bool) -> Planned:
+    async def _plan_route(self, run: RunningRequest, stream: bool) -> Planned:
         request = run.request
         blocked, unlisted, ranked = await self._view(request.chain)
-        planned = await _ask(
+        planned = await ask(
             self._refs.router,
             PlanRoute(
                 request_id=run.id, chain=request.chain, at=self._clock.time(),
@@ -316,11 +282,11 @@ class Driver:
         run.add(planned.events)
         return planned
 
-    async def _replan(self, run: _Run, step: Replan) -> Replanned:
+    async def _replan(self, run: RunningRequest, step: Replan) -> Replanned:
         request = run.request
         blocked, unlisted, ranked = await self._view(step.rest)
         at = self._clock.time()
-        planned = await _ask(
+        planned = await ask(
             self._refs.router,
             PlanFallback(
                 request_id=run.id, rest=step.rest, at=at, role=request.role,
@@ -334,10 +300,10 @@ class Driver:
             events=planned.events,
         )  # fmt: skip
 
-    async def _reserve(self, run: _Run, step: Reserve) -> Outcome:
+    async def _reserve(self, run: RunningRequest, step: Reserve) -> Outcome:
         quota, clock = self._refs.quota, self._clock
         assert quota is not None  # the machine reserves only with a quota actor
-        answer = await _ask(
+        answer = await ask(
             quota,
             ReserveQuota(
                 reservation_id=step.reservation_id, request_id=run.id, model=step.model,
@@ -369,143 +335,9 @@ class Driver:
 
     # --- the call -----------------------------------------------------------------------
 
-    def _request_for(self, run: _Run, step: Attempt, stream: bool) -> ChatRequest:
-        """The backend request: the call's settings, else the model's defaults."""
-        target, request = step.target, run.request
-        settings = self._models[target.model]
-        return ChatRequest(
-            model=target.model,
-            messages=request.messages,
-            max_tokens=request.max_tokens
-            if request.max_tokens is not None
-            else settings.max_tokens,
-            temperature=(
-                request.temperature if request.temperature is not None else settings.temperature
-            ),
-            stream=stream,
-        )
-
-    async def _call(self, run: _Run, step: Attempt) -> Succeeded | Failed:
-        """Call the deployment for a whole reply."""
-        target, clock = step.target, self._clock
-        req = self._request_for(run, step, False)
-        deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
-        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
-        started = clock.monotonic()
-        handle = await _ask(self._refs.endpoints[target.endpoint], Call("chat"))
-        try:
-            called: CallResult = await handle.chat(req, deadlines)
-        except BackendError as exc:
-            return Failed(
-                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started,
-            )  # fmt: skip
-        result = called.result
-        return Succeeded(
-            step=step, at=clock.time(), now=clock.monotonic(), latency_s=called.latency_s,
-            ttft_s=called.ttft_s, tokens_per_s=called.tokens_per_s, usage=result.usage,
-            content=result.content, chars=len(result.content),
-            finish_reason=result.finish_reason,
-        )  # fmt: skip
-
-    async def _call_streamed(
-        self, run: _Run, step: Attempt
-    ) -> AsyncGenerator[StreamChunk | Outcome, None]:
-        """Call the deployment for a stream: its chunks and the outcomes, in order."""
-        target, clock = step.target, self._clock
-        req = self._request_for(run, step, True)
-        deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
-        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
-        started = clock.monotonic()
-        handle = await _ask(self._refs.endpoints[target.endpoint], Call("stream"))
-        async with contextlib.aclosing(handle.stream(req, deadlines)) as chunks:
-            async for item in self._stream_chunks(run, step, chunks, started):
-                yield item
-
-    async def _stream_chunks(
-        self, run: _Run, step: Attempt, chunks: AsyncIterator[Chunk], started: float
-    ) -> AsyncGenerator[StreamChunk | Outcome, None]:
-        clock, target = self._clock, step.target
-        delivered: list[str] = []
-        final: Chunk | None = None
-        ttft: float | None = None
-        try:
-            final = await _next(chunks)
-            ttft = clock.monotonic() - started
-            while not final.done:
-                if not delivered:
-                    yield Delivered(step=step, at=clock.time(), now=clock.monotonic())
-                delivered.append(final.content)
-                run.chars += len(final.content)
-                yield _piece(run.id, target.model, target.endpoint, final)
-                final = await _next(chunks)
-        except BackendError as exc:
-            yield Failed(
-                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started, partial="".join(delivered),
-            )  # fmt: skip
-            return
-        run.final_chunk = _piece(run.id, target.model, target.endpoint, final)
-        yield Succeeded(
-            step=step, at=clock.time(), now=clock.monotonic(),
-            latency_s=clock.monotonic() - started, ttft_s=ttft, usage=final.usage,
-            chars=run.chars, finish_reason=final.finish_reason,
-        )  # fmt: skip
-
-    # --- what an attempt's end tells the actors -----------------------------------------
-
-    def _attempt_ended(self, run: _Run, outcome: Outcome) -> None:
-        """Report an attempt's end (applied already) to health, router and quota.
-
-        When it ended the request too, the router hears both in one message.
-        """
-        if not isinstance(outcome, Succeeded | Failed):
-            return
-        refs, target = self._refs, outcome.step.target
-        did = target.deployment
-        refs.health.notify(ReportOutcome(did, health_report(run.state, outcome)))
-        budget: Literal["ok", "retryable", "other"] = "ok"
-        if isinstance(outcome, Failed):
-            budget = "retryable" if outcome.error.retryable else "other"
-            if outcome.error.failure is FailureClass.MODEL_NOT_FOUND:
-                refs.catalog.notify(RefreshSoon(target.endpoint))
-        ended = EndAttempt(did, budget)
-        if run.state.finished:
-            run.router_told = True
-            ended = EndAttempt(did, budget, _outcome(run.state), run.state.budget_refusals)
-        view = _ask_now(refs.router, ended)
-        if view is not None:
-            run.view = view
-        if target.probe_round is not None:
-            refs.health.notify(ReleaseProbe(did, target.probe_round))
-        if target.reservation is not None and refs.quota is not None:
-            rid = target.reservation
-            if isinstance(outcome, Succeeded):
-                usage = outcome.usage
-                refs.quota.notify(_settle(rid, usage.prompt_tokens if usage else None,
-                                             usage.completion_tokens if usage else None,
-                                             target.endpoint))  # fmt: skip
-            elif run.state.delivered:
-                refs.quota.notify(_settle(rid, None, None, target.endpoint))  # text was made
-            else:
-                reason = f"failed: {outcome.error.failure.value}"
-                refs.quota.notify(Release(reservation_id=rid, reason=reason))
-
-    def _abandon(self, run: _Run) -> None:
-        """Give back what the request's current attempt holds (cancelled or crashed)."""
-        refs, state = self._refs, run.state
-        target, pending = state.target, state.pending
-        if target is not None:
-            refs.router.notify(EndAttempt(target.deployment, "other"))
-            if target.probe_round is not None:
-                refs.health.notify(ReleaseProbe(target.deployment, target.probe_round))
-        reservation = target.reservation if target else pending.reservation if pending else None
-        if reservation is not None and refs.quota is not None:
-            refs.quota.notify(Release(reservation_id=reservation, reason="cancelled"))
-
-    def _finish(self, run: _Run) -> None:
+    def _finish(self, run: RunningRequest) -> None:
         """Record the request's events once, and tell the router and the windows."""
-        if run.recorded or run.state is _UNSTARTED or not run.state.finished:
+        if run.recorded or run.state is UNSTARTED or not run.state.finished:
             return
         run.recorded = True
         events = run.events
@@ -513,91 +345,7 @@ class Driver:
         refs = self._refs
         refs.performance.notify(Observe(tuple(events[1:] if run.observed_start else events)))
         if not run.router_told:
-            refs.router.notify(EndRequest(_outcome(run.state), run.state.budget_refusals))
-
-
-class _Run:
-    """The driver's side of one request: the machine's state and what it produced."""
-
-    __slots__ = (
-        "chars", "events", "final_chunk", "id", "observed_start", "publish", "recorded",
-        "request", "router_told", "state", "view",
-    )  # fmt: skip
-
-    def __init__(self, request: RouteRequest, request_id: str, publish: Publish) -> None:
-        self.request = request
-        self.id = request_id
-        self.publish = publish
-        self.events: list[Event] = []
-        self.state: RequestState = _UNSTARTED
-        self.view = RetryView()
-        self.chars = 0
-        """Characters of text delivered to the caller (streams)."""
-        self.final_chunk: StreamChunk | None = None
-        self.recorded = False
-        self.observed_start = False
-        """The windows folded ``RequestStarted`` at planning (performance chains)."""
-        self.router_told = False
-        """The router heard the request's end with its last attempt's."""
-
-    def add(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-        for event in events:
-            self.publish(event)
-
-    def apply(self, outcome: Outcome) -> None:
-        self.state, events = on_outcome(self.state, outcome)
-        if events:
-            self.add(events)
-
-
-_UNSTARTED = RequestState(
-    request_id="",
-    request=RouteRequest(chain=(), messages=(Message(role="user", content=""),)),
-    settings=MachineSettings(),
-    stream=False,
-    started=0.0,
-    chain=(),
-    prompt_chars=0,
-    finished=True,  # nothing to record for a request that never planned
-)
-
-
-def _outcome(state: RequestState) -> RequestOutcome:
-    error = state.error
-    if state.reply is not None:
-        return "succeeded"
-    if error is None:
-        return "cancelled"
-    if isinstance(error, StreamInterrupted):
-        return "interrupted"
-    return "rejected" if isinstance(error, RequestRejected) else "failed"
-
-
-async def _ask(ref: ActorRef[M], message: Ask[R]) -> R:
-    """Ask; if the handler failed, ask the restarted actor once more (see module doc)."""
-    try:
-        return await ref.ask(message, timeout=None)
-    except ActorError:
-        raise
-    except Exception:
-        return await ref.ask(message, timeout=None)
-
-
-def _ask_now(ref: ActorRef[Any], message: Ask[R]) -> R | None:
-    """A report whose answer helps but is not needed: the answer if it came inline,
-    else None (the report is then queued, as ``notify`` does)."""
-    try:
-        return ref.ask_nowait(message)
-    except WouldBlock:
-        pass
-    except ActorError:
-        return None  # stopped: the runtime is closing, nothing is left to count
-    except Exception:
-        pass  # the handler failed: the restarted actor takes it once more
-    with contextlib.suppress(ActorError):
-        ref.tell_nowait(message)
-    return None
+            refs.router.notify(EndRequest(outcome_of(run.state), run.state.budget_refusals))
 
 
 def _release_later(
@@ -605,52 +353,3 @@ def _release_later(
 ) -> None:
     if not commit.cancelled() and commit.exception() is None:
         quota.notify(Release(reservation_id=step.reservation_id, reason="cancelled"))
-
-
-def _deadlines(settings: ModelSettings, endpoint: str, remaining: float) -> Deadlines:
-    """The call's deadlines: the model's on the endpoint, total cut to ``remaining``."""
-    base = settings.deadlines.get(endpoint) or _DEFAULT_DEADLINES
-    if remaining >= base.total or not math.isfinite(remaining) or remaining <= 0:
-        return base
-    return msgspec.structs.replace(base, total=remaining)
-
-
-_DEFAULT_DEADLINES = Deadlines()
-
-
-async def _next(chunks: AsyncIterator[Chunk]) -> Chunk:
-    """The next chunk; an iterator that ends without a ``done`` chunk is a bad response."""
-    try:
-        return await anext(chunks)
-    except StopAsyncIteration:
-        raise BackendError(
-            FailureClass.BAD_RESPONSE,
-            "the stream ended without a final chunk; check the backend's logs",
-        ) from None
-
-
-def _piece(request_id: str, model: str, endpoint: str, chunk: Chunk) -> StreamChunk:
-    return StreamChunk(
-        content=chunk.content,
-        model=model,
-        endpoint=endpoint,
-        request_id=request_id,
-        done=chunk.done,
-        finish_reason=chunk.finish_reason,
-        usage=chunk.usage,
-    )
-
-
-def _settle(rid: str, prompt: int | None, completion: int | None, endpoint: str) -> Settle:
-    return Settle(
-        reservation_id=rid, prompt_tokens=prompt, completion_tokens=completion, endpoint=endpoint
-    )
-
-
-_ID_PREFIX = uuid.uuid4().hex[:12]
-_ids = itertools.count(1)
-
-
-def _new_id() -> str:
-    """A request id unique across processes: a random per-process prefix, a counter."""
-    return f"{_ID_PREFIX}{next(_ids):08x}"

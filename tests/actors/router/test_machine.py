@@ -131,7 +131,7 @@ def test_a_drained_retry_budget_passes_the_deployment_over() -> None:
     drained = RetryView(exhausted=frozenset({"m2@c"}))
     step = next_step(state, drained, 0.0, 0.5)
     assert isinstance(step, PassOver) and step.reason == "unavailable"
-    state, skipped = on_outcome(state, Done(step=step, **T))
+    state, _ = on_outcome(state, Done(step=step, **T))
     finish = next_step(state, drained, 0.0, 0.5)
     assert isinstance(finish, Finish) and isinstance(finish.error, AllCandidatesFailed)
     assert "retry budget" in finish.error.reason and state.budget_refusals == 1

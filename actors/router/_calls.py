@@ -1,0 +1,221 @@
+"""An attempt's call, and what its end tells the actors (a shell).
+
+The call itself runs in the request's task, through the endpoint actor's handle: a
+whole reply for ``chat``; for a stream, its chunks, reporting ``Delivered`` before the
+first one reaches the caller. Its end is reported to health, the router and the quota
+ledger with ``notify`` — synchronous, so a caller cancelling at any moment can never
+leave a report half sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Literal
+
+import msgspec
+
+from actors._clock import Clock
+from actors.catalog import RefreshSoon
+from actors.endpoint import (
+    BackendError,
+    Call,
+    CallResult,
+    ChatRequest,
+    Chunk,
+    Deadlines,
+    FailureClass,
+)
+from actors.health import ReleaseProbe, ReportOutcome
+from actors.quota import Release, Settle
+from actors.router._machine import health_report
+from actors.router._messages import EndAttempt, StartAttempt
+from actors.router._run import Refs, RunningRequest, ask, ask_now, outcome_of
+from actors.router._steps import Attempt, Delivered, Failed, Outcome, Succeeded
+from actors.router._types import ModelSettings, StreamChunk
+
+__all__ = ["Calls"]
+
+
+class Calls:
+    """Makes the calls of a runtime's requests and reports their ends."""
+
+    def __init__(self, refs: Refs, models: Mapping[str, ModelSettings], clock: Clock) -> None:
+        self._refs = refs
+        self._models = models
+        self._clock = clock
+
+    def request_for(self, run: RunningRequest, step: Attempt, stream: bool) -> ChatRequest:
+        """The backend request: the call's settings, else the model's defaults."""
+        target, request = step.target, run.request
+        settings = self._models[target.model]
+        return ChatRequest(
+            model=target.model,
+            messages=request.messages,
+            max_tokens=request.max_tokens
+            if request.max_tokens is not None
+            else settings.max_tokens,
+            temperature=(
+                request.temperature if request.temperature is not None else settings.temperature
+            ),
+            stream=stream,
+        )
+
+    async def call(self, run: RunningRequest, step: Attempt) -> Succeeded | Failed:
+        """Call the deployment for a whole reply."""
+        target, clock = step.target, self._clock
+        req = self.request_for(run, step, False)
+        deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
+        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
+        started = clock.monotonic()
+        handle = await ask(self._refs.endpoints[target.endpoint], Call("chat"))
+        try:
+            called: CallResult = await handle.chat(req, deadlines)
+        except BackendError as exc:
+            return Failed(
+                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
+                latency_s=clock.monotonic() - started,
+            )  # fmt: skip
+        result = called.result
+        return Succeeded(
+            step=step, at=clock.time(), now=clock.monotonic(), latency_s=called.latency_s,
+            ttft_s=called.ttft_s, tokens_per_s=called.tokens_per_s, usage=result.usage,
+            content=result.content, chars=len(result.content),
+            finish_reason=result.finish_reason,
+        )  # fmt: skip
+
+    async def call_streamed(
+        self, run: RunningRequest, step: Attempt
+    ) -> AsyncGenerator[StreamChunk | Outcome, None]:
+        """Call the deployment for a stream: its chunks and the outcomes, in order."""
+        target, clock = step.target, self._clock
+        req = self.request_for(run, step, True)
+        deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
+        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
+        started = clock.monotonic()
+        handle = await ask(self._refs.endpoints[target.endpoint], Call("stream"))
+        async with contextlib.aclosing(handle.stream(req, deadlines)) as chunks:
+            async for item in self._stream_chunks(run, step, chunks, started):
+                yield item
+
+    async def _stream_chunks(
+        self, run: RunningRequest, step: Attempt, chunks: AsyncIterator[Chunk], started: float
+    ) -> AsyncGenerator[StreamChunk | Outcome, None]:
+        clock, target = self._clock, step.target
+        delivered: list[str] = []
+        final: Chunk | None = None
+        ttft: float | None = None
+        try:
+            final = await _next(chunks)
+            ttft = clock.monotonic() - started
+            while not final.done:
+                if not delivered:
+                    yield Delivered(step=step, at=clock.time(), now=clock.monotonic())
+                delivered.append(final.content)
+                run.chars += len(final.content)
+                yield _piece(run.id, target.model, target.endpoint, final)
+                final = await _next(chunks)
+        except BackendError as exc:
+            yield Failed(
+                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
+                latency_s=clock.monotonic() - started, partial="".join(delivered),
+            )  # fmt: skip
+            return
+        run.final_chunk = _piece(run.id, target.model, target.endpoint, final)
+        yield Succeeded(
+            step=step, at=clock.time(), now=clock.monotonic(),
+            latency_s=clock.monotonic() - started, ttft_s=ttft, usage=final.usage,
+            chars=run.chars, finish_reason=final.finish_reason,
+        )  # fmt: skip
+
+    # --- what an attempt's end tells the actors -----------------------------------------
+
+    def ended(self, run: RunningRequest, outcome: Outcome) -> None:
+        """Report an attempt's end (applied already) to health, router and quota.
+
+        When it ended the request too, the router hears both in one message.
+        """
+        if not isinstance(outcome, Succeeded | Failed):
+            return
+        refs, target = self._refs, outcome.step.target
+        did = target.deployment
+        refs.health.notify(ReportOutcome(did, health_report(run.state, outcome)))
+        budget: Literal["ok", "retryable", "other"] = "ok"
+        if isinstance(outcome, Failed):
+            budget = "retryable" if outcome.error.retryable else "other"
+            if outcome.error.failure is FailureClass.MODEL_NOT_FOUND:
+                refs.catalog.notify(RefreshSoon(target.endpoint))
+        ended = EndAttempt(did, budget)
+        if run.state.finished:
+            run.router_told = True
+            ended = EndAttempt(did, budget, outcome_of(run.state), run.state.budget_refusals)
+        view = ask_now(refs.router, ended)
+        if view is not None:
+            run.view = view
+        if target.probe_round is not None:
+            refs.health.notify(ReleaseProbe(did, target.probe_round))
+        if target.reservation is not None and refs.quota is not None:
+            rid = target.reservation
+            if isinstance(outcome, Succeeded):
+                usage = outcome.usage
+                refs.quota.notify(_settle(rid, usage.prompt_tokens if usage else None,
+                                             usage.completion_tokens if usage else None,
+                                             target.endpoint))  # fmt: skip
+            elif run.state.delivered:
+                refs.quota.notify(_settle(rid, None, None, target.endpoint))  # text was made
+            else:
+                reason = f"failed: {outcome.error.failure.value}"
+                refs.quota.notify(Release(reservation_id=rid, reason=reason))
+
+    def abandon(self, run: RunningRequest) -> None:
+        """Give back what the request's current attempt holds (cancelled or crashed)."""
+        refs, state = self._refs, run.state
+        target, pending = state.target, state.pending
+        if target is not None:
+            refs.router.notify(EndAttempt(target.deployment, "other"))
+            if target.probe_round is not None:
+                refs.health.notify(ReleaseProbe(target.deployment, target.probe_round))
+        reservation = target.reservation if target else pending.reservation if pending else None
+        if reservation is not None and refs.quota is not None:
+            refs.quota.notify(Release(reservation_id=reservation, reason="cancelled"))
+
+
+def _deadlines(settings: ModelSettings, endpoint: str, remaining: float) -> Deadlines:
+    """The call's deadlines: the model's on the endpoint, total cut to ``remaining``."""
+    base = settings.deadlines.get(endpoint) or _DEFAULT_DEADLINES
+    if remaining >= base.total or not math.isfinite(remaining) or remaining <= 0:
+        return base
+    return msgspec.structs.replace(base, total=remaining)
+
+
+_DEFAULT_DEADLINES = Deadlines()
+
+
+async def _next(chunks: AsyncIterator[Chunk]) -> Chunk:
+    """The next chunk; an iterator that ends without a ``done`` chunk is a bad response."""
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        raise BackendError(
+            FailureClass.BAD_RESPONSE,
+            "the stream ended without a final chunk; check the backend's logs",
+        ) from None
+
+
+def _piece(request_id: str, model: str, endpoint: str, chunk: Chunk) -> StreamChunk:
+    return StreamChunk(
+        content=chunk.content,
+        model=model,
+        endpoint=endpoint,
+        request_id=request_id,
+        done=chunk.done,
+        finish_reason=chunk.finish_reason,
+        usage=chunk.usage,
+    )
+
+
+def _settle(rid: str, prompt: int | None, completion: int | None, endpoint: str) -> Settle:
+    return Settle(
+        reservation_id=rid, prompt_tokens=prompt, completion_tokens=completion, endpoint=endpoint
+    )

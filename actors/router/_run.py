@@ -1,0 +1,140 @@
+"""One request as its driver sees it, and how the driver asks the actors (a shell).
+
+``RunningRequest`` holds the machine's state and the events it produced; ``ask``
+retries once on a supervised failure (the restarted actor rebuilt its state from the
+log); ``ask_now`` is a report whose answer helps but is not needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actors._actor import M
+from actors._ask import Ask, R
+from actors._errors import ActorError, WouldBlock
+from actors._ref import ActorRef
+from actors.catalog import CatalogMessage
+from actors.endpoint import EndpointMessage, Message
+from actors.health import HealthMessage
+from actors.performance import PerformanceMessage
+from actors.quota import QuotaMessage
+from actors.router._errors import RequestRejected, StreamInterrupted
+from actors.router._machine import MachineSettings, RequestState, on_outcome
+from actors.router._messages import RequestOutcome, RetryView, RouterMessage
+from actors.router._steps import Outcome
+from actors.router._types import RouteRequest, StreamChunk
+from events import Event
+
+__all__ = ["UNSTARTED", "Refs", "RunningRequest", "ask", "ask_now", "new_id", "outcome_of"]
+
+Publish = Callable[[Event], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refs:
+    """The actors a request talks to."""
+
+    router: ActorRef[RouterMessage]
+    health: ActorRef[HealthMessage]
+    catalog: ActorRef[CatalogMessage]
+    performance: ActorRef[PerformanceMessage]
+    endpoints: Mapping[str, ActorRef[EndpointMessage]]
+    quota: ActorRef[QuotaMessage] | None = None
+
+
+class RunningRequest:
+    """The driver's side of one request: the machine's state and what it produced."""
+
+    __slots__ = (
+        "chars", "events", "final_chunk", "id", "observed_start", "publish", "recorded",
+        "request", "router_told", "state", "view",
+    )  # fmt: skip
+
+    def __init__(self, request: RouteRequest, request_id: str, publish: Publish) -> None:
+        self.request = request
+        self.id = request_id
+        self.publish = publish
+        self.events: list[Event] = []
+        self.state: RequestState = UNSTARTED
+        self.view = RetryView()
+        self.chars = 0
+        """Characters of text delivered to the caller (streams)."""
+        self.final_chunk: StreamChunk | None = None
+        self.recorded = False
+        self.observed_start = False
+        """The windows folded ``RequestStarted`` at planning (performance chains)."""
+        self.router_told = False
+        """The router heard the request's end with its last attempt's."""
+
+    def add(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+        for event in events:
+            self.publish(event)
+
+    def apply(self, outcome: Outcome) -> None:
+        self.state, events = on_outcome(self.state, outcome)
+        if events:
+            self.add(events)
+
+
+UNSTARTED = RequestState(
+    request_id="",
+    request=RouteRequest(chain=(), messages=(Message(role="user", content=""),)),
+    settings=MachineSettings(),
+    stream=False,
+    started=0.0,
+    chain=(),
+    prompt_chars=0,
+    finished=True,  # nothing to record for a request that never planned
+)
+
+
+def outcome_of(state: RequestState) -> RequestOutcome:
+    error = state.error
+    if state.reply is not None:
+        return "succeeded"
+    if error is None:
+        return "cancelled"
+    if isinstance(error, StreamInterrupted):
+        return "interrupted"
+    return "rejected" if isinstance(error, RequestRejected) else "failed"
+
+
+async def ask(ref: ActorRef[M], message: Ask[R]) -> R:
+    """Ask; if the handler failed, ask the restarted actor once more (see module doc)."""
+    try:
+        return await ref.ask(message, timeout=None)
+    except ActorError:
+        raise
+    except Exception:
+        return await ref.ask(message, timeout=None)
+
+
+def ask_now(ref: ActorRef[Any], message: Ask[R]) -> R | None:
+    """A report whose answer helps but is not needed: the answer if it came inline,
+    else None (the report is then queued, as ``notify`` does)."""
+    try:
+        return ref.ask_nowait(message)
+    except WouldBlock:
+        pass
+    except ActorError:
+        return None  # stopped: the runtime is closing, nothing is left to count
+    except Exception:
+        pass  # the handler failed: the restarted actor takes it once more
+    with contextlib.suppress(ActorError):
+        ref.tell_nowait(message)
+    return None
+
+
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ids = itertools.count(1)
+
+
+def new_id() -> str:
+    """A request id unique across processes: a random per-process prefix, a counter."""
+    return f"{_ID_PREFIX}{next(_ids):08x}"
