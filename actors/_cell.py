@@ -32,6 +32,7 @@ from typing import Any, Generic
 import structlog
 
 from actors._actor import Actor, M
+from actors._background import BackgroundTasks
 from actors._clock import Clock
 from actors._errors import ActorDeadError
 from actors._mailbox import Envelope, Mailbox
@@ -93,7 +94,7 @@ class ActorCell(Generic[M]):
         self._closing = asyncio.Event()
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[object]] = set()
+        self._background = BackgroundTasks(name, self._log)
         self.inline: Callable[[Any], Any] | None = None
         """The live instance's synchronous ``receive``; None while it cannot run inline."""
         self.busy = False
@@ -256,28 +257,7 @@ class ActorCell(Generic[M]):
         self, work: Coroutine[Any, Any, object], *, name: str
     ) -> asyncio.Task[object]:
         """Run ``work`` as a task owned by the actor (see ``Actor.run_in_background``)."""
-        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
-            self._background_work(work), name=f"actor:{self.name}:{name}"
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    async def _background_work(self, work: Coroutine[Any, Any, object]) -> object:
-        try:
-            return await work
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._log.error("actor.background.failed", exc_info=exc)
-            return None
-
-    async def _cancel_background(self) -> None:
-        tasks = list(self._background)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        return self._background.start(work, name=name)
 
     async def _supervise(self, instance: Actor[M] | None, exc: Exception) -> bool:
         """Handle a failure; ``True`` when a fresh instance should start."""
@@ -349,7 +329,7 @@ class ActorCell(Generic[M]):
         try:
             if instance is not None:
                 await self._call_on_stop(instance, on_stop_timeout)
-            await self._cancel_background()
+            await self._background.cancel_and_wait()
             self._log.info("actor.stopped", reason=reason)
             await self._record(ActorStopped(actor=self.name, reason=reason))
             self._notify_stopped()
@@ -412,8 +392,7 @@ class ActorCell(Generic[M]):
         self._finished = True
         self._stop_reason = "crashed"
         self.inline = None
-        for background in self._background:
-            background.cancel()
+        self._background.cancel()
         self.mailbox.close("crashed")
         self._fail_pending("crashed")
         self._set_state(ActorState.STOPPED)

@@ -7,13 +7,12 @@ config; this module is the one place that translates.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 
 import httpx
 
 from actors import ActorRef
-from actors.catalog import CatalogMessage, CatalogState, FindUnlisted, Refresh
+from actors.catalog import CatalogMessage, CatalogState, FindUnlisted, Refresh, wait_all
 from actors.catalog import evolve as evolve_catalog
 from actors.endpoint import (
     BackendError,
@@ -297,9 +296,9 @@ def health_probe(
 
     async def probe(did: str) -> RecordOutcome | None:
         model, endpoint = split_deployment(did)
-        (fetch,) = await catalog.ask(Refresh((endpoint,)), timeout=None)
-        error = await asyncio.shield(fetch)
-        if error is None and did in await catalog.ask(FindUnlisted((did,)), timeout=None):
+        (error,) = await wait_all(await catalog.ask(Refresh((endpoint,)), timeout=None))
+        unlisted = await catalog.ask(FindUnlisted((did,)), timeout=None)
+        if error is None and did in unlisted.deployments:
             return None
         if error is None and generate:
             request = ChatRequest(model=model, messages=_PING, max_tokens=1)

@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from actors.quota import LimitStatus, UsageSummary
-from runtime._errors import RuntimeNotRunning
+from runtime._errors import RuntimeNotRunning, StateUnavailable
 from runtime._metrics_labels import Labels
 from runtime._summary import HealthSummary
 
@@ -44,8 +44,8 @@ class ScrapeCollector(Collector):
         """Every family with the runtime's current values."""
         try:
             health, usage, stats = self._rt.health(), self._rt.usage(), self._rt.statistics()
-        except RuntimeNotRunning:
-            return
+        except (RuntimeNotRunning, StateUnavailable):
+            return  # closed, or an actor is restarting: this scrape has no runtime families
         yield from self._health(health)
         yield from self._quota(usage)
         yield from _quota_counters(stats)

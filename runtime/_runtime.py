@@ -272,7 +272,7 @@ class Runtime:
 
     def health(self) -> HealthSummary:
         """Every model's status (the best of its deployments') and each deployment's."""
-        states = _read(self._running().refs.health, GetHealth())
+        states = _read(self._running().refs.health, GetHealth()).states
         return summarize(self._config, states)
 
     async def reset_health(self, target: str, *, reason: str = "manual reset") -> tuple[str, ...]:

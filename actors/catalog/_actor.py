@@ -49,13 +49,16 @@ __all__ = [
     "CatalogMessage",
     "CatalogStatistics",
     "Fetch",
+    "Fetches",
     "FindUnlisted",
     "GetCatalog",
     "GetCatalogStatistics",
+    "Listed",
     "OnListed",
     "Refresh",
     "RefreshDue",
     "RefreshSoon",
+    "Unlisted",
     "ValidateModel",
     "Validation",
     "ensure_served",
@@ -81,6 +84,28 @@ class CatalogStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Timer rounds of refreshing stale lists."""
 
 
+class Unlisted(msgspec.Struct, frozen=True):
+    """Deployment ids whose endpoint's list lacks their model."""
+
+    deployments: frozenset[str] = frozenset()
+
+
+class Fetches(msgspec.Struct, frozen=True):
+    """The fetches a ``Refresh`` started or joined; each resolves to its error or None.
+
+    Await them with ``wait_all``: a caller giving up must not cancel a fetch that
+    others may wait for too.
+    """
+
+    waits: tuple[Awaitable[BackendError | None], ...]
+
+
+class Listed(msgspec.Struct, frozen=True):
+    """The deployments a freshly fetched list serves (health resets ``failed`` ones)."""
+
+    deployments: tuple[str, ...] = ()
+
+
 class Validation(msgspec.Struct, frozen=True, kw_only=True):
     """The answer to ``ValidateModel``."""
 
@@ -102,8 +127,8 @@ class ValidateModel(Ask[Validation], frozen=True):
     stage: int = 0
 
 
-class Refresh(Ask[tuple[Awaitable[BackendError | None], ...]], frozen=True):
-    """Fetch these lists now (joining fetches already running); await the replies."""
+class Refresh(Ask[Fetches], frozen=True):
+    """Fetch these lists now (joining fetches already running)."""
 
     endpoints: tuple[str, ...]
 
@@ -114,7 +139,7 @@ class RefreshSoon(Ask[None], frozen=True):
     endpoint: str
 
 
-class ApplyListing(Ask[tuple[str, ...]], frozen=True):
+class ApplyListing(Ask[Listed], frozen=True):
     """A fetch ended (from the fetch's own task); replies with the deployments served."""
 
     endpoint: str
@@ -125,7 +150,7 @@ class ApplyListing(Ask[tuple[str, ...]], frozen=True):
     """The classified error's message when the fetch failed."""
 
 
-class FindUnlisted(Ask[frozenset[str]], frozen=True):
+class FindUnlisted(Ask[Unlisted], frozen=True):
     """Which of these deployment ids' endpoints have a list without their model."""
 
     deployments: tuple[str, ...]
@@ -154,7 +179,8 @@ CatalogMessage = (
     | RefreshDue
 )
 
-_NONE_UNLISTED: frozenset[str] = frozenset()
+_NONE_UNLISTED = Unlisted()
+_NONE_LISTED = Listed()
 
 
 class CatalogActor(Actor[CatalogMessage]):
@@ -239,7 +265,7 @@ class CatalogActor(Actor[CatalogMessage]):
             case ValidateModel():
                 return self._validate(message)
             case Refresh(endpoints=endpoints):
-                return tuple(self._refresh(e) for e in endpoints)
+                return Fetches(tuple(self._refresh(e) for e in endpoints))
             case RefreshSoon(endpoint=endpoint):
                 if endpoint not in self._fetching and self._due_on_miss(endpoint):
                     self._refresh(endpoint)
@@ -260,7 +286,7 @@ class CatalogActor(Actor[CatalogMessage]):
 
     # --- lookups ------------------------------------------------------------------------
 
-    def _unlisted(self, deployments: tuple[str, ...]) -> frozenset[str]:
+    def _unlisted(self, deployments: tuple[str, ...]) -> Unlisted:
         state = self._lists
         if not state.endpoints:
             return _NONE_UNLISTED  # nothing fetched yet: everything is assumed served
@@ -269,7 +295,7 @@ class CatalogActor(Actor[CatalogMessage]):
             for did in deployments
             if not serves(state, *did.rpartition("@")[::2])  # (model, endpoint)
         ]
-        return frozenset(missing) if missing else _NONE_UNLISTED
+        return Unlisted(frozenset(missing)) if missing else _NONE_UNLISTED
 
     def _validate(self, message: ValidateModel) -> Validation:
         endpoints = message.endpoints
@@ -319,7 +345,7 @@ class CatalogActor(Actor[CatalogMessage]):
             running = self._fetching[endpoint] = cast(Awaitable[BackendError | None], task)
         return running
 
-    def _apply_listing(self, message: ApplyListing) -> tuple[str, ...]:
+    def _apply_listing(self, message: ApplyListing) -> Listed:
         endpoint, at = message.endpoint, message.at
         self._fetching.pop(endpoint, None)
         before = self._entry(endpoint)
@@ -339,12 +365,14 @@ class CatalogActor(Actor[CatalogMessage]):
             self._publish(event)
             self._record(CATALOG_STREAM_PREFIX + endpoint, (event,))
         if message.models is None:
-            return ()
+            return _NONE_LISTED
         state = self._lists
-        return tuple(
-            f"{model}@{where}"
-            for model, where in self._deployments
-            if where == endpoint and serves(state, model, endpoint)
+        return Listed(
+            tuple(
+                f"{model}@{where}"
+                for model, where in self._deployments
+                if where == endpoint and serves(state, model, endpoint)
+            )
         )
 
 
@@ -365,10 +393,10 @@ async def _fetch_one(
         log.warning("catalog.refresh.failed", endpoint=endpoint, failure=exc.failure.value)
         await ref.ask(ApplyListing(endpoint, at, error=exc.message), timeout=None)
         return exc
-    served = await ref.ask(ApplyListing(endpoint, at, models=models), timeout=None)
+    listed = await ref.ask(ApplyListing(endpoint, at, models=models), timeout=None)
     log.debug("catalog.refresh.complete", endpoint=endpoint, models=len(models))
-    if served and on_listed is not None:
-        await on_listed(served)
+    if listed.deployments and on_listed is not None:
+        await on_listed(listed.deployments)
     return None
 
 
@@ -394,7 +422,12 @@ async def ensure_served(
         raise answer.error
 
 
-async def wait_all(fetches: tuple[Awaitable[BackendError | None], ...]) -> None:
-    """Wait for fetches; a caller giving up does not cancel them (others may wait too)."""
-    if fetches:
-        await asyncio.shield(asyncio.gather(*fetches))
+async def wait_all(fetches: Fetches) -> tuple[BackendError | None, ...]:
+    """Wait for fetches; a caller giving up does not cancel them (others may wait too).
+
+    Returns:
+        Each fetch's error, or None for a fetch that succeeded.
+    """
+    if not fetches.waits:
+        return ()
+    return tuple(await asyncio.shield(asyncio.gather(*fetches.waits)))

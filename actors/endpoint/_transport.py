@@ -34,7 +34,7 @@ from actors.endpoint._api import (
     parse_models_response,
 )
 from actors.endpoint._classify import Api, BackendError, FailureClass, classify_http_error
-from actors.endpoint._clocks import CallClock, body_of, close_body, httpx_timeout
+from actors.endpoint._clocks import CallClock, RequestBuilder, body_of, close_body, httpx_timeout
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._failures import (
     redirect_error,
@@ -57,7 +57,6 @@ ERROR_BODY_CAP = 64 * 1024
 # llama.cpp's server closes idle keep-alive connections after 5 s; expiring ours first
 # avoids sending a request on a socket the server is closing ("connection reset").
 _KEEPALIVE_EXPIRY = 4.0
-_CACHED_HEADER_SETS = 16
 
 
 class EndpointTransport:
@@ -103,9 +102,6 @@ class EndpointTransport:
         self._max_response = max_response_bytes
         self._max_line = max_line_bytes
         self._monotonic, self._wall = monotonic, wall
-        self._urls: dict[str, httpx.URL] = {}
-        self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
-        self._timeouts: dict[Deadlines, dict[str, float | None]] = {}
         self._closed = False
         self._client = httpx.AsyncClient(
             base_url=url,
@@ -122,6 +118,7 @@ class EndpointTransport:
             headers={"Accept-Encoding": "identity"},
             transport=transport,
         )
+        self._requests = RequestBuilder(self._client)
 
     # --- properties -------------------------------------------------------------------
 
@@ -306,47 +303,12 @@ class EndpointTransport:
 
     async def _open(self, spec: HttpRequestSpec, call: CallClock) -> httpx.Response:
         """Send the request; return once the response headers arrived."""
-        sending = self._client.send(self._request(spec, call), stream=True)
+        sending = self._client.send(self._requests.build(spec, call), stream=True)
         response = await self._within(
             sending, call.first_byte_at, FailureClass.TIMEOUT_FIRST_BYTE, call
         )
         call.headers_at = self._monotonic()
         return response
-
-    def _request(self, spec: HttpRequestSpec, call: CallClock) -> httpx.Request:
-        """The ``httpx.Request`` for ``spec``, built from cached parts.
-
-        ``AsyncClient.build_request`` re-parses the URL, re-merges the default headers
-        and builds a ``Timeout`` on every call, a good share of a loopback call's
-        client CPU; the same parts are cached per path, header set and deadlines. A
-        client that picked up cookies takes the general path so they are still sent.
-        """
-        timeout = self._timeouts.get(call.deadlines)
-        if timeout is None:
-            timeout = self._timeouts[call.deadlines] = httpx_timeout(call.deadlines).as_dict()
-        extensions = {"timeout": timeout, "trace": call.trace}
-        content = spec.body or None
-        if self._client.cookies:
-            return self._client.build_request(
-                spec.method,
-                spec.path,
-                headers=list(spec.headers),
-                content=content,
-                extensions=extensions,
-            )
-        url = self._urls.get(spec.path)
-        if url is None:
-            url = self._urls[spec.path] = self._client.base_url.join(spec.path.lstrip("/"))
-        headers = self._headers.get(spec.headers)
-        if headers is None:
-            if len(self._headers) >= _CACHED_HEADER_SETS:
-                self._headers.clear()  # e.g. a key rotated many times: stay bounded
-            headers = httpx.Headers(self._client.headers)
-            headers.update(spec.headers)
-            self._headers[spec.headers] = headers
-        return httpx.Request(
-            spec.method, url, headers=headers, content=content, extensions=extensions
-        )
 
     async def _next_read(self, raw: AsyncIterator[bytes], call: CallClock) -> bytes | None:
         """The next piece of the body within its deadline; None at its end."""

@@ -53,6 +53,8 @@ from actors.health._messages import (
     GetHealth,
     GetHealthStatistics,
     HealthMessage,
+    HealthReset,
+    HealthStates,
     HealthStatistics,
     NotAdmitted,
     NoteListed,
@@ -167,13 +169,13 @@ class HealthActor(Actor[HealthMessage]):
                 for did in dids:
                     self._proven.pop(did, None)
                     self._apply(did, Reset(reason=reason))
-                return dids
+                return HealthReset(deployments=dids)
             case NoteListed(deployments=dids):
                 for did in dids:
                     if did in self._states:
                         self._apply(did, CatalogSawModel())
             case GetHealth():
-                return dict(self._states)
+                return HealthStates(states=dict(self._states))
             case GetHealthStatistics():
                 return self._statistics()
             case CheckDue():

@@ -18,6 +18,8 @@ __all__ = [
     "GetHealth",
     "GetHealthStatistics",
     "HealthMessage",
+    "HealthReset",
+    "HealthStates",
     "HealthStatistics",
     "NoteListed",
     "NotAdmitted",
@@ -69,6 +71,19 @@ class NotAdmitted(msgspec.Struct, frozen=True):
     detail: str
 
 
+class HealthStates(msgspec.Struct, frozen=True):
+    """Every watched deployment's health."""
+
+    states: dict[str, DeploymentHealth]
+    """Deployment id -> its health (a copy: the actor's own dict never leaves it)."""
+
+
+class HealthReset(msgspec.Struct, frozen=True):
+    """The deployments whose health was reset."""
+
+    deployments: tuple[str, ...]
+
+
 class Screen(Ask[Screened], frozen=True):
     """Which of ``deployments`` are out of selection now (planning's health filter)."""
 
@@ -97,7 +112,7 @@ class ReportOutcome(Ask[None], frozen=True):
     """False for a background check's outcome (it does not prove real traffic)."""
 
 
-class ResetHealth(Ask[tuple[str, ...]], frozen=True):
+class ResetHealth(Ask[HealthReset], frozen=True):
     """Forget the health of these deployments (operator action); replies with them."""
 
     deployments: tuple[str, ...]
@@ -110,7 +125,7 @@ class NoteListed(Ask[None], frozen=True):
     deployments: tuple[str, ...]
 
 
-class GetHealth(Ask[dict[str, DeploymentHealth]], frozen=True):
+class GetHealth(Ask[HealthStates], frozen=True):
     """Every watched deployment's health (a copy)."""
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "GetLedger",
     "GetQuotaStatistics",
     "GetUsage",
+    "OrphansSettled",
     "QuotaActor",
     "QuotaMessage",
     "QuotaStatistics",
@@ -112,8 +113,14 @@ class GetQuotaStatistics(Ask[QuotaStatistics], frozen=True):
     """The counters."""
 
 
-class SettleOrphans(Ask[int], frozen=True):
-    """Settle, at their estimate, reservations a previous process left; how many."""
+class OrphansSettled(msgspec.Struct, frozen=True):
+    """How many reservations of a previous process were settled at their estimate."""
+
+    count: int
+
+
+class SettleOrphans(Ask[OrphansSettled], frozen=True):
+    """Settle, at their estimate, reservations a previous process left."""
 
 
 QuotaMessage = (
@@ -212,13 +219,13 @@ class QuotaActor(Actor[QuotaMessage]):
             return Reserved()
         return Reserved(commit=self._futures[token])
 
-    def _settle_orphans(self) -> int:
+    def _settle_orphans(self) -> OrphansSettled:
         orphans = list(self._ledger.reservations)
         for rid in orphans:
             self._apply(Settle(reservation_id=rid))
         if orphans:
             log.warning("quota.orphans_settled", reservations=len(orphans))
-        return len(orphans)
+        return OrphansSettled(len(orphans))
 
     # --- deciding and submitting -------------------------------------------------------
 

@@ -9,7 +9,6 @@ leave a report half sent.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Literal
@@ -21,6 +20,7 @@ from actors.catalog import RefreshSoon
 from actors.endpoint import (
     BackendError,
     Call,
+    CallHandle,
     CallResult,
     ChatRequest,
     Chunk,
@@ -31,7 +31,7 @@ from actors.health import ReleaseProbe, ReportOutcome
 from actors.quota import Release, Settle
 from actors.router._machine import health_report
 from actors.router._messages import EndAttempt, StartAttempt
-from actors.router._run import Refs, RunningRequest, ask, ask_now, outcome_of
+from actors.router._run import OpenStream, Refs, RunningRequest, ask, ask_now, outcome_of
 from actors.router._steps import Attempt, Delivered, Failed, Outcome, Succeeded
 from actors.router._types import ModelSettings, StreamChunk
 
@@ -46,11 +46,14 @@ class Calls:
         self._models = models
         self._clock = clock
 
-    def request_for(self, run: RunningRequest, step: Attempt, stream: bool) -> ChatRequest:
-        """The backend request: the call's settings, else the model's defaults."""
+    async def _admitted_call(
+        self, run: RunningRequest, step: Attempt, stream: bool
+    ) -> tuple[CallHandle, ChatRequest, Deadlines, float]:
+        """What every call starts with: the backend request (the call's settings, else
+        the model's defaults), its deadlines, the router told, the endpoint's handle."""
         target, request = step.target, run.request
         settings = self._models[target.model]
-        return ChatRequest(
+        req = ChatRequest(
             model=target.model,
             messages=request.messages,
             max_tokens=request.max_tokens
@@ -61,15 +64,17 @@ class Calls:
             ),
             stream=stream,
         )
+        deadlines = _deadlines(settings, target.endpoint, step.remaining_s)
+        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
+        started = self._clock.monotonic()
+        op: Literal["chat", "stream"] = "stream" if stream else "chat"
+        handle = await ask(self._refs.endpoints[target.endpoint], Call(op))
+        return handle, req, deadlines, started
 
     async def call(self, run: RunningRequest, step: Attempt) -> Succeeded | Failed:
         """Call the deployment for a whole reply."""
-        target, clock = step.target, self._clock
-        req = self.request_for(run, step, False)
-        deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
-        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
-        started = clock.monotonic()
-        handle = await ask(self._refs.endpoints[target.endpoint], Call("chat"))
+        clock = self._clock
+        handle, req, deadlines, started = await self._admitted_call(run, step, False)
         try:
             called: CallResult = await handle.chat(req, deadlines)
         except BackendError as exc:
@@ -85,48 +90,64 @@ class Calls:
             finish_reason=result.finish_reason,
         )  # fmt: skip
 
-    async def call_streamed(
-        self, run: RunningRequest, step: Attempt
-    ) -> AsyncGenerator[StreamChunk | Outcome, None]:
-        """Call the deployment for a stream: its chunks and the outcomes, in order."""
-        target, clock = step.target, self._clock
-        req = self.request_for(run, step, True)
-        deadlines = _deadlines(self._models[target.model], target.endpoint, step.remaining_s)
-        self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
-        started = clock.monotonic()
-        handle = await ask(self._refs.endpoints[target.endpoint], Call("stream"))
-        async with contextlib.aclosing(handle.stream(req, deadlines)) as chunks:
-            async for item in self._stream_chunks(run, step, chunks, started):
-                yield item
+    async def open_stream(self, run: RunningRequest, step: Attempt) -> Outcome:
+        """Call the deployment for a stream, up to its first chunk.
 
-    async def _stream_chunks(
-        self, run: RunningRequest, step: Attempt, chunks: AsyncIterator[Chunk], started: float
-    ) -> AsyncGenerator[StreamChunk | Outcome, None]:
-        clock, target = self._clock, step.target
-        delivered: list[str] = []
-        final: Chunk | None = None
-        ttft: float | None = None
+        Returns ``Delivered`` with the open stream in ``run.opened`` when text is about
+        to reach the caller; ``Failed`` when it failed before any; ``Succeeded`` (and
+        ``run.final_chunk``) for a stream that ended before any text.
+        """
+        clock = self._clock
+        handle, req, deadlines, started = await self._admitted_call(run, step, True)
+        chunks = handle.stream(req, deadlines)
         try:
-            final = await _next(chunks)
-            ttft = clock.monotonic() - started
-            while not final.done:
-                if not delivered:
-                    yield Delivered(step=step, at=clock.time(), now=clock.monotonic())
-                delivered.append(final.content)
-                run.chars += len(final.content)
-                yield _piece(run.id, target.model, target.endpoint, final)
-                final = await _next(chunks)
+            first = await _next(chunks)
+        except BackendError as exc:
+            await chunks.aclose()
+            return Failed(
+                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
+                latency_s=clock.monotonic() - started,
+            )  # fmt: skip
+        except BaseException:
+            await chunks.aclose()
+            raise
+        ttft = clock.monotonic() - started
+        target = step.target
+        if first.done:
+            await chunks.aclose()
+            run.final_chunk = _piece(run.id, target.model, target.endpoint, first)
+            return Succeeded(
+                step=step, at=clock.time(), now=clock.monotonic(), latency_s=ttft,
+                ttft_s=ttft, usage=first.usage, finish_reason=first.finish_reason,
+            )  # fmt: skip
+        run.opened = OpenStream(step=step, chunks=chunks, first=first, started=started, ttft=ttft)
+        return Delivered(step=step, at=clock.time(), now=clock.monotonic())
+
+    async def relay(
+        self, run: RunningRequest, opened: OpenStream
+    ) -> AsyncGenerator[StreamChunk | Outcome, None]:
+        """The open stream's chunks, from the first, then its final outcome."""
+        clock, step, started = self._clock, opened.step, opened.started
+        target = step.target
+        delivered: list[str] = []
+        chunk = opened.first
+        try:
+            while not chunk.done:
+                delivered.append(chunk.content)
+                run.chars += len(chunk.content)
+                yield _piece(run.id, target.model, target.endpoint, chunk)
+                chunk = await _next(opened.chunks)
         except BackendError as exc:
             yield Failed(
                 step=step, at=clock.time(), now=clock.monotonic(), error=exc,
                 latency_s=clock.monotonic() - started, partial="".join(delivered),
             )  # fmt: skip
             return
-        run.final_chunk = _piece(run.id, target.model, target.endpoint, final)
+        run.final_chunk = _piece(run.id, target.model, target.endpoint, chunk)
         yield Succeeded(
             step=step, at=clock.time(), now=clock.monotonic(),
-            latency_s=clock.monotonic() - started, ttft_s=ttft, usage=final.usage,
-            chars=run.chars, finish_reason=final.finish_reason,
+            latency_s=clock.monotonic() - started, ttft_s=opened.ttft, usage=chunk.usage,
+            chars=run.chars, finish_reason=chunk.finish_reason,
         )  # fmt: skip
 
     # --- what an attempt's end tells the actors -----------------------------------------

@@ -28,9 +28,9 @@ or counted at least once); a second failure ends the request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
+from typing import Any, cast
 
 from actors._clock import Clock
 from actors._ref import ActorRef
@@ -67,6 +67,7 @@ from actors.router._steps import (
     Attempt,
     Cancelled,
     Crashed,
+    Delivered,
     Done,
     Finish,
     NotAdmitted,
@@ -129,8 +130,8 @@ class Driver:
             name for name, model in self._models.items() if model.route.strategy == "performance"
         )
 
-    async def chat(self, request: RouteRequest) -> Reply:
-        """Route one request to a complete reply.
+    def chat(self, request: RouteRequest) -> Coroutine[Any, Any, Reply]:
+        """Route one request to a complete reply (await it).
 
         Raises:
             NoCandidates: No deployment of the chain is admissible.
@@ -138,31 +139,64 @@ class Driver:
             RequestRejected: The backend refused the request itself.
             QuotaExceeded, QuotaUnavailable: The quota refused it or could not record it.
         """
-        reply: Reply | None = None
-        async for item in self._run(request, stream=False):
-            assert isinstance(item, Reply)
-            reply = item
-        assert reply is not None  # _run yields a reply or raises
-        return reply
+        # The loop's coroutine itself, not a wrapper: one frame less on every resume. For a
+        # chat the loop returns the reply or raises.
+        drive = self._drive(self._running(request), stream=False)
+        return cast(Coroutine[Any, Any, Reply], drive)
 
     async def stream(self, request: RouteRequest) -> AsyncGenerator[StreamChunk, None]:
         """Route one request to a stream of chunks (fallback only before the first).
 
+        The machine runs (``_drive``) until text is about to reach the caller; from
+        there on only the stream's end is left to decide, and it is relayed here.
+
         Raises (while iterating): as ``chat``, before any chunk; ``StreamInterrupted``
         after chunks were yielded (it carries the partial text).
         """
-        async with contextlib.aclosing(self._run(request, stream=True)) as items:
-            async for item in items:
-                assert isinstance(item, StreamChunk)
-                yield item
+        run = self._running(request)
+        await self._drive(run, stream=True)
+        opened = run.opened
+        if opened is None:  # the stream ended before any text: the final chunk only
+            assert run.final_chunk is not None
+            yield run.final_chunk
+            return
+        clock = self._clock
+        try:
+            async for item in self._calls.relay(run, opened):
+                if isinstance(item, StreamChunk):
+                    yield item
+                    continue
+                run.apply(item)
+                self._calls.ended(run, item)
+            step = next_step(run.state, run.view, clock.monotonic(), 0.0)
+            assert isinstance(step, Finish)  # nothing is left to try once text was sent
+            run.apply(Done(step=step, at=clock.time(), now=clock.monotonic()))
+            if step.error is not None:
+                raise step.error
+            # Recorded as succeeded before the final chunk, so a caller that stops
+            # right after it is not "cancelled".
+            self._finish(run)
+            assert run.final_chunk is not None
+            yield run.final_chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            self._cancelled(run)
+            raise
+        except Exception as exc:
+            self._crashed(run, exc)
+            raise
+        finally:
+            await opened.chunks.aclose()  # the upstream call ends now, not at GC
+            self._finish(run)
 
     # --- the loop -----------------------------------------------------------------------
 
-    async def _run(
-        self, request: RouteRequest, *, stream: bool
-    ) -> AsyncGenerator[Reply | StreamChunk, None]:
-        clock = self._clock
-        run = RunningRequest(request, request.request_id or new_id(), self._publish)
+    def _running(self, request: RouteRequest) -> RunningRequest:
+        return RunningRequest(request, request.request_id or new_id(), self._publish)
+
+    async def _drive(self, run: RunningRequest, *, stream: bool) -> Reply | None:
+        """Run the machine until the request is over — or, for a stream, until its first
+        chunk is about to reach the caller (``run.opened``). Returns the reply (chat)."""
+        clock, request = self._clock, run.request
         planned = await self._plan_route(run, stream)
         if not self._ranked.isdisjoint(request.chain):
             # The next plan's exploration counter must count this request already.
@@ -180,42 +214,40 @@ class Driver:
                     run.apply(Done(step=step, at=clock.time(), now=clock.monotonic()))
                     if step.error is not None:
                         raise step.error
-                    if not stream:
-                        assert step.reply is not None
-                        yield step.reply
-                    return
-                if isinstance(step, Attempt) and not stream:
-                    run.apply(ended := await self._calls.call(run, step))
-                    self._calls.ended(run, ended)
-                    continue
+                    return step.reply
                 if isinstance(step, Attempt):
-                    # aclosing: a caller that stops early closes the call *now*.
-                    async with contextlib.aclosing(self._calls.call_streamed(run, step)) as items:
-                        async for item in items:
-                            if isinstance(item, StreamChunk):
-                                yield item
-                            else:
-                                run.apply(item)
-                                self._calls.ended(run, item)
-                    if run.final_chunk is not None:
-                        # The request is recorded as succeeded before the final chunk, so
-                        # a caller that stops right after it is not "cancelled".
-                        self._finish(run)
-                        yield run.final_chunk
-                        return
+                    calls = self._calls
+                    if stream:
+                        outcome = await calls.open_stream(run, step)
+                    else:
+                        outcome = await calls.call(run, step)
+                    run.apply(outcome)
+                    if isinstance(outcome, Delivered):
+                        return None  # the stream relays the rest
+                    calls.ended(run, outcome)
                     continue
                 run.apply(await self._carry_out(run, step))
         except (asyncio.CancelledError, GeneratorExit):
-            self._calls.abandon(run)
-            run.apply(Cancelled(at=clock.time(), now=clock.monotonic(), partial_chars=run.chars))
+            self._cancelled(run)
             raise
         except Exception as exc:
-            if not run.state.finished:
-                self._calls.abandon(run)
-                run.apply(Crashed(at=clock.time(), now=clock.monotonic(), error=exc))
+            self._crashed(run, exc)
             raise
         finally:
             self._finish(run)
+
+    def _cancelled(self, run: RunningRequest) -> None:
+        """The caller gave up: give back what the attempt holds, record the end."""
+        clock = self._clock
+        self._calls.abandon(run)
+        run.apply(Cancelled(at=clock.time(), now=clock.monotonic(), partial_chars=run.chars))
+
+    def _crashed(self, run: RunningRequest, exc: Exception) -> None:
+        """Something other than the machine's own verdict ended it (an actor gone...)."""
+        if not run.state.finished:
+            clock = self._clock
+            self._calls.abandon(run)
+            run.apply(Crashed(at=clock.time(), now=clock.monotonic(), error=exc))
 
     async def _carry_out(self, run: RunningRequest, step: Step) -> Outcome:
         """One step that is not a call: returns what happened."""
@@ -260,7 +292,7 @@ class Driver:
                 for e in self._models[m].route.deployments
             )
         blocked = (await ask(refs.health, Screen(dids))).blocked
-        unlisted = await ask(refs.catalog, FindUnlisted(dids))
+        unlisted = (await ask(refs.catalog, FindUnlisted(dids))).deployments
         ranked = None
         if not self._ranked.isdisjoint(chain):
             ranked = await ask(refs.performance, GetPerformanceView())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,18 +19,27 @@ from actors._ask import Ask, R
 from actors._errors import ActorError, WouldBlock
 from actors._ref import ActorRef
 from actors.catalog import CatalogMessage
-from actors.endpoint import EndpointMessage, Message
+from actors.endpoint import Chunk, EndpointMessage, Message
 from actors.health import HealthMessage
 from actors.performance import PerformanceMessage
 from actors.quota import QuotaMessage
 from actors.router._errors import RequestRejected, StreamInterrupted
 from actors.router._machine import MachineSettings, RequestState, on_outcome
 from actors.router._messages import RequestOutcome, RetryView, RouterMessage
-from actors.router._steps import Outcome
+from actors.router._steps import Attempt, Outcome
 from actors.router._types import RouteRequest, StreamChunk
 from events import Event
 
-__all__ = ["UNSTARTED", "Refs", "RunningRequest", "ask", "ask_now", "new_id", "outcome_of"]
+__all__ = [
+    "UNSTARTED",
+    "OpenStream",
+    "Refs",
+    "RunningRequest",
+    "ask",
+    "ask_now",
+    "new_id",
+    "outcome_of",
+]
 
 Publish = Callable[[Event], None]
 
@@ -47,12 +56,25 @@ class Refs:
     quota: ActorRef[QuotaMessage] | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class OpenStream:
+    """A stream whose first chunk is about to reach the caller (no fallback from here)."""
+
+    step: Attempt
+    chunks: AsyncGenerator[Chunk, None]
+    first: Chunk
+    started: float
+    """Monotonic seconds when the call was admitted."""
+    ttft: float
+    """Seconds to the first chunk."""
+
+
 class RunningRequest:
     """The driver's side of one request: the machine's state and what it produced."""
 
     __slots__ = (
-        "chars", "events", "final_chunk", "id", "observed_start", "publish", "recorded",
-        "request", "router_told", "state", "view",
+        "chars", "events", "final_chunk", "id", "observed_start", "opened", "publish",
+        "recorded", "request", "router_told", "state", "view",
     )  # fmt: skip
 
     def __init__(self, request: RouteRequest, request_id: str, publish: Publish) -> None:
@@ -65,6 +87,8 @@ class RunningRequest:
         self.chars = 0
         """Characters of text delivered to the caller (streams)."""
         self.final_chunk: StreamChunk | None = None
+        self.opened: OpenStream | None = None
+        """A stream's open call once its first chunk is due (``Delivered``)."""
         self.recorded = False
         self.observed_start = False
         """The windows folded ``RequestStarted`` at planning (performance chains)."""

@@ -32,7 +32,7 @@ from runtime._metrics import RuntimeMetrics
 from runtime._runtime import Runtime
 from runtime.serve import _ollama, _openai
 from runtime.serve._body import read_json
-from runtime.serve._errors import ClientGone, HttpError
+from runtime.serve._errors import ClientGone, HttpError, from_runtime_error
 from runtime.serve._limits import ChatCall
 from runtime.serve._middleware import Guard, HttpMetrics, Observe
 from runtime.serve._relay import Relay
@@ -239,5 +239,8 @@ async def _on_starlette_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    mapped = from_runtime_error(exc, now=time.time())  # e.g. /health while an actor restarts
+    if mapped is not None:
+        return error_response(request.url.path, mapped)
     error = HttpError(500, "internal error; see the server log", code="internal_error")
     return error_response(request.url.path, error)

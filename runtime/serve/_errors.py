@@ -13,6 +13,7 @@ The mapping::
     NoCandidates              503 no_candidates
     QuotaUnavailable          503 quota_unavailable
     RuntimeNotRunning         503 runtime_not_running
+    StateUnavailable          503 state_unavailable, Retry-After 1 (an actor restarting)
     request_timeout passed    504 request_timeout
 
 Responses for errors the runtime already retried carry ``x-should-retry: false`` so
@@ -33,6 +34,7 @@ from runtime._errors import (
     QuotaUnavailable,
     RequestRejected,
     RuntimeNotRunning,
+    StateUnavailable,
 )
 
 __all__ = ["ClientGone", "HttpError", "from_runtime_error", "openai_type"]
@@ -121,4 +123,6 @@ def from_runtime_error(exc: Exception, *, now: float) -> HttpError | None:
         return HttpError(503, message, code="quota_unavailable", request_id=rid)
     if isinstance(exc, RuntimeNotRunning):
         return HttpError(503, message, code="runtime_not_running")
+    if isinstance(exc, StateUnavailable):
+        return HttpError(503, message, code="state_unavailable", headers={"retry-after": "1"})
     return None

@@ -133,7 +133,7 @@ async def test_the_state_of_a_started_runtime_is_reached_only_through_refs(
 
             leaks = {private[i] for i in reachable(rt, enter_cells=False) & private.keys()}
             through_cells = reachable(rt, enter_cells=True) & private.keys()
-            health = await refs.health.ask(GetHealth())  # and the refs answer by message
+            health = (await refs.health.ask(GetHealth())).states  # answered by message
     assert not leaks, f"reachable without going through an ActorRef: {sorted(leaks)}"
     assert len(through_cells) >= len(actors)  # the walk itself finds them via the refs
     assert set(health) == {"llama3@a", "llama3@b"}

@@ -105,7 +105,7 @@ async def test_a_health_crash_rebuilds_exactly_what_the_log_says(
     async with Runtime.from_config(cfg) as rt:
         results = await traffic(rt, model="llama3")
         await rt.flush_events()
-        live = await rt._running().refs.health.ask(GetHealth())
+        live = (await rt._running().refs.health.ask(GetHealth())).states
         statuses = {d: h.status.value for d, h in live.items()}
     path = tmp_path / "events.sqlite3"
     async with await SqliteEventLog.open_readonly(path) as log:

@@ -128,7 +128,7 @@ async def test_replayed_state_equals_live_state(
             await clock.advance(3.0)
         await rt.flush_events()
         parts = rt._running()  # white box: the actors that own the state, by message
-        live_health = await parts.refs.health.ask(GetHealth())
+        live_health = (await parts.refs.health.ask(GetHealth())).states
         live_cursors = await parts.refs.router.ask(GetRouterState())
         log = parts.log
         replayed_health, _ = await replay(log, evolve_all, {})

@@ -72,8 +72,8 @@ async def catalog(
 
 
 async def refresh(ref: ActorRef[CatalogMessage]) -> BackendError | None:
-    (fetch,) = await ref.ask(Refresh(("a",)))
-    return await fetch
+    (error,) = await wait_all(await ref.ask(Refresh(("a",))))
+    return error
 
 
 async def test_lists_are_recorded_when_they_change(
@@ -95,7 +95,8 @@ async def test_lists_are_recorded_when_they_change(
         ("catalog/a", ModelListRefreshed),
     ]
     assert error is not None and error.failure.value == "connection"
-    assert await cat.ask(FindUnlisted(("llama3@a", "mistral@a"))) == {"mistral@a"}
+    unlisted = await cat.ask(FindUnlisted(("llama3@a", "mistral@a")))
+    assert unlisted.deployments == {"mistral@a"}
     assert sink.listed == [("llama3@a",)] * 3  # every fetched list, for health
 
 
@@ -115,8 +116,9 @@ async def test_concurrent_refreshes_share_one_request(
     server: ChaosServer, endpoint: Endpoint, system: ActorSystem
 ) -> None:
     cat = await catalog(system, endpoint, Sink())
-    fetches = [fetch for _ in range(10) for fetch in await cat.ask(Refresh(("a",)))]
-    await wait_all(tuple(fetches))
+    fetches = [await cat.ask(Refresh(("a",))) for _ in range(10)]
+    for fetch in fetches:
+        await wait_all(fetch)
     assert server.requests_for(route="/api/tags") == 1
     assert (await cat.ask(GetCatalogStatistics())).fetches == 1
 

@@ -87,7 +87,7 @@ async def spawn(
 
 
 def state(ref: ActorRef[HealthMessage], did: str) -> DeploymentHealth:
-    return ref.ask_nowait(GetHealth())[did]
+    return ref.ask_nowait(GetHealth()).states[did]
 
 
 async def test_failures_quarantine_and_every_transition_is_recorded(
@@ -178,7 +178,7 @@ async def test_permanent_failures_wait_for_a_reset_or_the_catalog(system: ActorS
     await health.ask(NoteListed((D1,)))
     assert state(health, D1).status is HealthStatus.UNKNOWN
     await health.ask(ReportOutcome(D2, FAIL))
-    assert await health.ask(ResetHealth((D2,), "operator")) == (D2,)
+    assert (await health.ask(ResetHealth((D2,), "operator"))).deployments == (D2,)
     assert state(health, D2).status is HealthStatus.UNKNOWN
     assert state(health, D2).reason == "operator"
 
@@ -196,7 +196,7 @@ async def test_a_handler_failure_restarts_it_from_the_log(
         assert "unknown deployment 'nobody@nowhere'" in str(exc)
     later = asyncio.ensure_future(health.ask(GetHealth()))
     await clock.advance(1.0)  # past the restart backoff
-    rebuilt = await later
+    rebuilt = (await later).states
     assert rebuilt == fold(evolve_all, {}, sink.events()) | {D2: DeploymentHealth(deployment=D2)}
     assert health.statistics().restarts == 1
 
@@ -228,7 +228,7 @@ def test_replayed_health_equals_live_health(steps: list[tuple[str, bool, float, 
                     await health.ask(ReportOutcome(did, outcome))
                 if isinstance(admitted, Admitted) and admitted.probe_round is not None:
                     await health.ask(ReleaseProbe(did, admitted.probe_round))
-            live = await health.ask(GetHealth())
+            live = (await health.ask(GetHealth())).states
         await clock.aclose()
         replayed = fold(evolve_all, {}, sink.events())
         for did in (D1, D2):

@@ -76,7 +76,7 @@ class Backends:
             self.calls += 1
             model = json.loads(request.content)["model"]
             assert self.health is not None
-            state = self.health.ask_nowait(GetHealth())[f"{model}@{endpoint}"]
+            state = self.health.ask_nowait(GetHealth()).states[f"{model}@{endpoint}"]
             assert state.status not in CLOSED, f"call to {state.deployment} while {state.status}"
             match self.modes[endpoint]:
                 case "ok":
