@@ -76,6 +76,8 @@ class ActorCell(Generic[M]):
         self.name = name
         self.clock = clock
         self.mailbox = Mailbox(name, mailbox_size)
+        self.queue = self.mailbox.items
+        """The mailbox's queue itself, for the hot ``not cell.queue`` checks."""
         self.ref: ActorRef[M] = ActorRef(self)
         self._factory = factory
         self._policy = policy

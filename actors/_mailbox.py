@@ -40,6 +40,11 @@ class Mailbox:
         self._has_room = asyncio.Event()
 
     @property
+    def items(self) -> deque[Envelope]:
+        """The queue itself (read it, never change it: use the methods)."""
+        return self._items
+
+    @property
     def depth(self) -> int:
         """Messages queued and not yet taken by the actor."""
         return len(self._items)

@@ -98,7 +98,7 @@ class ActorRef(Generic[M]):
         """
         cell = self._cell
         receive = cell.inline
-        if receive is not None and not cell.busy and not cell.mailbox.depth:
+        if receive is not None and not cell.busy and not cell.queue:
             return cell.run_inline(receive, message)
         return await self._ask_queued(message, timeout)
 
@@ -123,7 +123,8 @@ class ActorRef(Generic[M]):
         cell = self._cell
         if cell.busy:
             raise WouldBlock(self.name, type(message).__name__, "a turn is in progress")
-        cell.drain_inline()
+        if cell.queue:
+            cell.drain_inline()
         receive = cell.inline
         if receive is None:
             raise WouldBlock(self.name, type(message).__name__, cell.why_not_inline())
@@ -141,7 +142,8 @@ class ActorRef(Generic[M]):
         """
         cell = self._cell
         if not cell.busy:
-            cell.drain_inline()
+            if cell.queue:
+                cell.drain_inline()
             receive = cell.inline
             if receive is not None:
                 try:
