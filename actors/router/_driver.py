@@ -28,6 +28,7 @@ or counted at least once); a second failure ends the request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, cast
@@ -162,12 +163,13 @@ class Driver:
             return
         clock = self._clock
         try:
-            async for item in self._calls.relay(run, opened):
-                if isinstance(item, StreamChunk):
-                    yield item
-                    continue
-                run.apply(item)
-                self._calls.ended(run, item)
+            async with contextlib.aclosing(self._calls.relay(run, opened)) as items:
+                async for item in items:
+                    if isinstance(item, StreamChunk):
+                        yield item
+                        continue
+                    run.apply(item)
+                    self._calls.ended(run, item)
             step = next_step(run.state, run.view, clock.monotonic(), 0.0)
             assert isinstance(step, Finish)  # nothing is left to try once text was sent
             run.apply(Done(step=step, at=clock.time(), now=clock.monotonic()))
