@@ -5,6 +5,10 @@ Messages and replies are msgspec Structs; a message that is answered subclasses
 in the asker's task (no queue, no task switch); see ``Actor``. Every wait that matters
 (ask timeouts, restart backoff, timers) runs on the system's injectable ``Clock``, so
 tests drive them with a ``ManualClock``.
+
+The domain actors live in the subpackages — ``endpoint``, ``catalog``, ``health``,
+``quota``, ``performance``, ``router`` — each pure logic plus the one actor that owns
+its state (``_actor.py``); ``escalation`` is a workflow over ``chat``, not an actor.
 """
 
 from __future__ import annotations
