@@ -3,7 +3,7 @@
 Turns. Lookups (``FindUnlisted`` at planning, ``ValidateModel`` for a per-call
 ``model=``) are a couple of dict lookups on an immutable state, answered inline in the
 asking request's task. Fetching a list is I/O and never runs inside a turn: the turn
-that decides a fetch (``Refresh``, ``RefreshSoon`` or the timer's ``RefreshDue``)
+that decides a fetch (``Refresh``, ``RefreshSoon`` or the timer's ``RefreshStale``)
 starts it in a background task, and the fetched list comes back as ``ApplyListing``.
 Fetches are single-flight per endpoint: a ``Refresh`` joins the one running.
 
@@ -56,7 +56,7 @@ __all__ = [
     "Listed",
     "OnListed",
     "Refresh",
-    "RefreshDue",
+    "RefreshStale",
     "RefreshSoon",
     "Unlisted",
     "ValidateModel",
@@ -164,7 +164,7 @@ class GetCatalogStatistics(Ask[CatalogStatistics], frozen=True):
     """The counters."""
 
 
-class RefreshDue(msgspec.Struct, frozen=True):
+class RefreshStale(msgspec.Struct, frozen=True):
     """Timer: refresh the stale lists."""
 
 
@@ -176,7 +176,7 @@ CatalogMessage = (
     | FindUnlisted
     | GetCatalog
     | GetCatalogStatistics
-    | RefreshDue
+    | RefreshStale
 )
 
 _NONE_UNLISTED = Unlisted()
@@ -240,7 +240,7 @@ class CatalogActor(Actor[CatalogMessage]):
             self._state = await self._restore()
         if self._interval > 0:
             # now=True: fill the cache at start-up without waiting a whole interval.
-            self._timer = self.tell_every(self._interval, RefreshDue(), now=True)
+            self._timer = self.tell_every(self._interval, RefreshStale(), now=True)
 
     async def on_stop(self) -> None:
         self._cancel_timer()
@@ -276,7 +276,7 @@ class CatalogActor(Actor[CatalogMessage]):
                 return self._lists
             case GetCatalogStatistics():
                 return CatalogStatistics(fetches=self._fetches, rounds=self._rounds)
-            case RefreshDue():
+            case RefreshStale():
                 self._rounds += 1
                 now = self.clock.monotonic()
                 for endpoint in self._endpoints:

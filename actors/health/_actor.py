@@ -5,11 +5,11 @@ durable events handed to ``record`` — so requests asking it (``Screen`` at pla
 ``AcquireProbe`` before a call, ``ReportOutcome`` after it) are answered inline in
 their own task, never queued behind each other while the actor is idle.
 
-Background checks are timer messages of this same actor: on ``CheckDue`` it lets
+Background checks are timer messages of this same actor: on ``RunChecks`` it lets
 expired quarantines go probing, picks the deployments no real request has proven
 healthy lately, takes their probe permits, and starts the checks in a background task
 (the probes are I/O, which never runs inside a turn). Each check's result comes back
-as ``ProbeFinished``; a tick while a round is still running is skipped.
+as ``RecordProbe``; a tick while a round is still running is skipped.
 
 Events: each decision's durable events go to ``health/<deployment>`` and are
 published. A success that leaves the state unchanged (healthy, window full of
@@ -48,8 +48,7 @@ from actors.health._logic import (
 from actors.health._messages import (
     AcquireProbe,
     Admitted,
-    CheckDue,
-    CheckRoundFinished,
+    EndCheckRound,
     GetHealth,
     GetHealthStatistics,
     HealthMessage,
@@ -58,10 +57,11 @@ from actors.health._messages import (
     HealthStatistics,
     NotAdmitted,
     NoteListed,
-    ProbeFinished,
+    RecordProbe,
     ReleaseProbe,
     ReportOutcome,
     ResetHealth,
+    RunChecks,
     Screen,
     Screened,
 )
@@ -142,7 +142,7 @@ class HealthActor(Actor[HealthMessage]):
         self._replayed = None
         self._states = {did: _rehydrated(known.get(did), did) for did in self._deployments}
         if self._probe is not None and self._interval > 0:
-            self._timer = self.tell_every(self._interval, CheckDue())
+            self._timer = self.tell_every(self._interval, RunChecks())
 
     async def on_stop(self) -> None:
         self._cancel_timer()
@@ -178,14 +178,14 @@ class HealthActor(Actor[HealthMessage]):
                 return HealthStates(states=dict(self._states))
             case GetHealthStatistics():
                 return self._statistics()
-            case CheckDue():
+            case RunChecks():
                 self._start_round()
-            case ProbeFinished(deployment=did, probe_round=probe_round, outcome=outcome):
+            case RecordProbe(deployment=did, probe_round=probe_round, outcome=outcome):
                 if outcome is not None:
                     self._report(did, outcome, traffic=False)
                 if probe_round is not None:
                     self._apply(did, ReleasePermit(probe_round=probe_round))
-            case CheckRoundFinished():
+            case EndCheckRound():
                 self._checking = False
         return None
 
@@ -328,12 +328,12 @@ async def _check(
         try:
             outcome = await probe(did)
         finally:
-            await ref.ask(ProbeFinished(did, probe_round, outcome), timeout=None)
+            await ref.ask(RecordProbe(did, probe_round, outcome), timeout=None)
 
     try:
         await asyncio.gather(*(one(did, r) for did, r in due))
     finally:
-        await ref.ask(CheckRoundFinished(), timeout=None)
+        await ref.ask(EndCheckRound(), timeout=None)
 
 
 def _is_steady(state: DeploymentHealth, policy: HealthPolicy) -> bool:

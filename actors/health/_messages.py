@@ -13,8 +13,8 @@ from actors.health._status import DeploymentHealth
 __all__ = [
     "AcquireProbe",
     "Admitted",
-    "CheckDue",
-    "CheckRoundFinished",
+    "RunChecks",
+    "EndCheckRound",
     "GetHealth",
     "GetHealthStatistics",
     "HealthMessage",
@@ -23,7 +23,7 @@ __all__ = [
     "HealthStatistics",
     "NoteListed",
     "NotAdmitted",
-    "ProbeFinished",
+    "RecordProbe",
     "ReleaseProbe",
     "ReportOutcome",
     "ResetHealth",
@@ -133,12 +133,12 @@ class GetHealthStatistics(Ask[HealthStatistics], frozen=True):
     """The counters."""
 
 
-class CheckDue(msgspec.Struct, frozen=True):
-    """Timer: time to let expired quarantines go probing and check idle deployments."""
+class RunChecks(msgspec.Struct, frozen=True):
+    """Timer: let expired quarantines go probing, and check idle deployments."""
 
 
-class ProbeFinished(Ask[None], frozen=True):
-    """A background check of ``deployment`` ended (from the check's own task)."""
+class RecordProbe(Ask[None], frozen=True):
+    """Count a background check of ``deployment`` (told by the check's own task)."""
 
     deployment: str
     probe_round: int | None
@@ -146,8 +146,8 @@ class ProbeFinished(Ask[None], frozen=True):
     """What to count; None when there is nothing to count."""
 
 
-class CheckRoundFinished(Ask[None], frozen=True):
-    """Every check of the current round has reported."""
+class EndCheckRound(Ask[None], frozen=True):
+    """End the round of checks: every check of it has reported."""
 
 
 HealthMessage = (
@@ -159,7 +159,7 @@ HealthMessage = (
     | NoteListed
     | GetHealth
     | GetHealthStatistics
-    | CheckDue
-    | ProbeFinished
-    | CheckRoundFinished
+    | RunChecks
+    | RecordProbe
+    | EndCheckRound
 )

@@ -10,7 +10,7 @@ messages of the shell, ``QuotaActor`` (``_actor``), the single owner of the live
 from __future__ import annotations
 
 from actors.quota._actor import (
-    CommitEnded,
+    EndCommit,
     GetLedger,
     GetQuotaStatistics,
     GetUsage,
@@ -67,7 +67,7 @@ __all__ = [
     "QuotaActor",
     "QuotaMessage",
     "QuotaStatistics",
-    "CommitEnded",
+    "EndCommit",
     "GetLedger",
     "GetQuotaStatistics",
     "GetUsage",

@@ -10,8 +10,8 @@ Durability (chosen by the policy, not per call):
 - **limits configured**: a command's events go through ``submit`` — ordered with every
   other event of the runtime, committed at once (no linger). ``Reserve`` answers
   ``Reserved(commit=...)`` and the request awaits that commit *outside* the turn
-  before calling the backend. When a commit ends, its outcome comes back as a
-  ``CommitEnded`` message: on failure the command's events are reversed on the state
+  before calling the backend. When a commit ends, its outcome comes back as an
+  ``EndCommit`` message (an actor turn): on failure the command's events are reversed on the state
   as it is by then (``_undo``) and the waiting request gets ``QuotaUnavailable``, so
   the backend is never called: quotas fail closed.
 - **no limits**: nothing can be refused, so nothing waits; the events are handed to
@@ -54,7 +54,7 @@ from actors.quota._undo import undo
 from events import QUOTA_LEDGER_STREAM, Event, QuotaPeriodStarted, QuotaWarningIssued
 
 __all__ = [
-    "CommitEnded",
+    "EndCommit",
     "GetLedger",
     "GetQuotaStatistics",
     "GetUsage",
@@ -91,8 +91,8 @@ class QuotaStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Reservations held now."""
 
 
-class CommitEnded(msgspec.Struct, frozen=True):
-    """A submitted command's commit ended (sent by the commit's own callback)."""
+class EndCommit(msgspec.Struct, frozen=True):
+    """Close a submitted command's commit: confirmed, or undone (told by its callback)."""
 
     incarnation: int
     """Which instance submitted it: another instance ignores it (it replayed the log)."""
@@ -124,7 +124,7 @@ class SettleOrphans(Ask[OrphansSettled], frozen=True):
 
 
 QuotaMessage = (
-    Reserve | Settle | Release | CommitEnded | GetUsage | GetLedger | GetQuotaStatistics
+    Reserve | Settle | Release | EndCommit | GetUsage | GetLedger | GetQuotaStatistics
 ) | SettleOrphans
 
 
@@ -185,7 +185,7 @@ class QuotaActor(Actor[QuotaMessage]):
             case Settle() | Release():
                 self._apply(message)
                 return None
-            case CommitEnded():
+            case EndCommit():
                 self._commit_ended(message)
                 return None
             case GetUsage():
@@ -267,7 +267,7 @@ class QuotaActor(Actor[QuotaMessage]):
         future.add_done_callback(functools.partial(_tell_ended, self.ref, self._incarnation, token))
         return token
 
-    def _commit_ended(self, message: CommitEnded) -> None:
+    def _commit_ended(self, message: EndCommit) -> None:
         if message.incarnation != self._incarnation:
             return  # submitted by a failed instance: the replayed log already says
         pending = self._pending.pop(message.token, None)
@@ -312,6 +312,6 @@ def _tell_ended(
     elif (exc := future.exception()) is not None:
         error = f"{type(exc).__name__}: {exc}"
     try:
-        ref.tell_nowait(CommitEnded(incarnation, token, error))
+        ref.tell_nowait(EndCommit(incarnation, token, error))
     except Exception as exc:  # stopped: nothing is left to undo or announce
         log.debug("quota.commit.outcome_dropped", error=repr(exc))
