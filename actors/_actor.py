@@ -80,7 +80,7 @@ class Actor(ABC, Generic[M]):
         restart (its result, told back to ``self.ref``, reaches the new instance) and
         is cancelled when the actor stops. Its exceptions are logged, never raised.
         """
-        return self.ref._cell.run_in_background(work, name=name)
+        return self.ref._cell.background.start(work, name=name)
 
     def tell_every(self, interval: float, message: M, *, now: bool = False) -> TimerHandle:
         """Tell this actor ``message`` every ``interval`` seconds on its clock.

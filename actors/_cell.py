@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Generic
 
 import structlog
@@ -96,7 +96,8 @@ class ActorCell(Generic[M]):
         self._closing = asyncio.Event()
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._background = BackgroundTasks(name, self._log)
+        self.background = BackgroundTasks(name, self._log)
+        """Tasks the actor runs outside its turns (``Actor.run_in_background``)."""
         self.inline: Callable[[Any], Any] | None = None
         """The live instance's synchronous ``receive``; None while it cannot run inline."""
         self.busy = False
@@ -238,10 +239,7 @@ class ActorCell(Generic[M]):
         return "its receive is async"
 
     def drain_inline(self) -> None:
-        """Handle every queued message now, inline and in order (for ``ask_nowait``).
-
-        Stops early if one of them fails (the failure then waits for the task).
-        """
+        """Handle queued messages inline, in order (``ask_nowait``); stop at a failure."""
         while self.inline is not None:
             envelope = self.mailbox.take_nowait()
             if envelope is None:
@@ -254,12 +252,6 @@ class ActorCell(Generic[M]):
                 return
             if envelope.reply is not None and not envelope.reply.done():
                 envelope.reply.set_result(result)
-
-    def run_in_background(
-        self, work: Coroutine[Any, Any, object], *, name: str
-    ) -> asyncio.Task[object]:
-        """Run ``work`` as a task owned by the actor (see ``Actor.run_in_background``)."""
-        return self._background.start(work, name=name)
 
     async def _supervise(self, instance: Actor[M] | None, exc: Exception) -> bool:
         """Handle a failure; ``True`` when a fresh instance should start."""
@@ -331,7 +323,7 @@ class ActorCell(Generic[M]):
         try:
             if instance is not None:
                 await self._call_on_stop(instance, on_stop_timeout)
-            await self._background.cancel_and_wait()
+            await self.background.cancel_and_wait()
             self._log.info("actor.stopped", reason=reason)
             await self._record(ActorStopped(actor=self.name, reason=reason))
             self._notify_stopped()
@@ -394,7 +386,7 @@ class ActorCell(Generic[M]):
         self._finished = True
         self._stop_reason = "crashed"
         self.inline = None
-        self._background.cancel()
+        self.background.cancel()
         self.mailbox.close("crashed")
         self._fail_pending("crashed")
         self._set_state(ActorState.STOPPED)

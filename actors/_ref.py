@@ -130,15 +130,21 @@ class ActorRef(Generic[M]):
             raise WouldBlock(self.name, type(message).__name__, cell.why_not_inline())
         return cell.run_inline(receive, message)
 
-    def notify(self, message: M) -> None:
+    @overload
+    def notify(self, message: Ask[R]) -> R | None: ...
+
+    @overload
+    def notify(self, message: M) -> Any: ...
+
+    def notify(self, message: Any) -> Any:
         """Deliver a message that needs no answer, now, without ever waiting.
 
-        Handled inline when the actor can take it now (as ``ask_nowait`` would),
-        otherwise queued like ``tell_nowait``. Nothing is raised: a handler failure is
-        supervised as usual (and the message queued for the restarted actor), and a
-        stopped actor or a full mailbox drops it with a log line. For reports whose
-        sender must not fail or wait because of the receiver: a call's end, a permit
-        given back, a request's outcome.
+        Handled inline when the actor can take it now (as ``ask_nowait`` would), and
+        then its reply is returned; otherwise queued like ``tell_nowait``, and None is
+        returned. Nothing is raised: a handler failure is supervised as usual (and the
+        message queued for the restarted actor), and a stopped actor or a full mailbox
+        drops it with a log line. For reports whose sender must not fail or wait
+        because of the receiver: a call's end, a permit given back, a request's outcome.
         """
         cell = self._cell
         if not cell.busy:
@@ -147,14 +153,14 @@ class ActorRef(Generic[M]):
             receive = cell.inline
             if receive is not None:
                 try:
-                    cell.run_inline(receive, message)
-                    return
+                    return cell.run_inline(receive, message)
                 except Exception:
                     pass  # supervised: the restarted actor takes the message once more
         try:
             cell.mailbox.put_nowait(Envelope(message))
         except ActorError as exc:
             _log.warning("actor.notify.dropped", actor=self.name, reason=str(exc))
+        return None
 
     async def _ask_queued(self, message: Any, timeout: float | None) -> Any:  # noqa: ASYNC109
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

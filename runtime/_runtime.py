@@ -37,24 +37,19 @@ import contextlib
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
 
 import httpx
-import msgspec
 import structlog
 
-from actors import ActorRef, ActorStatistics, Ask, Clock, WouldBlock
+from actors import Clock
 from actors.catalog import ModelNotFoundError as _CatalogModelNotFound
-from actors.endpoint import EndpointStatistics, GetEndpointStatistics
 from actors.escalation import CheckFn, EscalationResult, escalate
-from actors.health import GetHealth, GetHealthStatistics, HealthStatistics, ResetHealth
+from actors.health import GetHealth, ResetHealth
 from actors.performance import PerformanceSummary, SummarizePerformance
-from actors.quota import GetQuotaStatistics, GetUsage, QuotaError, QuotaStatistics, UsageSummary
+from actors.quota import GetUsage, QuotaError, UsageSummary
 from actors.router import (
-    GetRouterStatistics,
     Reply,
     RouteRequest,
-    RouterStatistics,
     RoutingError,
     StreamChunk,
 )
@@ -65,30 +60,16 @@ from runtime._config_load import load_config, resolve_api_keys
 from runtime._errors import (
     InvalidRequest,
     RuntimeNotRunning,
-    StateUnavailable,
     as_runtime_error,
 )
 from runtime._notify import Callback, Subscription
-from runtime._recorder import RecorderStatistics
 from runtime._request import MessagesLike, Resolver
+from runtime._statistics import RuntimeStatistics, collect_statistics, read
 from runtime._summary import HealthSummary, summarize
 
 __all__ = ["Runtime", "RuntimeStatistics"]
 
 log = structlog.get_logger()
-
-
-class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """Counters of every part (read by ``runtime.inspect`` and ``/metrics``)."""
-
-    router: RouterStatistics
-    health: HealthStatistics
-    quota: QuotaStatistics
-    recorder: RecorderStatistics
-    endpoints: tuple[EndpointStatistics, ...]
-    actors: tuple[ActorStatistics, ...]
-    notification_errors: int
-    """Subscriber callbacks that raised (each was logged)."""
 
 
 class Runtime:
@@ -272,7 +253,7 @@ class Runtime:
 
     def health(self) -> HealthSummary:
         """Every model's status (the best of its deployments') and each deployment's."""
-        states = _read(self._running().refs.health, GetHealth()).states
+        states = read(self._running().refs.health, GetHealth()).states
         return summarize(self._config, states)
 
     async def reset_health(self, target: str, *, reason: str = "manual reset") -> tuple[str, ...]:
@@ -317,12 +298,12 @@ class Runtime:
         endpoint, every configured limit with what is left, and the reset time."""
         quota = self._running().refs.quota
         assert quota is not None  # the runtime always runs a quota actor
-        return _read(quota, GetUsage())
+        return read(quota, GetUsage())
 
     def performance(self) -> PerformanceSummary:
         """Windows and scores per (task kind, model), per deployment and per
         (task kind, deployment) — what the ``performance`` strategy orders by."""
-        return _read(self._running().refs.performance, SummarizePerformance())
+        return read(self._running().refs.performance, SummarizePerformance())
 
     async def escalate(
         self,
@@ -391,34 +372,8 @@ class Runtime:
 
     def statistics(self) -> RuntimeStatistics:
         """Counters of the router, health, quota, recorder, endpoints and actors."""
-        parts = self._running()
-        refs = parts.refs
-        assert refs.quota is not None  # the runtime always runs a quota actor
-        return RuntimeStatistics(
-            router=_read(refs.router, GetRouterStatistics()),
-            health=_read(refs.health, GetHealthStatistics()),
-            quota=_read(refs.quota, GetQuotaStatistics()),
-            recorder=parts.recorder.statistics(),
-            endpoints=tuple(_read(e, GetEndpointStatistics()) for e in refs.endpoints.values()),
-            actors=parts.system.statistics(),
-            notification_errors=parts.notifier.callback_errors,
-        )
+        return collect_statistics(self._running())
 
     async def flush_events(self) -> None:
         """Wait until every event recorded so far is committed to the log."""
         await self._running().recorder.flush()
-
-
-R = TypeVar("R")
-
-
-def _read(ref: ActorRef[Any], message: Ask[R]) -> R:
-    """Ask an actor from synchronous code (answered inline, after what is queued)."""
-    try:
-        return ref.ask_nowait(message)
-    except WouldBlock as exc:
-        raise StateUnavailable(
-            f"the {ref.name} actor cannot answer right now ({exc.why}): it is restarting "
-            "after a failure and rebuilding its state from the event log; try again in a "
-            "moment"
-        ) from None

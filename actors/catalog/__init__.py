@@ -1,34 +1,15 @@
 """The model catalog: which models each endpoint serves, cached with a TTL.
 
-Pure: ``_logic`` (``evolve`` over ``events._catalog``, lookups, validation) and
-``_errors``. The shell is ``CatalogActor`` (``_actor``), the single owner of the lists:
-it answers lookups inline, fetches lists in background tasks (on its own timer, on a
-miss, on request) and applies what they bring back.
+Pure: ``_logic`` (``evolve`` over ``events._catalog``, lookups, validation), the
+actor's messages (``_messages``) and ``_errors``. The shell is ``CatalogActor``
+(``_actor``), the single owner of the lists: it answers lookups inline, fetches lists
+in background tasks (on its own timer, on a miss, on request) and applies what they
+bring back.
 """
 
 from __future__ import annotations
 
-from actors.catalog._actor import (
-    ApplyListing,
-    CatalogActor,
-    CatalogMessage,
-    CatalogStatistics,
-    Fetch,
-    Fetches,
-    FindUnlisted,
-    GetCatalog,
-    GetCatalogStatistics,
-    Listed,
-    OnListed,
-    Refresh,
-    RefreshSoon,
-    RefreshStale,
-    Unlisted,
-    ValidateModel,
-    Validation,
-    ensure_served,
-    wait_all,
-)
+from actors.catalog._actor import CatalogActor, Fetch, OnListed, ensure_served, wait_all
 from actors.catalog._errors import CatalogError, ModelNotFoundError
 from actors.catalog._logic import (
     DEFAULT_TTL,
@@ -43,6 +24,22 @@ from actors.catalog._logic import (
     served_name,
     serves,
     validate,
+)
+from actors.catalog._messages import (
+    ApplyListing,
+    CatalogMessage,
+    CatalogStatistics,
+    Fetches,
+    FindUnlisted,
+    GetCatalog,
+    GetCatalogStatistics,
+    Listed,
+    Refresh,
+    RefreshSoon,
+    RefreshStale,
+    Unlisted,
+    ValidateModel,
+    Validation,
 )
 
 __all__ = [

@@ -22,11 +22,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import cast
 
-import msgspec
 import structlog
 
 from actors._actor import Actor
-from actors._ask import Ask
 from actors._clock import TimerHandle
 from actors._ref import ActorRef
 from actors.catalog._errors import ModelNotFoundError
@@ -40,30 +38,26 @@ from actors.catalog._logic import (
     serves,
     validate,
 )
+from actors.catalog._messages import (
+    ApplyListing,
+    CatalogMessage,
+    CatalogStatistics,
+    Fetches,
+    FindUnlisted,
+    GetCatalog,
+    GetCatalogStatistics,
+    Listed,
+    Refresh,
+    RefreshSoon,
+    RefreshStale,
+    Unlisted,
+    ValidateModel,
+    Validation,
+)
 from actors.endpoint import BackendError
 from events import CATALOG_STREAM_PREFIX, Event, ModelListFailed, ModelListRefreshed
 
-__all__ = [
-    "ApplyListing",
-    "CatalogActor",
-    "CatalogMessage",
-    "CatalogStatistics",
-    "Fetch",
-    "Fetches",
-    "FindUnlisted",
-    "GetCatalog",
-    "GetCatalogStatistics",
-    "Listed",
-    "OnListed",
-    "Refresh",
-    "RefreshStale",
-    "RefreshSoon",
-    "Unlisted",
-    "ValidateModel",
-    "Validation",
-    "ensure_served",
-    "wait_all",
-]
+__all__ = ["CatalogActor", "Fetch", "OnListed", "ensure_served", "wait_all"]
 
 log = structlog.get_logger()
 
@@ -74,110 +68,6 @@ OnListed = Callable[[tuple[str, ...]], Awaitable[None]]
 Restore = Callable[[], Awaitable[CatalogState]]
 """Rebuild the lists from the log (snapshot + tail)."""
 
-
-class CatalogStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """Counters of the catalog actor."""
-
-    fetches: int
-    """Model lists fetched (or tried) by this actor."""
-    rounds: int
-    """Timer rounds of refreshing stale lists."""
-
-
-class Unlisted(msgspec.Struct, frozen=True):
-    """Deployment ids whose endpoint's list lacks their model."""
-
-    deployments: frozenset[str] = frozenset()
-
-
-class Fetches(msgspec.Struct, frozen=True):
-    """The fetches a ``Refresh`` started or joined; each resolves to its error or None.
-
-    Await them with ``wait_all``: a caller giving up must not cancel a fetch that
-    others may wait for too.
-    """
-
-    waits: tuple[Awaitable[BackendError | None], ...]
-
-
-class Listed(msgspec.Struct, frozen=True):
-    """The deployments a freshly fetched list serves (health resets ``failed`` ones)."""
-
-    deployments: tuple[str, ...] = ()
-
-
-class Validation(msgspec.Struct, frozen=True, kw_only=True):
-    """The answer to ``ValidateModel``."""
-
-    fetch: tuple[str, ...] = ()
-    """Fetch these lists (``Refresh``), then ask again with ``stage + 1``."""
-    error: ModelNotFoundError | None = None
-    """Set when the model is not served and nothing is left to fetch."""
-
-
-class ValidateModel(Ask[Validation], frozen=True):
-    """Is ``model`` served by one of ``endpoints`` (name -> URL)? Cached, no I/O.
-
-    ``stage`` 0: lists never fetched must be fetched first; 1: on a miss, lists older
-    than the miss interval are worth one more fetch; 2: the answer is final.
-    """
-
-    model: str
-    endpoints: Mapping[str, str]
-    stage: int = 0
-
-
-class Refresh(Ask[Fetches], frozen=True):
-    """Fetch these lists now (joining fetches already running)."""
-
-    endpoints: tuple[str, ...]
-
-
-class RefreshSoon(Ask[None], frozen=True):
-    """A backend said "no such model": fetch its list unless that was just done."""
-
-    endpoint: str
-
-
-class ApplyListing(Ask[Listed], frozen=True):
-    """A fetch ended (from the fetch's own task); replies with the deployments served."""
-
-    endpoint: str
-    at: float
-    """Wall-clock time the fetch started."""
-    models: tuple[str, ...] | None = None
-    error: str | None = None
-    """The classified error's message when the fetch failed."""
-
-
-class FindUnlisted(Ask[Unlisted], frozen=True):
-    """Which of these deployment ids' endpoints have a list without their model."""
-
-    deployments: tuple[str, ...]
-
-
-class GetCatalog(Ask[CatalogState], frozen=True):
-    """The lists (an immutable value)."""
-
-
-class GetCatalogStatistics(Ask[CatalogStatistics], frozen=True):
-    """The counters."""
-
-
-class RefreshStale(msgspec.Struct, frozen=True):
-    """Timer: refresh the stale lists."""
-
-
-CatalogMessage = (
-    ValidateModel
-    | Refresh
-    | RefreshSoon
-    | ApplyListing
-    | FindUnlisted
-    | GetCatalog
-    | GetCatalogStatistics
-    | RefreshStale
-)
 
 _NONE_UNLISTED = Unlisted()
 _NONE_LISTED = Listed()

@@ -31,7 +31,7 @@ from actors.health import ReleaseProbe, ReportOutcome
 from actors.quota import Release, Settle
 from actors.router._machine import health_report
 from actors.router._messages import EndAttempt, StartAttempt
-from actors.router._run import OpenStream, Refs, RunningRequest, ask, ask_now, outcome_of
+from actors.router._run import OpenStream, Refs, RunningRequest, ask, outcome_of
 from actors.router._steps import Attempt, Delivered, Failed, Outcome, Succeeded
 from actors.router._types import ModelSettings, StreamChunk
 
@@ -171,7 +171,7 @@ class Calls:
         if run.state.finished:
             run.router_told = True
             ended = EndAttempt(did, budget, outcome_of(run.state), run.state.budget_refusals)
-        view = ask_now(refs.router, ended)
+        view = refs.router.notify(ended)  # the budget view, when answered inline
         if view is not None:
             run.view = view
         if target.probe_round is not None:

@@ -2,21 +2,19 @@
 
 ``RunningRequest`` holds the machine's state and the events it produced; ``ask``
 retries once on a supervised failure (the restarted actor rebuilt its state from the
-log); ``ask_now`` is a report whose answer helps but is not needed.
+log).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from actors._actor import M
 from actors._ask import Ask, R
-from actors._errors import ActorError, WouldBlock
+from actors._errors import ActorError
 from actors._ref import ActorRef
 from actors.catalog import CatalogMessage
 from actors.endpoint import Chunk, EndpointMessage, Message
@@ -36,7 +34,6 @@ __all__ = [
     "Refs",
     "RunningRequest",
     "ask",
-    "ask_now",
     "new_id",
     "outcome_of",
 ]
@@ -137,22 +134,6 @@ async def ask(ref: ActorRef[M], message: Ask[R]) -> R:
         raise
     except Exception:
         return await ref.ask(message, timeout=None)
-
-
-def ask_now(ref: ActorRef[Any], message: Ask[R]) -> R | None:
-    """A report whose answer helps but is not needed: the answer if it came inline,
-    else None (the report is then queued, as ``notify`` does)."""
-    try:
-        return ref.ask_nowait(message)
-    except WouldBlock:
-        pass
-    except ActorError:
-        return None  # stopped: the runtime is closing, nothing is left to count
-    except Exception:
-        pass  # the handler failed: the restarted actor takes it once more
-    with contextlib.suppress(ActorError):
-        ref.tell_nowait(message)
-    return None
 
 
 _ID_PREFIX = uuid.uuid4().hex[:12]

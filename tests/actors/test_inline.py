@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -256,8 +255,3 @@ def test_inline_and_queued_delivery_produce_the_same_state(
     totals = asyncio.run(run())
     expected = sum(n for _, n in steps)
     assert totals == (expected, expected, expected)
-
-
-def test_ask_message_types_carry_their_reply_type() -> None:
-    assert msgspec.structs.fields(Add)[0].name == "n"
-    assert isinstance(Add(n=1), Ask)
