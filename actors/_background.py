@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-import structlog
+from events import KeywordLogger
 
 __all__ = ["BackgroundTasks"]
 
@@ -19,7 +19,7 @@ __all__ = ["BackgroundTasks"]
 class BackgroundTasks:
     """The running background tasks of one actor."""
 
-    def __init__(self, owner: str, log: structlog.typing.FilteringBoundLogger) -> None:
+    def __init__(self, owner: str, log: KeywordLogger) -> None:
         self._owner = owner
         self._log = log
         self._tasks: set[asyncio.Task[object]] = set()

@@ -29,8 +29,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Generic
 
-import structlog
-
 from actors._actor import Actor, M
 from actors._background import BackgroundTasks
 from actors._clock import Clock
@@ -39,11 +37,11 @@ from actors._mailbox import Envelope, Mailbox
 from actors._ref import ActorRef
 from actors._stats import TRANSITIONS, ActorState, ActorStatistics
 from actors._supervision import SupervisionPolicy, decide_restart
-from events import ActorFailed, ActorRestarted, ActorStopped, Event, EventLog
+from events import ActorFailed, ActorRestarted, ActorStopped, Event, EventLog, get_logger
 
 __all__ = ["ActorCell"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _MESSAGE_LIMIT = 2_000
 """``ActorFailed.message`` is truncated to this many characters."""

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import structlog
+from events import get_logger
 
 __all__ = ["Clock", "ManualClock", "RealClock", "TimerCallback", "TimerHandle"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 TimerCallback = Callable[[], object]
 """A timer callback: a plain function, or one returning an awaitable (run as a task)."""

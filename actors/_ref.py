@@ -6,20 +6,19 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Any, Generic, overload
 
-import structlog
-
 from actors._actor import M
 from actors._ask import Ask, R
 from actors._errors import ActorError, AskTimeout, MailboxFull, WouldBlock
 from actors._mailbox import Envelope
 from actors._stats import ActorStatistics
+from events import get_logger
 
 if TYPE_CHECKING:
     from actors._cell import ActorCell
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "ActorRef"]
 
-_log = structlog.get_logger()
+_log = get_logger(__name__)
 
 DEFAULT_ASK_TIMEOUT = 5.0
 """Seconds an ``ask`` waits for its reply unless told otherwise."""

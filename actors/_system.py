@@ -9,8 +9,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from actors._actor import Actor, M
 from actors._cell import ActorCell
 from actors._clock import Clock, RealClock
@@ -18,11 +16,11 @@ from actors._errors import ActorNotFound, DuplicateActorName, SystemShutDown
 from actors._ref import ActorRef
 from actors._stats import ActorState, ActorStatistics
 from actors._supervision import SupervisionPolicy
-from events import EventLog
+from events import EventLog, get_logger
 
 __all__ = ["ActorSystem"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 Jitter = random.Random | Callable[[], float]
 """A source of uniform draws in ``[0, 1]`` for backoff jitter."""

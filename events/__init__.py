@@ -52,6 +52,7 @@ from events._health import (
     HealthOutcomeRecorded,
     HealthReset,
 )
+from events._logger import KeywordLogger, get_logger
 from events._memory import (
     MemoryEventLog,
 )
@@ -109,6 +110,8 @@ from events._system import (
 )
 
 __all__ = [
+    "KeywordLogger",
+    "get_logger",
     "ESCALATION_STREAM_PREFIX",
     "CandidateGenerated",
     "CheckFailed",

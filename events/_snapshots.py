@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeGuard, TypeVar
 
 import msgspec
-import structlog
 
 from events._base import StoredEvent
+from events._logger import get_logger
 from events._protocol import EventLog, SnapshotStore
 from events._replay import Projection, replay
 
@@ -24,7 +24,7 @@ __all__ = ["Projector"]
 
 S = TypeVar("S")
 
-logger = structlog.get_logger()
+logger = get_logger(__name__)
 
 _encoder = msgspec.json.Encoder()
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from types import TracebackType
 
 import aiosqlite
-import structlog
 
 from events._base import Event, StoredEvent
 from events._codec import EventRegistry, default_registry
 from events._errors import EventLogClosed, EventLogError
+from events._logger import get_logger
 from events._sqlite_committer import Committer, Entry, SnapshotRequest, SqliteLogStatistics
 from events._sqlite_read import PAGE_SIZE, Filter, ReaderPool, decode_rows
 from events._sqlite_schema import (
@@ -36,7 +36,7 @@ from events._sqlite_writer import KEY_SEPARATOR
 
 __all__ = ["SqliteEventLog", "SqliteLogStatistics"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _POLL_INTERVAL = 0.25
 """Subscribers re-query this often, to see rows another process commits."""

@@ -29,15 +29,15 @@ from typing import TypeAlias
 
 import aiosqlite
 import msgspec
-import structlog
 
 from events._errors import EventLogClosed, EventLogError
+from events._logger import get_logger
 from events._sqlite_schema import run_sync, translate
 from events._sqlite_writer import AppendRequest, BatchResult, StreamCache, write_batch
 
 __all__ = ["Committer", "Entry", "SnapshotRequest", "SqliteLogStatistics", "Waiter"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _IN_FLIGHT = 1
 """Batches handed to the connection's thread at once. 2 would let the thread start the

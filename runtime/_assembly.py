@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-import structlog
 
 from actors import ActorRef, ActorSystem, Clock, RealClock, SupervisionPolicy
 from actors.catalog import CatalogActor, CatalogMessage, CatalogState, GetCatalogStatistics
@@ -52,7 +51,7 @@ from actors.router import (
     RouterMessage,
     RouterState,
 )
-from events import EventLog, Projection, Projector, SqliteEventLog
+from events import EventLog, Projection, Projector, SqliteEventLog, get_logger
 from runtime._build import (
     CATALOG_PROJECTION,
     HEALTH_PROJECTION,
@@ -74,7 +73,7 @@ from runtime._recorder import Recorder
 
 __all__ = ["Options", "Parts", "assemble", "dismantle"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 CATALOG_TTL = 60.0
 """Seconds a fetched model list counts as fresh (the issue's default)."""

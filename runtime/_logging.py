@@ -35,6 +35,7 @@ from events import (
     RequestStarted,
     RequestSucceeded,
     StreamInterrupted,
+    get_logger,
 )
 from runtime._redaction import redact_mapping
 from runtime._request_line import RequestLines
@@ -51,7 +52,7 @@ __all__ = [
     "redact_secrets",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 LEVELS = {
     "debug": logging.DEBUG,

@@ -18,13 +18,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import structlog
-
-from events import Event
+from events import Event, get_logger
 
 __all__ = ["Callback", "Notifier", "Subscription"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 Callback = Callable[[Any], object]
 """Called with each matching event; may return an awaitable (run as a task)."""

@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-import structlog
 
 from events import (
     Event,
@@ -49,11 +48,12 @@ from events import (
     RoutingEvent,
     SqliteEventLog,
     StoredEvent,
+    get_logger,
 )
 
 __all__ = ["Recorder", "RecorderClosed", "RecorderStatistics"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _ROUTINE = (RoutingEvent, HealthOutcomeRecorded, QuotaReserved, QuotaSettled, QuotaReleased)
 """Events that may linger before their commit; any other (a health transition, a

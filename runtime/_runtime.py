@@ -39,7 +39,6 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from types import TracebackType
 
 import httpx
-import structlog
 
 from actors import Clock
 from actors.catalog import ModelNotFoundError as _CatalogModelNotFound
@@ -53,7 +52,7 @@ from actors.router import (
     RoutingError,
     StreamChunk,
 )
-from events import Event, EventLog, split_deployment
+from events import Event, EventLog, get_logger, split_deployment
 from runtime._assembly import Options, Parts, assemble, dismantle
 from runtime._config import RuntimeConfig
 from runtime._config_load import load_config, resolve_api_keys
@@ -69,7 +68,7 @@ from runtime._summary import HealthSummary, summarize
 
 __all__ = ["Runtime", "RuntimeStatistics"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 class Runtime:

@@ -38,14 +38,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
 import pykka
-import structlog
 
+from events import get_logger
 from runtime._errors import LLMRuntimeError, RuntimeNotRunning
 from runtime._runtime import Runtime
 
 __all__ = ["LoopFuture", "LoopThread", "WouldDeadlock"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -22,8 +22,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import cast
 
-import structlog
-
 from actors._actor import Actor
 from actors._clock import TimerHandle
 from actors._ref import ActorRef
@@ -55,11 +53,11 @@ from actors.catalog._messages import (
     Validation,
 )
 from actors.endpoint import BackendError
-from events import CATALOG_STREAM_PREFIX, Event, ModelListFailed, ModelListRefreshed
+from events import CATALOG_STREAM_PREFIX, Event, ModelListFailed, ModelListRefreshed, get_logger
 
 __all__ = ["CatalogActor", "Fetch", "OnListed", "ensure_served", "wait_all"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 Fetch = Callable[[str], Awaitable[tuple[str, ...]]]
 """Fetch one endpoint's model list by endpoint name; raises ``BackendError``."""

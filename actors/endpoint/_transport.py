@@ -24,7 +24,6 @@ from typing import TypeVar
 
 import httpx
 import msgspec
-import structlog
 
 from actors.endpoint._api import (
     build_chat_request,
@@ -45,10 +44,11 @@ from actors.endpoint._failures import (
 from actors.endpoint._metrics import CallResult, tokens_per_second
 from actors.endpoint._streams import bad_response
 from actors.endpoint._types import ChatRequest, Chunk, HttpRequestSpec
+from events import get_logger
 
 __all__ = ["EndpointTransport"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _T = TypeVar("_T")
 

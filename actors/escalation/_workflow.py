@@ -29,8 +29,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-import structlog
-
 from actors.escalation._logic import (
     AttemptOutcome,
     CheckResult,
@@ -52,11 +50,12 @@ from events import (
     EscalationSucceeded,
     Event,
     StrategyProduced,
+    get_logger,
 )
 
 __all__ = ["AppendFn", "ChatFn", "ChatReply", "CheckFn", "escalate"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 AppendFn = Callable[[str, Sequence[Event]], Awaitable[object]]
 """``append(stream, events)``: records events (the runtime passes its recorder)."""

@@ -28,7 +28,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import msgspec
-import structlog
 
 from actors._actor import Actor
 from actors._clock import TimerHandle
@@ -73,11 +72,11 @@ from actors.health._status import (
     evolve,
     target_status,
 )
-from events import HEALTH_STREAM_PREFIX, Event, HealthOutcomeRecorded
+from events import HEALTH_STREAM_PREFIX, Event, HealthOutcomeRecorded, get_logger
 
 __all__ = ["HealthActor", "Probe"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 Record = Callable[[str, Sequence[Event]], None]
 """Persist events to a stream; must not block (the runtime's recorder queues them)."""

@@ -39,7 +39,6 @@ import itertools
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
-import structlog
 
 from actors._actor import Actor
 from actors._ask import Ask
@@ -51,7 +50,7 @@ from actors.quota._replies import Refused, Reserved
 from actors.quota._state import LedgerState, Reservation, evolve
 from actors.quota._summary import UsageSummary, usage_summary
 from actors.quota._undo import undo
-from events import QUOTA_LEDGER_STREAM, Event, QuotaPeriodStarted, QuotaWarningIssued
+from events import QUOTA_LEDGER_STREAM, Event, QuotaPeriodStarted, QuotaWarningIssued, get_logger
 
 __all__ = [
     "EndCommit",
@@ -65,7 +64,7 @@ __all__ = [
     "SettleOrphans",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 Submit = Callable[[str, Sequence[Event]], "asyncio.Future[None]"]
 """Queue events for an ordered, immediate commit; the future says whether it committed."""

@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -28,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from actors.router import Reply, StreamChunk
+from events import get_logger
 from runtime._metrics import RuntimeMetrics
 from runtime._runtime import Runtime
 from runtime.serve import _ollama, _openai
@@ -43,7 +43,7 @@ from runtime.serve._views import catalog_entries, health_view, performance_view
 
 __all__ = ["ROUTES", "create_app"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 ROUTES = (
     "/v1/chat/completions",

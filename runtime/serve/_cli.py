@@ -17,9 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import structlog
-
-from events import EventLogError
+from events import EventLogError, get_logger
 from runtime._errors import ConfigError, LLMRuntimeError
 from runtime._logging import LEVELS, configure_logging, log_requests
 from runtime._metrics import RuntimeMetrics
@@ -30,7 +28,7 @@ from runtime.serve._settings import ServeSettings, ServeSettingsError
 
 __all__ = ["DEFAULT_KEY_ENV", "main", "parser", "serve", "settings_from"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 DEFAULT_KEY_ENV = "LLMRT_API_KEY"
 """Environment variable read for the API key when no other source is named."""

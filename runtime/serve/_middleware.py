@@ -14,10 +14,10 @@ import time
 from collections.abc import Collection
 from urllib.parse import parse_qsl
 
-import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from events import get_logger
 from runtime._metrics import LATENCY_BUCKETS
 from runtime.serve._auth import bearer_matches, query_secret
 from runtime.serve._errors import HttpError
@@ -25,7 +25,7 @@ from runtime.serve._responses import error_response
 
 __all__ = ["Guard", "HttpMetrics", "Observe"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _PATH_SHOWN = 200
 """Longest path logged (the client chooses it)."""

@@ -14,10 +14,10 @@ import time
 from collections.abc import AsyncGenerator, Coroutine
 from typing import Any, TypeVar
 
-import structlog
 from starlette.types import Receive
 
 from actors.router import Reply, StreamChunk
+from events import get_logger
 from runtime._errors import LLMRuntimeError, StreamInterrupted
 from runtime._runtime import Runtime
 from runtime.serve._errors import ClientGone, HttpError, from_runtime_error
@@ -27,7 +27,7 @@ from runtime.serve._views import default_max_tokens, resolve_target
 
 __all__ = ["OpenStream", "Relay"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _T = TypeVar("_T")
 
