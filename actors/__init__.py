@@ -13,8 +13,13 @@ its state (``_actor.py``); ``escalation`` is a workflow over ``chat``, not an ac
 
 from __future__ import annotations
 
+import actors._provenance  # noqa: F401  (first: refuses a foreign events package)
+
+# isort: split
+
 from actors._actor import Actor
 from actors._ask import Ask
+from actors._backoff import backoff_ceiling, backoff_delay
 from actors._clock import Clock, ManualClock, RealClock, TimerCallback, TimerHandle
 from actors._errors import (
     ActorDeadError,
@@ -28,14 +33,12 @@ from actors._errors import (
 )
 from actors._ref import DEFAULT_ASK_TIMEOUT, ActorRef
 from actors._stats import ActorState, ActorStatistics
-from actors._supervision import (
-    RestartDecision,
-    SupervisionPolicy,
-    backoff_ceiling,
-    backoff_delay,
-    decide_restart,
-)
+from actors._supervision import RestartDecision, SupervisionPolicy, decide_restart
 from actors._system import ActorSystem
+
+_DISTRIBUTION = "llm-reliability-runtime"
+"""Marks this package as ours: ``actors`` and ``runtime`` check it on import, so another
+distribution's ``actors`` package installed over ours fails with a clear error."""
 
 __all__ = [
     "Actor",

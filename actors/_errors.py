@@ -17,6 +17,8 @@ the asker gets the original exception object, with its original type.
 
 from __future__ import annotations
 
+from events import LLMRuntimeError
+
 __all__ = [
     "ActorDeadError",
     "ActorError",
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-class ActorError(Exception):
+class ActorError(LLMRuntimeError):
     """Root of every error the actor system raises."""
 
 

@@ -1,4 +1,4 @@
-"""Supervision policy, exponential backoff with full jitter, and the sliding restart window.
+"""Supervision policy and the sliding restart window (backoff from ``actors._backoff``).
 
 Pure: no asyncio, time or random. The caller passes the current monotonic time and a
 uniform random draw in ``[0, 1]``, which keeps every decision reproducible in tests.
@@ -10,11 +10,11 @@ import math
 
 import msgspec
 
+from actors._backoff import backoff_delay
+
 __all__ = [
     "RestartDecision",
     "SupervisionPolicy",
-    "backoff_ceiling",
-    "backoff_delay",
     "decide_restart",
 ]
 
@@ -62,46 +62,6 @@ def _check_backoff(base: float, cap: float) -> None:
     for label, value in (("backoff_base", base), ("backoff_cap", cap)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{label} must be a finite number >= 0, got {value}")
-
-
-def backoff_ceiling(attempt: int, base: float, cap: float) -> float:
-    """The upper bound of the jittered delay: ``min(cap, base * 2**attempt)``.
-
-    Finite for any attempt number: ``2**attempt`` is never formed once it would reach
-    the cap, so attempt 10,000 (or 10**9) cannot overflow (the Polly #2163 bug).
-
-    Args:
-        attempt: 0 for the first retry.
-        base: Ceiling for attempt 0, in seconds (finite, >= 0).
-        cap: Largest ceiling, in seconds (finite, >= 0).
-    """
-    if attempt < 0:
-        raise ValueError(f"attempt must be >= 0, got {attempt}")
-    _check_backoff(base, cap)
-    if base == 0 or cap == 0:
-        return 0.0
-    # Compare exponents in log space: past this point doubling only hits the cap.
-    if attempt >= math.log2(cap) - math.log2(base):
-        return cap
-    try:
-        return min(cap, math.ldexp(base, attempt))
-    except OverflowError:  # rounding at the very top of the float range
-        return cap
-
-
-def backoff_delay(attempt: int, base: float, cap: float, jitter: float) -> float:
-    """Full-jitter backoff: ``jitter * min(cap, base * 2**attempt)``, in ``[0, cap]``.
-
-    Args:
-        attempt: 0 for the first retry.
-        base: Ceiling for attempt 0, in seconds.
-        cap: Largest ceiling, in seconds.
-        jitter: A uniform draw in ``[0, 1]`` (``random.random()`` in production).
-    """
-    if not 0.0 <= jitter <= 1.0:
-        raise ValueError(f"jitter must be a draw in [0, 1], got {jitter}")
-    ceiling = backoff_ceiling(attempt, base, cap)
-    return min(ceiling, jitter * ceiling)
 
 
 def decide_restart(

@@ -22,9 +22,11 @@ from events._codec import (
 )
 from events._errors import (
     ConcurrencyConflict,
+    EventLogBacklogged,
     EventLogClosed,
     EventLogError,
     InvalidLogFile,
+    LLMRuntimeError,
     LogFromNewerVersion,
     StorageFull,
     StorageUnavailable,
@@ -52,10 +54,11 @@ from events._health import (
     HealthOutcomeRecorded,
     HealthReset,
 )
-from events._logger import KeywordLogger, get_logger
+from events._logger import ROOT_LOGGER, KeywordLogger, LogLine, get_logger
 from events._memory import (
     MemoryEventLog,
 )
+from events._pipeline import CommitHook, CommittedBatch, PipelineStatistics
 from events._protocol import (
     EventLog,
     SnapshotStore,
@@ -85,6 +88,7 @@ from events._routing import (
     AttemptFailed,
     AttemptStarted,
     AttemptSucceeded,
+    BodyMessage,
     CandidateSkipped,
     FallbackSwitched,
     RequestCancelled,
@@ -109,8 +113,18 @@ from events._system import (
     ActorStopped,
 )
 
+_DISTRIBUTION = "llm-reliability-runtime"
+"""Marks this package as ours: ``actors`` and ``runtime`` check it on import, so another
+distribution's ``events`` package installed over ours fails with a clear error."""
+
 __all__ = [
+    "CommitHook",
+    "CommittedBatch",
+    "EventLogBacklogged",
+    "PipelineStatistics",
+    "ROOT_LOGGER",
     "KeywordLogger",
+    "LogLine",
     "get_logger",
     "ESCALATION_STREAM_PREFIX",
     "CandidateGenerated",
@@ -141,6 +155,7 @@ __all__ = [
     "AttemptFailed",
     "AttemptStarted",
     "AttemptSucceeded",
+    "BodyMessage",
     "CandidateSkipped",
     "ConcurrencyConflict",
     "DeploymentDegraded",
@@ -160,6 +175,7 @@ __all__ = [
     "HealthOutcomeRecorded",
     "HealthReset",
     "InvalidLogFile",
+    "LLMRuntimeError",
     "LogFromNewerVersion",
     "MemoryEventLog",
     "ModelListFailed",

@@ -64,13 +64,25 @@ class HealthOutcomeRecorded(HealthEvent, frozen=True, kw_only=True):
     """How much the failure counts, in ``[0, 1]`` (0 for a success)."""
     window_size: int = 20
     """The outcome window's length when recorded; stored so replay needs no policy."""
+    latency: float | None = None
+    """Seconds the successful call took (a stream: to its first chunk), when latency is
+    judged (``health.degraded_latency_seconds`` set); None otherwise."""
+    slow: bool | None = None
+    """Whether ``latency`` was over the threshold in force when recorded; None when not
+    judged. Replay folds this verdict, so it needs no policy either."""
+    latency_window: int = 5
+    """How many recent verdicts are kept; stored so replay needs no policy."""
 
 
 class DeploymentDegraded(HealthEvent, frozen=True, kw_only=True):
-    """The deployment fails some requests but is still under the quarantine thresholds."""
+    """The deployment fails some requests but is still under the quarantine thresholds,
+    or most of its recent successful calls were slower than ``degraded_latency_seconds``."""
 
     reason: str = ""
     """Human-readable why, e.g. ``1 consecutive failure (last: timeout_idle)``."""
+    latency: float | None = None
+    """For a slow deployment, the latency (seconds) of the call that tipped it; None when
+    it is degraded by failures."""
 
 
 class DeploymentRecovered(HealthEvent, frozen=True, kw_only=True):

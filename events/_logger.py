@@ -14,35 +14,86 @@ unless the host configures logging (or an entry point calls
 A record's message is a :class:`LogLine`: ``str()`` of it reads ``event key=value ...``
 for hosts with plain formatters; ``record.llmrt_event`` and ``record.llmrt_fields`` carry
 the parts for formatters that render them (``configure_logging``'s JSON and console).
+
+Secrets never reach a host's handler (RELIABILITY.md: redacted in every sink): the
+fields a record carries, its message text and its exception text are redacted when the
+line is logged (``events._redaction``: secrets by name and by value, prompt/completion
+bodies dropped). An exception is attached as redacted ``record.exc_text`` — which
+``logging.Formatter`` prints as it is — never as ``record.exc_info``, whose traceback a
+formatter would render from the raw exception message.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
+from types import TracebackType
 from typing import Any
 
-__all__ = ["ROOT_LOGGER", "KeywordLogger", "LogLine", "get_logger"]
+from events._redaction import REDACTED, redact_mapping, redact_text
+
+__all__ = ["ROOT_LOGGER", "KeywordLogger", "LogLine", "exception_text", "get_logger"]
 
 ROOT_LOGGER = "runtime"
 """Every logger of the runtime's packages is a child of this one."""
 
 logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
 
 class LogLine:
-    """A record's message: an event name and its fields, rendered only when read."""
+    """A record's message: an event name and its fields, rendered only when read.
 
-    __slots__ = ("event", "fields")
+    Attributes:
+        event: The dotted event name (``endpoint.request.failed``).
+        fields: The fields as logged, secrets included: for a formatter that redacts
+            by itself with other options (``configure_logging(log_bodies=True)``).
+        clean: The fields with secrets masked and body fields dropped; ``str()``
+            renders these.
+    """
 
-    def __init__(self, event: str, fields: dict[str, Any]) -> None:
+    __slots__ = ("clean", "event", "fields")
+
+    def __init__(
+        self, event: str, fields: dict[str, Any], clean: dict[str, Any] | None = None
+    ) -> None:
         self.event = event
         self.fields = fields
+        self.clean = redact_mapping(fields) if clean is None else clean
 
     def __str__(self) -> str:
-        if not self.fields:
+        if not self.clean:
             return self.event
-        rendered = " ".join(f"{key}={value!r}" for key, value in self.fields.items())
+        rendered = " ".join(f"{key}={_show(value)}" for key, value in self.clean.items())
         return f"{self.event} {rendered}"
+
+    def __repr__(self) -> str:
+        return f"LogLine({str(self)!r})"
+
+
+def _show(value: Any) -> str:
+    # repr escapes control characters (a backend's error text may hold some).
+    return REDACTED if value == REDACTED else repr(value)
+
+
+def _exc_info(value: object) -> ExcInfo | None:
+    """``exc_info=`` as ``logging`` reads it: True, an exception, or a sys.exc_info()."""
+    if isinstance(value, BaseException):
+        return (type(value), value, value.__traceback__)
+    if isinstance(value, tuple) and len(value) == 3 and value[0] is not None:
+        return value
+    if value is True or (value and not isinstance(value, tuple)):
+        current = sys.exc_info()
+        return None if current[0] is None else current
+    return None
+
+
+def exception_text(exc_info: ExcInfo) -> str:
+    """The traceback ``logging`` would print for ``exc_info``, secrets masked."""
+    text = "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+    return redact_text(text)
 
 
 class KeywordLogger:
@@ -84,15 +135,24 @@ class KeywordLogger:
             self._log(logging.ERROR, event, fields)
 
     def _log(self, level: int, event: str, fields: dict[str, Any]) -> None:
-        exc_info = fields.pop("exc_info", None)
+        exc_info = _exc_info(fields.pop("exc_info", None))
         merged = {**self._context, **fields} if self._context else fields
-        self._logger.log(
+        line = LogLine(event, merged)
+        caller = sys._getframe(2)  # whoever called debug()/info()/warning()/error()
+        record = self._logger.makeRecord(
+            self._logger.name,
             level,
-            LogLine(event, merged),
-            exc_info=exc_info,
-            extra={"llmrt_event": event, "llmrt_fields": merged},
-            stacklevel=3,
+            caller.f_code.co_filename,
+            caller.f_lineno,
+            line,
+            (),
+            None,  # never the raw exception: see the module docstring
+            caller.f_code.co_name,
+            {"llmrt_event": event, "llmrt_fields": line.clean},
         )
+        if exc_info is not None:
+            record.exc_text = exception_text(exc_info)
+        self._logger.handle(record)
 
 
 def get_logger(module: str) -> KeywordLogger:

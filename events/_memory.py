@@ -16,7 +16,17 @@ import msgspec
 
 from events._base import Event, StoredEvent, UnknownEvent
 from events._codec import EventRegistry, default_registry
-from events._errors import ConcurrencyConflict, EventLogClosed
+from events._errors import ConcurrencyConflict, EventLogClosed, StorageFull
+from events._memory_writer import MemoryWriter, Queued
+from events._pipeline import (
+    DEFAULT_LINGER,
+    DEFAULT_ROOM_TIMEOUT,
+    CommitHook,
+    CommittedBatch,
+    Pipeline,
+    PipelineStatistics,
+    settle,
+)
 
 __all__ = ["MemoryEventLog"]
 
@@ -44,8 +54,13 @@ class _Storage:
         # Per projection name: snapshot positions (sorted) and the states saved at them.
         self.snapshot_positions: dict[str, list[int]] = {}
         self.snapshot_states: dict[str, list[bytes]] = {}
-        self.changed = asyncio.Condition()
+        self.signal = asyncio.Event()
         self.last_timestamp = float("-inf")
+
+    def wake(self) -> None:
+        """Wake every subscriber waiting for new rows."""
+        signal, self.signal = self.signal, asyncio.Event()
+        signal.set()
 
     def write(
         self,
@@ -85,28 +100,43 @@ class MemoryEventLog:
     Args:
         registry: Encodes appended events and decodes them again on read.
         now: Wall clock for the envelope's timestamp (inject a fake one in tests).
+        queue_size: Background appends waiting above which ``wait_for_room`` waits.
+        linger: Seconds a routine ``append_nowait`` may wait to share a commit.
+        room_timeout: Longest wait for room before ``EventLogBacklogged``.
+        max_events: Storage "full" past this many events: appends that would pass it
+            fail with ``StorageFull`` (the in-memory stand-in for a full disk).
     """
 
     def __init__(
         self,
         registry: EventRegistry = default_registry,
         now: Callable[[], float] = time.time,
+        *,
+        queue_size: int = 10_000,
+        linger: float = DEFAULT_LINGER,
+        room_timeout: float = DEFAULT_ROOM_TIMEOUT,
+        max_events: int | None = None,
     ) -> None:
         self._registry = registry
         self._now = now
         self._storage = _Storage()
         self._closed = False
+        self.max_events = max_events
+        """Appends that would store more events than this fail with ``StorageFull``."""
         self.unknown_count = 0
         """How many ``UnknownEvent`` placeholders reads of this log have handed out."""
+        pipeline = Pipeline(capacity=queue_size, linger=linger, room_timeout=room_timeout)
+        self._writer = MemoryWriter(pipeline, self._commit_queued)
 
     @classmethod
     async def open(
         cls,
         registry: EventRegistry = default_registry,
         now: Callable[[], float] = time.time,
+        **options: float | int | None,
     ) -> MemoryEventLog:
         """Create a log; the async constructor mirrors ``SqliteEventLog.open``."""
-        return cls(registry=registry, now=now)
+        return cls(registry=registry, now=now, **options)  # type: ignore[arg-type]
 
     def with_registry(self, registry: EventRegistry) -> MemoryEventLog:
         """Another log on the same storage, decoding with ``registry``.
@@ -114,7 +144,7 @@ class MemoryEventLog:
         This is what opening the same database file with another release does: tests
         use it to write with one set of event types and read with another.
         """
-        other = MemoryEventLog(registry=registry, now=self._now)
+        other = MemoryEventLog(registry=registry, now=self._now, max_events=self.max_events)
         other._storage = self._storage
         return other
 
@@ -135,6 +165,7 @@ class MemoryEventLog:
         self._check_open()
         if not events:
             raise ValueError(f"append to {stream!r} needs at least one event")
+        self._writer.commit_now()  # what was queued before this call goes first
         # The key is checked first: a retried append that already succeeded must get its
         # positions back even though its expected_version is now stale.
         if idempotency_key is not None and idempotency_key in self._storage.idempotency:
@@ -144,10 +175,80 @@ class MemoryEventLog:
             raise ConcurrencyConflict(stream, expected_version, current)
         # Encode everything before touching any state, so a bad event writes nothing.
         encoded = [self._registry.encode(event) for event in events]
+        self._check_room(stream, len(encoded))
         positions = self._storage.write(stream, encoded, self._now(), idempotency_key)
-        async with self._storage.changed:
-            self._storage.changed.notify_all()
+        self._committed([(stream, positions, events)], 1)
         return positions
+
+    def append_nowait(
+        self, stream: str, events: Sequence[Event], *, urgent: bool = False
+    ) -> asyncio.Future[tuple[int, ...]]:
+        """Queue ``events`` and return at once; see ``SqliteEventLog.append_nowait``."""
+        self._check_open()
+        if not events:
+            raise ValueError(f"append to {stream!r} needs at least one event")
+        encoded = [self._registry.encode(event) for event in events]
+        future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
+        self._writer.queue((stream, encoded, events, future), urgent=urgent)
+        return future
+
+    async def wait_for_room(self) -> None:
+        """Return once fewer than ``queue_size`` background appends wait."""
+        self._check_open()
+        writer = self._writer
+        await writer.pipeline.wait_for_room(lambda: writer.depth)
+
+    async def flush(self) -> None:
+        """Wait until every background append queued so far is committed (or failed)."""
+        await self._writer.flush()
+
+    def on_commit(self, hook: CommitHook) -> Callable[[], None]:
+        """Call ``hook(batch)`` with every committed batch; returns a function removing it."""
+        return self._writer.pipeline.add_hook(hook)
+
+    def pipeline_statistics(self) -> PipelineStatistics:
+        """The queue and the background appends' counters."""
+        return self._writer.pipeline.statistics(self._writer.depth)
+
+    def _check_room(self, stream: str, count: int) -> None:
+        limit = self.max_events
+        if limit is not None and len(self._storage.rows) + count > limit:
+            raise StorageFull(
+                f"the in-memory event log is full ({limit} events); appending {count} to "
+                f"{stream!r} was refused and nothing was written"
+            )
+
+    def _commit_queued(self, batch: list[Queued]) -> None:
+        written: list[tuple[str, tuple[int, ...], Sequence[Event]]] = []
+        pipeline = self._writer.pipeline
+        for stream, encoded, events, future in batch:
+            try:
+                self._check_room(stream, len(encoded))
+            except StorageFull as exc:
+                pipeline.background_failed(stream, len(events), exc)
+                settle(future, exc)
+                continue
+            positions = self._storage.write(stream, encoded, self._now(), None)
+            settle(future, positions)
+            written.append((stream, positions, events))
+        pipeline.background_committed(len(written), sum(len(w[2]) for w in written))
+        self._committed(written, len(batch))
+
+    def _committed(
+        self, written: list[tuple[str, tuple[int, ...], Sequence[Event]]], appends: int
+    ) -> None:
+        """Wake subscribers and feed the commit hooks."""
+        self._storage.wake()
+        pipeline = self._writer.pipeline
+        if not pipeline.hooked or not written:
+            return
+        rows = self._storage.rows
+        stored = tuple(
+            _stored(rows[position - 1], event)
+            for _, positions, events in written
+            for position, event in zip(positions, events, strict=True)
+        )
+        pipeline.committed(CommittedBatch(events=stored, appends=appends, seconds=0.0))
 
     async def read(
         self,
@@ -197,10 +298,9 @@ class MemoryEventLog:
                     yield self._decode(row)
             if self._closed:
                 return
-            async with self._storage.changed:
-                await self._storage.changed.wait_for(
-                    lambda: self._closed or len(self._storage.rows) > index  # noqa: B023
-                )
+            signal = self._storage.signal
+            if len(self._storage.rows) <= index:
+                await signal.wait()
 
     async def last_position(self) -> int:
         """The highest committed position (0 for an empty log)."""
@@ -216,9 +316,9 @@ class MemoryEventLog:
         """Mark the log closed and wake subscribers so they end; idempotent."""
         if self._closed:
             return
+        await self._writer.close()
         self._closed = True
-        async with self._storage.changed:
-            self._storage.changed.notify_all()
+        self._storage.wake()
 
     async def save_snapshot(self, name: str, position: int, state: bytes) -> None:
         """Store ``state`` of projection ``name`` as of ``position`` (replacing one there)."""
@@ -254,20 +354,25 @@ class MemoryEventLog:
         event = self._registry.decode(row.type, row.schema_version, row.payload)
         if isinstance(event, UnknownEvent):
             self.unknown_count += 1
-        return StoredEvent(
-            position=row.position,
-            stream=row.stream,
-            stream_version=row.stream_version,
-            timestamp=row.timestamp,
-            type=row.type,
-            schema_version=row.schema_version,
-            idempotency_key=row.idempotency_key,
-            event=event,
-        )
+        return _stored(row, event)
 
     def _check_open(self) -> None:
         if self._closed:
             raise EventLogClosed("the in-memory event log is closed; open a new one")
+
+
+def _stored(row: _Row, event: Event | UnknownEvent) -> StoredEvent:
+    """A row as a reader gets it, with its decoded (or just-written) event."""
+    return StoredEvent(
+        position=row.position,
+        stream=row.stream,
+        stream_version=row.stream_version,
+        timestamp=row.timestamp,
+        type=row.type,
+        schema_version=row.schema_version,
+        idempotency_key=row.idempotency_key,
+        event=event,
+    )
 
 
 def _matches(

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Protocol
 
 from events._base import Event, StoredEvent
+from events._pipeline import CommitHook, PipelineStatistics
 
 __all__ = ["EventLog", "SnapshotStore"]
 
 
 class EventLog(Protocol):
-    """An append-only, totally ordered log of events."""
+    """An append-only, totally ordered log of events, and the runtime's only event queue.
+
+    ``append`` and ``append_nowait`` take their place in the order when called; see
+    ``events._pipeline`` for lingering, room and failure counting.
+    """
 
     async def append(
         self,
@@ -33,6 +39,34 @@ class EventLog(Protocol):
             idempotency_key: If an append with this key was already committed, nothing
                 is written and the positions of that earlier append are returned.
         """
+        ...
+
+    def append_nowait(
+        self, stream: str, events: Sequence[Event], *, urgent: bool = False
+    ) -> asyncio.Future[tuple[int, ...]]:
+        """Queue ``events`` for a background commit and return at once; never drops.
+
+        Routine appends linger to share a commit; ``urgent`` cuts the linger. The future
+        resolves to the positions once committed (awaiting it is optional: a failure
+        is logged and counted in ``pipeline_statistics()`` either way).
+        """
+        ...
+
+    async def wait_for_room(self) -> None:
+        """Return once the queue is below its capacity; ``EventLogBacklogged`` if it
+        is still full after the log's ``room_timeout``."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every append queued so far is committed (or failed)."""
+        ...
+
+    def on_commit(self, hook: CommitHook) -> Callable[[], None]:
+        """Call ``hook(batch)`` after every commit, in position order; returns an undo."""
+        ...
+
+    def pipeline_statistics(self) -> PipelineStatistics:
+        """The queue's depth, background appends and failures, waits for room."""
         ...
 
     def read(

@@ -28,11 +28,14 @@ candidate order and the weights in force: no extra cursor event is needed.
 
 from __future__ import annotations
 
+import msgspec
+
 from events._base import Event
 from events._codec import default_registry
 
 __all__ = [
     "AttemptFailed",
+    "BodyMessage",
     "AttemptStarted",
     "AttemptSucceeded",
     "CandidateSkipped",
@@ -91,6 +94,15 @@ def split_deployment(did: str) -> tuple[str, str]:
     return model, endpoint
 
 
+class BodyMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored message of a request (``RequestStarted.prompt``; opt-in)."""
+
+    role: str
+    """``system``, ``user``, ``assistant`` or ``tool``."""
+    content: str
+    """The message text, secrets masked."""
+
+
 class RoutingEvent(Event, frozen=True, kw_only=True):
     """Base of every routing event: which request, and when (not registered itself)."""
 
@@ -128,6 +140,9 @@ class RequestStarted(RoutingEvent, frozen=True, kw_only=True):
     """A hash of the messages (hex), to spot repeats without storing the prompt."""
     messages: int = 0
     """How many messages the request had."""
+    prompt: tuple[BodyMessage, ...] | None = None
+    """The request's messages, secrets masked, only with ``event_log.store_bodies``;
+    None by default (then only ``prompt_chars`` and ``prompt_hash`` are kept)."""
 
 
 class CandidateSkipped(RoutingEvent, frozen=True, kw_only=True):
@@ -199,8 +214,9 @@ class AttemptFailed(RoutingEvent, frozen=True, kw_only=True):
 class StreamInterrupted(RoutingEvent, frozen=True, kw_only=True):
     """A stream failed after chunks reached the caller: no fallback is allowed any more.
 
-    The caller receives an explicit error with the partial output, never a stream that
-    looks complete; this event is recorded instead of ``AttemptFailed``.
+    The caller receives an explicit error (``actors.router.StreamBroken``) with the
+    partial output, never a stream that looks complete; this event is recorded instead
+    of ``AttemptFailed``. (The event keeps its name: stored logs carry its tag.)
     """
 
     attempt: int = 0
@@ -244,6 +260,9 @@ class RequestSucceeded(RoutingEvent, frozen=True, kw_only=True):
     """Attempts made, the successful one included."""
     latency_s: float
     """Monotonic seconds from acceptance to the answer, retries and backoff included."""
+    content: str | None = None
+    """The reply text, secrets masked, only with ``event_log.store_bodies`` (and not for
+    streams, whose text went to the caller chunk by chunk); None by default."""
 
     @property
     def deployment(self) -> str:

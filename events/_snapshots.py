@@ -9,6 +9,7 @@ save or decode one is logged and never changes or loses state.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from typing import Any, Generic, TypeGuard, TypeVar
@@ -52,6 +53,7 @@ class Projector(Generic[S]):
         self._state = projection.initial
         self._position = 0
         self._snapshot_position = 0
+        self._saving: asyncio.Task[None] | None = None
         self.snapshot_failures = 0
         """How many snapshot saves failed (each was logged; state was kept)."""
 
@@ -127,9 +129,9 @@ class Projector(Generic[S]):
             await self._try_snapshot()
         return applied
 
-    async def apply_all(self, committed: Sequence[StoredEvent]) -> None:
-        """``apply`` each event in order (position order), with one await per snapshot
-        instead of one per event; an exception stops it where ``apply`` would have."""
+    def feed(self, committed: Sequence[StoredEvent]) -> None:
+        """Fold committed events now (a commit hook: synchronous); a snapshot that falls
+        due is saved by a task (``drain`` waits for it), one at a time."""
         projection, evolve = self._projection, self._projection.evolve
         for stored in committed:
             if stored.position <= self._position:
@@ -137,8 +139,21 @@ class Projector(Generic[S]):
             self._position = stored.position
             if projection.accepts(stored):
                 self._state = evolve(self._state, stored.event)
-            if self._position - self._snapshot_position >= self._snapshot_every:
-                await self._try_snapshot()
+        due = self._position - self._snapshot_position >= self._snapshot_every
+        if due and self._saving is None:
+            self._saving = asyncio.get_running_loop().create_task(self._save_in_background())
+
+    async def drain(self) -> None:
+        """Wait for a snapshot ``feed`` started (its failure was logged and counted)."""
+        saving = self._saving
+        if saving is not None:
+            await asyncio.wait([saving])
+
+    async def _save_in_background(self) -> None:
+        try:
+            await self._try_snapshot()
+        finally:
+            self._saving = None
 
     async def follow(self) -> None:
         """Apply every new committed event until the log closes (run it as a task)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
 from pathlib import Path
@@ -22,7 +21,14 @@ from events._base import Event, StoredEvent
 from events._codec import EventRegistry, default_registry
 from events._errors import EventLogClosed, EventLogError
 from events._logger import get_logger
-from events._sqlite_committer import Committer, Entry, SnapshotRequest, SqliteLogStatistics
+from events._pipeline import (
+    DEFAULT_LINGER,
+    DEFAULT_ROOM_TIMEOUT,
+    CommitHook,
+    Pipeline,
+    PipelineStatistics,
+)
+from events._sqlite_committer import Committer, Entry, SnapshotRequest
 from events._sqlite_read import PAGE_SIZE, Filter, ReaderPool, decode_rows
 from events._sqlite_schema import (
     Durability,
@@ -30,9 +36,8 @@ from events._sqlite_schema import (
     prepare_readonly,
     prepare_writer,
     run_sync,
-    translate,
 )
-from events._sqlite_writer import KEY_SEPARATOR
+from events._sqlite_writer import KEY_SEPARATOR, SqliteLogStatistics
 
 __all__ = ["SqliteEventLog", "SqliteLogStatistics"]
 
@@ -74,7 +79,7 @@ class SqliteEventLog:
         self._signal = asyncio.Event()
         self._unknown = 0
         if writer is not None:
-            writer[1].on_commit = self._wake_subscribers
+            writer[1].after_commit = self._wake_subscribers
             self._task = asyncio.create_task(writer[1].run(), name=f"eventlog-writer:{path}")
             self._task.add_done_callback(self._writer_stopped)
 
@@ -96,6 +101,8 @@ class SqliteEventLog:
         registry: EventRegistry = default_registry,
         queue_size: int = 10_000,
         max_batch: int = 1_000,
+        linger: float = DEFAULT_LINGER,
+        room_timeout: float = DEFAULT_ROOM_TIMEOUT,
         now: Callable[[], float] = time.time,
         busy_timeout: float = 5.0,
         max_page_count: int | None = None,
@@ -107,8 +114,11 @@ class SqliteEventLog:
             durability: ``"normal"`` (survives a process crash) or ``"full"`` (survives
                 power loss); see the class docstring.
             registry: Encodes appended events and decodes read ones.
-            queue_size: Appends waiting for the writer before ``append`` waits for room.
+            queue_size: Appends waiting for the writer above which ``append`` and
+                ``wait_for_room`` wait for room (``append_nowait`` never waits).
             max_batch: Most requests committed in one transaction.
+            linger: Seconds a routine ``append_nowait`` may wait to share a commit.
+            room_timeout: Longest wait for room before ``EventLogBacklogged``.
             now: The clock stamping each batch's events (seconds since the epoch).
             busy_timeout: Seconds a write waits for another process's lock.
             max_page_count: Caps the file's size in pages (``PRAGMA max_page_count``);
@@ -125,7 +135,8 @@ class SqliteEventLog:
         except BaseException:
             await conn.close()
             raise
-        committer = Committer(conn, where, queue_size=queue_size, max_batch=max_batch, now=now)
+        pipeline = Pipeline(capacity=queue_size, linger=linger, room_timeout=room_timeout)
+        committer = Committer(conn, where, pipeline=pipeline, max_batch=max_batch, now=now)
         opened = cls(where, registry, ReaderPool(where, busy_timeout), (conn, committer))
         log.info("eventlog.opened", path=str(where), durability=durability)
         return opened
@@ -200,10 +211,51 @@ class SqliteEventLog:
         encode = self._registry.encode
         encoded = [encode(event) for event in events]
         future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
-        entry: Entry = ((stream, encoded, expected_version, idempotency_key), future)
-        if not committer.offer(entry):
-            await committer.put(entry)  # backpressure (raises if the writer stopped)
+        entry: Entry = ((stream, encoded, expected_version, idempotency_key), future, events, False)
+        await committer.put(entry)  # waits for room only if the queue is full
         return await future
+
+    def append_nowait(
+        self, stream: str, events: Sequence[Event], *, urgent: bool = False
+    ) -> asyncio.Future[tuple[int, ...]]:
+        """Queue ``events`` and return at once; see ``EventLog.append_nowait``.
+
+        Raises:
+            EventLogClosed: The log is closed; nothing was queued.
+        """
+        committer = self._writable()[1]
+        if not events:
+            raise ValueError(f"append to {stream!r} needs at least one event")
+        encode = self._registry.encode
+        encoded = [encode(event) for event in events]
+        future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
+        committer.queue(((stream, encoded, None, None), future, events, True), hurry=urgent)
+        return future
+
+    async def wait_for_room(self) -> None:
+        """Return once fewer than ``queue_size`` appends wait for the writer.
+
+        Raises:
+            EventLogBacklogged: Still full after ``room_timeout`` seconds.
+        """
+        committer = self._writable()[1]
+        await committer.pipeline.wait_for_room(lambda: committer.depth)
+
+    async def flush(self) -> None:
+        """Wait until every append queued so far is committed (or failed)."""
+        if self._writer is not None and not self._closed:
+            await self._writer[1].flush()
+
+    def on_commit(self, hook: CommitHook) -> Callable[[], None]:
+        """Call ``hook(batch)`` with every committed batch; returns a function removing it."""
+        return self._writable()[1].pipeline.add_hook(hook)
+
+    def pipeline_statistics(self) -> PipelineStatistics:
+        """The queue and the background appends' counters (zeros if read-only)."""
+        if self._writer is None:
+            return Pipeline(capacity=1, linger=0, room_timeout=1).statistics(0)
+        committer = self._writer[1]
+        return committer.pipeline.statistics(committer.depth)
 
     def _writable(self) -> tuple[aiosqlite.Connection, Committer]:
         if self._closed:
@@ -284,26 +336,21 @@ class SqliteEventLog:
         signal, self._signal = self._signal, asyncio.Event()
         signal.set()
 
-    async def _scalar(self, sql: str, params: Sequence[object]) -> int:
-        rows = await self._readers.page(sql, params)
-        return int(rows[0][0])
-
     async def last_position(self) -> int:
         """The highest committed position (0 for an empty log)."""
-        return await self._scalar("SELECT coalesce(max(position), 0) FROM events", ())
+        return await self._readers.scalar("SELECT coalesce(max(position), 0) FROM events", ())
 
     async def stream_version(self, stream: str) -> int:
         """The stream's current version (0 if it has no events)."""
         sql = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = ?"
-        return await self._scalar(sql, (stream,))
+        return await self._readers.scalar(sql, (stream,))
 
     async def save_snapshot(self, name: str, position: int, state: bytes) -> None:
         """Store ``state`` of projection ``name`` as of ``position`` (in the next batch)."""
         committer = self._writable()[1]
         future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
-        entry: Entry = (SnapshotRequest(name, position, bytes(state)), future)
-        if not committer.offer(entry):
-            await committer.put(entry)
+        entry: Entry = (SnapshotRequest(name, position, bytes(state)), future, (), False)
+        await committer.put(entry)
         await future
 
     async def load_snapshot(
@@ -312,16 +359,7 @@ class SqliteEventLog:
         """The latest snapshot of ``name`` (at or before a position); ``None`` if none."""
         if self._closed:
             raise EventLogClosed(f"event log {self._path} is closed")
-        bound = at_or_before if at_or_before is not None else 2**63 - 1
-        rows = await self._readers.page(
-            "SELECT position, state FROM snapshots WHERE name = ? AND position <= ? "
-            "ORDER BY position DESC LIMIT 1",
-            (name, bound),
-        )
-        if not rows:
-            return None
-        row: tuple[int, bytes] = rows[0]  # type: ignore[assignment]
-        return int(row[0]), bytes(row[1])
+        return await self._readers.snapshot(name, at_or_before)
 
     async def set_max_page_count(self, pages: int) -> int:
         """Cap (or raise the cap on) the file's size in pages; returns the cap in force.
@@ -329,13 +367,7 @@ class SqliteEventLog:
         Runs on the writer connection between batches. SQLite never lowers the cap
         below the file's current size.
         """
-        conn = self._writable()[0]
-        try:
-            async with conn.execute(f"PRAGMA max_page_count={int(pages)}") as cursor:
-                row = await cursor.fetchone()
-        except sqlite3.Error as exc:
-            raise translate(exc, self._path, "resize") from exc
-        return int(row[0]) if row is not None else int(pages)
+        return await self._writable()[1].set_max_page_count(pages)
 
     def statistics(self) -> SqliteLogStatistics:
         """Current counters (cheap; no I/O); all zero but ``unknown_count`` if read-only."""
@@ -351,7 +383,7 @@ class SqliteEventLog:
         self._closed = True
         try:
             if self._writer is not None and self._task is not None:
-                await self._stop_writer(*self._writer, self._task)
+                await self._writer[1].close_writer(self._task)
         finally:
             await self._readers.close()
             if self._writer is not None:
@@ -359,25 +391,6 @@ class SqliteEventLog:
             self._wake_subscribers()
             self._close_done.set()
             log.info("eventlog.closed", path=str(self._path))
-
-    async def _stop_writer(
-        self, conn: aiosqlite.Connection, committer: Committer, task: asyncio.Task[None]
-    ) -> None:
-        committer.stop()
-        try:
-            if not task.done():  # else it was cancelled from outside: nothing to flush
-                await asyncio.wait([task])  # unlike ``await task``, never raises its error
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            committer.fail_pending()
-        try:
-            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            # The data is committed; a failed checkpoint only leaves a larger -wal file.
-            log.warning("eventlog.checkpoint.failed", path=str(self._path), error=str(exc))
 
 
 def _absolute(path: str | Path) -> Path:

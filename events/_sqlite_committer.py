@@ -1,17 +1,19 @@
 """The SQLite event log's writer task: drains the queue, commits batches, resolves callers.
 
 This is the I/O shell around :func:`events._sqlite_writer.write_batch`: it owns the
-bounded queue and the commit statistics, and updates the statistics only after a
-successful COMMIT, so a failed batch (disk full, locked database) leaves them as they
-were and the writer keeps serving later appends.
+log's queue (the runtime's only event queue: ``events._pipeline``), lingers for
+background appends, and updates the statistics only after a successful COMMIT, so a
+failed batch (disk full, locked database) leaves them as they were and the writer keeps
+serving later appends.
 
 The queue is a plain deque plus one future the idle writer sleeps on: an append costs a
-``deque.append`` and, only when the writer sleeps, one ``set_result`` (an
-``asyncio.Queue`` costs a wake-up attempt and several method calls per put and get).
-Backpressure stays: past ``queue_size`` callers wait, first come first served, for room.
+``deque.append`` and, only when the writer sleeps (or must hurry), one ``set_result``.
+An awaited ``append`` waits for room past ``queue_size``; ``append_nowait`` never
+waits and never drops (producers that can wait call ``wait_for_room`` first).
 
 Batches go to the connection's thread as tasks (``_IN_FLIGHT`` at once); each batch's
-callers are resolved, in order, only after its COMMIT.
+callers are resolved, in order, only after its COMMIT; then the commit hooks get the
+batch's events as ``StoredEvent``s (built only when a hook is registered).
 """
 
 from __future__ import annotations
@@ -22,18 +24,26 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
 import aiosqlite
-import msgspec
 
+from events._base import Event
 from events._errors import EventLogClosed, EventLogError
 from events._logger import get_logger
+from events._pipeline import CommittedBatch, Pipeline, settle
 from events._sqlite_schema import run_sync, translate
-from events._sqlite_writer import AppendRequest, BatchResult, StreamCache, write_batch
+from events._sqlite_writer import (
+    AppendRequest,
+    BatchResult,
+    SqliteLogStatistics,
+    StreamCache,
+    stored_events,
+    write_batch,
+)
 
 __all__ = ["Committer", "Entry", "SnapshotRequest", "SqliteLogStatistics", "Waiter"]
 
@@ -57,35 +67,12 @@ class SnapshotRequest:
     state: bytes
 
 
-class SqliteLogStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot of the log's counters (read by ``runtime.inspect`` and ``/metrics``)."""
-
-    queue_depth: int = 0
-    """Requests waiting for the writer."""
-    batches_committed: int = 0
-    """Transactions committed since open."""
-    batches_failed: int = 0
-    """Batches rolled back by a storage error since open."""
-    appends_committed: int = 0
-    """``append`` calls resolved by a commit (idempotent repeats and conflicts included)."""
-    events_committed: int = 0
-    """Event rows written since open."""
-    average_batch_size: float = 0.0
-    """Appends per committed batch, on average."""
-    last_batch_size: int = 0
-    """Appends in the last committed batch."""
-    last_commit_latency: float = 0.0
-    """Seconds from handing the last batch to the connection's thread to its COMMIT being
-    seen by the event loop (thread hops and any wait behind the batch before it included)."""
-    unknown_count: int = 0
-    """Events this log handed out as ``UnknownEvent``."""
-
-
 Waiter: TypeAlias = asyncio.Future[tuple[int, ...]]
 """The future an ``append`` (or ``save_snapshot``) caller awaits."""
 
-Entry = tuple[AppendRequest | SnapshotRequest, Waiter]
-"""A request and the future its caller awaits."""
+Entry = tuple[AppendRequest | SnapshotRequest, Waiter, Sequence[Event], bool]
+"""A request, the future its caller awaits, the domain events (empty for a snapshot;
+handed to commit hooks) and whether it is a background (``append_nowait``) append."""
 
 
 @dataclass(slots=True)
@@ -93,6 +80,7 @@ class _Flight:
     """A batch handed to the connection's thread, and the callers waiting for it."""
 
     task: asyncio.Task[BatchResult]
+    appends: list[Entry]
     append_futures: list[Waiter]
     snapshot_futures: list[Waiter]
     started: float
@@ -106,7 +94,7 @@ class Committer:
         conn: aiosqlite.Connection,
         path: Path,
         *,
-        queue_size: int,
+        pipeline: Pipeline,
         max_batch: int,
         now: Callable[[], float],
     ) -> None:
@@ -118,20 +106,25 @@ class Committer:
         self.last_commit_latency = 0.0
         self.stopped = False
         """The writer has finished: nobody will take requests any more."""
-        self.on_commit: Callable[[], None] = lambda: None
+        self.after_commit: Callable[[], None] = lambda: None
         """Called after every commit (the log wakes its subscribers)."""
+        self.pipeline = pipeline
         self._conn = conn
         self._path = path
-        self._capacity = queue_size
         self._max_batch = max_batch
         self._now = now
         self._pending: deque[Entry] = deque()
-        self._room: deque[asyncio.Future[None]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._flights: deque[_Flight] = deque()
         self._cache = StreamCache()  # read and changed only in the connection's thread
         self._stopping = False
         self._abort = threading.Event()
+        self._last: Waiter | None = None
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting for the writer."""
+        return len(self._pending)
 
     def statistics(self, unknown_count: int) -> SqliteLogStatistics:
         """The writer's counters as a frozen record."""
@@ -148,36 +141,36 @@ class Committer:
             unknown_count=unknown_count,
         )
 
-    def offer(self, entry: Entry) -> bool:
-        """Queue ``entry`` if there is room (the fast path); ``False`` if not."""
-        if len(self._pending) >= self._capacity or self.stopped:
-            return False
-        self._pending.append(entry)
-        self._wake()
-        return True
-
-    async def put(self, entry: Entry) -> None:
-        """Queue ``entry``, first waiting (first come, first served) for room.
+    def queue(self, entry: Entry, *, hurry: bool) -> None:
+        """Queue ``entry`` now, room or not (callers that must wait for room did).
 
         Raises:
-            EventLogClosed: The writer stopped before there was room; nothing was queued.
+            EventLogClosed: The writer has stopped.
         """
-        loop = asyncio.get_running_loop()
-        while len(self._pending) >= self._capacity and not self.stopped:
-            room: asyncio.Future[None] = loop.create_future()
-            self._room.append(room)
-            try:
-                await room
-            except asyncio.CancelledError:
-                with contextlib.suppress(ValueError):
-                    self._room.remove(room)
-                if room.done() and not room.cancelled():
-                    self._make_room(1)  # we were given room we will not use: pass it on
-                raise
-        if self.stopped:
-            raise EventLogClosed(f"event log {self._path} closed before this append")
-        self._pending.append(entry)
+        if self.stopped or self._stopping:
+            raise EventLogClosed(f"event log {self._path} is closed")
+        pending = self._pending
+        pending.append(entry)
+        self._last = entry[1]
+        pipeline = self.pipeline
+        pipeline.queued(len(pending), hurry=hurry)
+        if len(pending) == 1 or pipeline.hurry:
+            self._wake()
+
+    async def put(self, entry: Entry) -> None:
+        """Queue an awaited request, first waiting for room (bounded, see ``Pipeline``)."""
+        if len(self._pending) >= self.pipeline.capacity:
+            await self.pipeline.wait_for_room(lambda: len(self._pending))
+        self.queue(entry, hurry=True)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed or failed (cuts the linger)."""
+        last = self._last
+        if last is None or last.done():
+            return
+        self.pipeline.hurry = True
         self._wake()
+        await asyncio.wait([last])
 
     def stop(self) -> None:
         """Ask the writer to finish: it flushes everything queued, then returns."""
@@ -187,13 +180,42 @@ class Committer:
     def fail_pending(self) -> None:
         """After the writer stopped: fail what is still queued, release who waits for room."""
         self.stopped = True
+        message = f"event log {self._path} closed before this append"
         while self._pending:
-            future = self._pending.popleft()[1]
-            if not future.done():
-                future.set_exception(
-                    EventLogClosed(f"event log {self._path} closed before this append")
+            request, future, events, background = self._pending.popleft()
+            if background and not future.done():
+                self.pipeline.background_failed(
+                    _stream(request), len(events), EventLogClosed(message)
                 )
-        self._make_room(len(self._room))
+            settle(future, EventLogClosed(message))
+        self.pipeline.release_all()
+
+    async def close_writer(self, task: asyncio.Task[None]) -> None:
+        """Stop the writer task (after it flushed the queue), then checkpoint the WAL."""
+        self.stop()
+        try:
+            if not task.done():  # else it was cancelled from outside: nothing to flush
+                await asyncio.wait([task])  # unlike ``await task``, never raises its error
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.fail_pending()
+        try:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            # The data is committed; a failed checkpoint only leaves a larger -wal file.
+            log.warning("eventlog.checkpoint.failed", path=str(self._path), error=str(exc))
+
+    async def set_max_page_count(self, pages: int) -> int:
+        """``PRAGMA max_page_count`` on the writer connection; the cap in force."""
+        try:
+            async with self._conn.execute(f"PRAGMA max_page_count={int(pages)}") as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path, "resize") from exc
+        return int(row[0]) if row is not None else int(pages)
 
     async def run(self) -> None:
         """The writer task's body: launch batches, land them in order, until stopped."""
@@ -201,21 +223,32 @@ class Committer:
         try:
             while self._pending or flights or not self._stopping:
                 if self._pending and len(flights) < _IN_FLIGHT:
-                    self._launch(self._take())
+                    wait = 0.0 if self._stopping else self.pipeline.linger_left()
+                    if wait > 0:
+                        await self._sleep(wait)
+                    else:
+                        self._launch(self._take())
                 elif flights and flights[0].task.done():
                     self._land(flights.popleft())
                 else:
-                    await self._sleep()
+                    await self._sleep(None)
         except asyncio.CancelledError:
             self._abandon()
             raise
         finally:
             self.stopped = True
 
-    async def _sleep(self) -> None:
-        # Woken by a new request, stop(), or a batch finishing in the thread.
-        self._wakeup = asyncio.get_running_loop().create_future()
-        await self._wakeup
+    async def _sleep(self, seconds: float | None) -> None:
+        # Woken by a request that must not wait, stop(), a batch finishing in the
+        # thread, or the linger's end.
+        loop = asyncio.get_running_loop()
+        self._wakeup = wakeup = loop.create_future()
+        timer = loop.call_later(seconds, self._wake) if seconds is not None else None
+        try:
+            await wakeup
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _wake(self, _: object = None) -> None:
         wakeup = self._wakeup
@@ -224,33 +257,26 @@ class Committer:
             if not wakeup.done():
                 wakeup.set_result(None)
 
-    def _make_room(self, count: int) -> None:
-        room = self._room
-        while count > 0 and room:
-            waiter = room.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                count -= 1
-
     def _take(self) -> list[Entry]:
         pending = self._pending
         count = min(len(pending), self._max_batch)
         batch = [pending.popleft() for _ in range(count)]
-        if self._room:
-            self._make_room(count)
+        self.pipeline.taken(len(pending))
         return batch
 
     def _launch(self, batch: list[Entry]) -> None:
         """Hand ``batch`` to the connection's thread (behind any batch already there)."""
-        appends, append_futures, snapshots, snapshot_futures = _split(batch)
-        if not append_futures and not snapshot_futures:
+        entries, snapshots, snapshot_futures = _split(batch)
+        if not entries and not snapshot_futures:
             return
+        requests: list[AppendRequest] = [entry[0] for entry in entries]  # type: ignore[misc]
         write = run_sync(
-            self._conn, write_batch, appends, snapshots, self._cache, self._now(), self._abort
+            self._conn, write_batch, requests, snapshots, self._cache, self._now(), self._abort
         )
         task = asyncio.get_running_loop().create_task(write)
         task.add_done_callback(self._wake)
-        flight = _Flight(task, append_futures, snapshot_futures, time.perf_counter())
+        futures = [entry[1] for entry in entries]
+        flight = _Flight(task, entries, futures, snapshot_futures, time.perf_counter())
         self._flights.append(flight)
 
     def _land(self, flight: _Flight) -> None:
@@ -260,33 +286,43 @@ class Committer:
         except Exception as exc:
             self._failed(exc, flight)
             return
+        seconds = time.perf_counter() - flight.started
         self.batches_committed += 1
         self.events_committed += result.rows
-        self.appends_committed += len(flight.append_futures)
-        self.last_batch_size = len(flight.append_futures)
-        self.last_commit_latency = time.perf_counter() - flight.started
-        for future, outcome in zip(flight.append_futures, result.outcomes, strict=True):
-            if future.done():  # its caller was cancelled while in flight; the write stands
-                continue
-            if isinstance(outcome, tuple):
-                future.set_result(outcome)
-            else:
-                future.set_exception(outcome)
+        self.appends_committed += len(flight.appends)
+        self.last_batch_size = len(flight.appends)
+        self.last_commit_latency = seconds
+        background = events = 0
+        for entry, outcome in zip(flight.appends, result.outcomes, strict=True):
+            if entry[3]:
+                background += 1
+                events += len(entry[2])
+            settle(entry[1], outcome)  # a cancelled caller's append stands: nothing to tell
         for future in flight.snapshot_futures:
-            if not future.done():
-                future.set_result(())
-        self.on_commit()
+            settle(future, ())
+        pipeline = self.pipeline
+        pipeline.background_committed(background, events)
+        self.after_commit()
+        if pipeline.hooked:
+            stored = stored_events([(e[0], e[2]) for e in flight.appends], result)  # type: ignore[misc]
+            batch = CommittedBatch(events=stored, appends=len(flight.appends), seconds=seconds)
+            pipeline.committed(batch)
 
     def _failed(self, exc: Exception, flight: _Flight) -> None:
         self.batches_failed += 1
-        appends = len(flight.append_futures)
+        appends = len(flight.appends)
         log.error("eventlog.batch.failed", path=str(self._path), appends=appends, error=str(exc))
         if isinstance(exc, sqlite3.Error):
             error = translate(exc, self._path, "append")
             make: Callable[[], BaseException] = lambda: _copy(error, exc)  # noqa: E731
         else:
             make = lambda: _wrap(exc, self._path)  # noqa: E731
-        _fail(flight.append_futures + flight.snapshot_futures, make)
+        for request, future, events, background in flight.appends:
+            failure = make()
+            if background and not future.done():
+                self.pipeline.background_failed(_stream(request), len(events), failure)
+            settle(future, failure)
+        _fail(flight.snapshot_futures, make)
 
     def _abandon(self) -> None:
         """The writer was cancelled: roll back what has not committed, fail its callers."""
@@ -303,24 +339,25 @@ class Committer:
             )
 
 
-def _split(
-    batch: list[Entry],
-) -> tuple[list[AppendRequest], list[Waiter], list[tuple[str, int, bytes]], list[Waiter]]:
+def _split(batch: list[Entry]) -> tuple[list[Entry], list[tuple[str, int, bytes]], list[Waiter]]:
     """Appends and snapshots of a batch, without those whose caller already gave up."""
-    appends: list[AppendRequest] = []
-    append_futures: list[Waiter] = []
+    appends: list[Entry] = []
     snapshots: list[tuple[str, int, bytes]] = []
     snapshot_futures: list[Waiter] = []
-    for request, future in batch:
+    for entry in batch:
+        request, future = entry[0], entry[1]
         if future.done():  # its caller was cancelled before we took it: not written
             continue
         if isinstance(request, SnapshotRequest):
             snapshots.append((request.name, request.position, request.state))
             snapshot_futures.append(future)
         else:
-            appends.append(request)
-            append_futures.append(future)
-    return appends, append_futures, snapshots, snapshot_futures
+            appends.append(entry)
+    return appends, snapshots, snapshot_futures
+
+
+def _stream(request: AppendRequest | SnapshotRequest) -> str:
+    return request.name if isinstance(request, SnapshotRequest) else request[0]
 
 
 def _fail(futures: list[Waiter], make: Callable[[], BaseException]) -> None:

@@ -150,6 +150,24 @@ class ReaderPool:
             else:
                 self._idle.append(conn)
 
+    async def scalar(self, sql: str, params: Sequence[Any]) -> int:
+        """The first column of the first row, as an int."""
+        rows = await self.page(sql, params)
+        return int(rows[0][0])
+
+    async def snapshot(self, name: str, at_or_before: int | None) -> tuple[int, bytes] | None:
+        """The latest snapshot row of ``name`` (at or before a position), if any."""
+        bound = at_or_before if at_or_before is not None else 2**63 - 1
+        rows = await self.page(
+            "SELECT position, state FROM snapshots WHERE name = ? AND position <= ? "
+            "ORDER BY position DESC LIMIT 1",
+            (name, bound),
+        )
+        if not rows:
+            return None
+        row: tuple[int, bytes] = rows[0]  # type: ignore[assignment]  # not an events row
+        return int(row[0]), bytes(row[1])
+
     async def _open(self) -> aiosqlite.Connection:
         return await connect(self._path, readonly=True, busy_timeout=self._busy_timeout)
 

@@ -23,6 +23,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
+from events._base import Event, StoredEvent
 from events._errors import ConcurrencyConflict
 
 __all__ = [
@@ -32,7 +35,9 @@ __all__ = [
     "BatchResult",
     "EncodedEvent",
     "Outcome",
+    "SqliteLogStatistics",
     "StreamCache",
+    "stored_events",
     "write_batch",
 ]
 
@@ -69,6 +74,30 @@ _VERSIONS = (
 )
 
 
+class SqliteLogStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the log's counters (read by ``runtime.inspect`` and ``/metrics``)."""
+
+    queue_depth: int = 0
+    """Requests waiting for the writer."""
+    batches_committed: int = 0
+    """Transactions committed since open."""
+    batches_failed: int = 0
+    """Batches rolled back by a storage error since open."""
+    appends_committed: int = 0
+    """``append`` calls resolved by a commit (idempotent repeats and conflicts included)."""
+    events_committed: int = 0
+    """Event rows written since open."""
+    average_batch_size: float = 0.0
+    """Appends per committed batch, on average."""
+    last_batch_size: int = 0
+    """Appends in the last committed batch."""
+    last_commit_latency: float = 0.0
+    """Seconds from handing the last batch to the connection's thread to its COMMIT being
+    seen by the event loop (thread hops and any wait behind the batch before it included)."""
+    unknown_count: int = 0
+    """Events this log handed out as ``UnknownEvent``."""
+
+
 class BatchAborted(Exception):
     """The writer was cancelled before COMMIT; the batch was rolled back."""
 
@@ -93,8 +122,13 @@ class BatchResult:
 
     outcomes: list[Outcome]
     """One per append request, in order: positions, or the conflict to raise."""
+    versions: list[int]
+    """One per append request: the stream version of its first event, or 0 if it wrote
+    nothing (a conflict, or an idempotent repeat)."""
     rows: int
     """Event rows inserted."""
+    timestamp: float
+    """The time stamped on the batch's events."""
 
 
 @dataclass(slots=True)
@@ -106,6 +140,7 @@ class _Plan:
     rows: list[tuple[object, ...]] = field(default_factory=list)
     batch_keys: dict[str, tuple[int, ...]] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    first_versions: list[int] = field(default_factory=list)
 
 
 def write_batch(
@@ -141,7 +176,7 @@ def write_batch(
         if conn.in_transaction:
             conn.execute("ROLLBACK")
     _remember(cache, plan)
-    return BatchResult(plan.outcomes, len(plan.rows))
+    return BatchResult(plan.outcomes, plan.first_versions, len(plan.rows), now)
 
 
 def _remember(cache: StreamCache, plan: _Plan) -> None:
@@ -174,12 +209,14 @@ def _plan_one(
         earlier = plan.batch_keys.get(key) or stored.get(key)
         if earlier is not None:
             plan.outcomes.append(earlier)
+            plan.first_versions.append(0)
             return
     current = plan.versions.get(stream)
     if current is None:
         current = plan.cached[stream]
     if expected is not None and expected != current:
         plan.outcomes.append(ConcurrencyConflict(stream, expected, current))
+        plan.first_versions.append(0)
         return
     first = plan.last + 1
     if len(encoded) == 1 and key is None:  # the common case, without the loop
@@ -194,6 +231,7 @@ def _plan_one(
     if key is not None:
         plan.batch_keys[key] = positions
     plan.outcomes.append(positions)
+    plan.first_versions.append(current + 1)
 
 
 def _add_rows(
@@ -232,3 +270,39 @@ def _append_positions(conn: sqlite3.Connection, key: str, first: int) -> tuple[i
         (key + KEY_SEPARATOR, key + _KEY_RANGE_END),
     ).fetchone()[0]
     return tuple(range(first, first + 1 + int(more)))
+
+
+def stored_events(
+    appends: Sequence[tuple[AppendRequest, Sequence[Event]]], result: BatchResult
+) -> tuple[StoredEvent, ...]:
+    """The batch's new events as a reader will see them (repeats and conflicts wrote none)."""
+    stored: list[StoredEvent] = []
+    timestamp = result.timestamp
+    for (request, events), outcome, version in zip(
+        appends, result.outcomes, result.versions, strict=True
+    ):
+        if not version or not isinstance(outcome, tuple):
+            continue
+        stream, encoded, _, key = request
+        for index, (position, event, (name, schema_version, _)) in enumerate(
+            zip(outcome, events, encoded, strict=True)
+        ):
+            stored.append(
+                StoredEvent(
+                    position=position,
+                    stream=stream,
+                    stream_version=version + index,
+                    timestamp=timestamp,
+                    type=name,
+                    schema_version=schema_version,
+                    idempotency_key=_row_key(key, index),
+                    event=event,
+                )
+            )
+    return tuple(stored)
+
+
+def _row_key(key: str | None, index: int) -> str | None:
+    if key is None or index == 0:
+        return key
+    return f"{key}{KEY_SEPARATOR}{index}"

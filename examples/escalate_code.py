@@ -17,13 +17,10 @@ Run it::
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
-
-import structlog
 
 from events import EscalationEvent, Event
 from runtime import (
@@ -36,6 +33,7 @@ from runtime import (
     RoleConfig,
     Runtime,
     RuntimeConfig,
+    configure_logging,
 )
 from runtime.testing import ChaosServer
 
@@ -131,7 +129,7 @@ def report(result: EscalationResult) -> None:
 async def main() -> int:
     """Start the backend and the runtime, escalate, report; exit status 0 on success."""
     # Only warnings from the runtime: the example prints its own account of each step.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    configure_logging(level="warning")
     async with ChaosServer(["codellama", "qwen2.5-coder:14b"], seed=1) as server:
         server.script("codellama", [BROKEN_REPLY])
         server.script("qwen2.5-coder:14b", [FIXED_REPLY])

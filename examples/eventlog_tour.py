@@ -14,14 +14,12 @@ Everything runs locally; nothing else needs to be installed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import tempfile
 from pathlib import Path
 
 import httpx
 import msgspec
-import structlog
 
 from actors import Actor, ActorSystem, SupervisionPolicy
 from events import (
@@ -165,8 +163,7 @@ async def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    # The tour narrates for itself; the runtime's own log lines would only repeat it.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    # The tour narrates for itself; the runtime prints nothing unless logging is set up.
     if len(sys.argv) > 1:
         target = Path(sys.argv[1])
     else:

@@ -16,13 +16,10 @@ Everything runs locally; nothing else needs to be installed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-
-import structlog
 
 from events import DeploymentQuarantined, DeploymentRecovered, Event, SqliteEventLog
 from runtime import (
@@ -35,6 +32,7 @@ from runtime import (
     Runtime,
     RuntimeConfig,
     Timeouts,
+    configure_logging,
 )
 from runtime.testing import ChaosServer
 
@@ -114,7 +112,7 @@ async def main(log: Path) -> None:
 
 if __name__ == "__main__":
     # The example narrates for itself; warnings about the failed attempts would repeat it.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    configure_logging(level="error")
     if len(sys.argv) > 1:
         target = Path(sys.argv[1])
     else:

@@ -114,7 +114,7 @@ def report(rt: ThreadedRuntime) -> None:
         f"by model: { {m: u.requests for m, u in usage.models.items()} }"
     )
     rt.flush_events().get(timeout=10)
-    committed = rt.statistics().get(timeout=10).recorder.appended
+    committed = rt.statistics().get(timeout=10).event_log.background_events
     print(f"event log: {committed} events committed")
 
 

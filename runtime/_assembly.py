@@ -3,7 +3,8 @@
 Start-up: open the log; rebuild health, cursors, model lists, the quota ledger and
 the performance windows with ``Projector``s (latest snapshot + tail replay), so a
 quarantine recorded before a restart still holds until its wall-clock deadline and a
-restart mid-day continues the day's counts; start the recorder; spawn the actors —
+restart mid-day continues the day's counts; feed them from the log's commits (the log
+is the only event queue: ``runtime._pipeline``); spawn the actors —
 one ``EndpointActor`` per endpoint, then the ``CatalogActor``, ``HealthActor``,
 ``QuotaActor``, ``PerformanceActor`` and ``RouterActor``, each from its replayed
 state and under supervision (a restarted actor rebuilds its state from the log);
@@ -11,8 +12,8 @@ settle quota reservations a crashed process left open. The request ``Driver`` ho
 only the actors' refs.
 
 Shutdown, in reverse: stop the actors (their background fetches and checks with
-them), flush the recorder, snapshot the projections (the next start replays only what
-follows), close the transports and the log. A failure of one step is logged and the
+them), flush the log's queue, snapshot the projections (the next start replays only
+what follows), close the transports and the log. A failure of one step is logged and the
 others still run.
 """
 
@@ -69,7 +70,8 @@ from runtime._build import (
 )
 from runtime._config import RuntimeConfig
 from runtime._notify import Notifier
-from runtime._recorder import Recorder
+from runtime._pipeline import Appender, feed_projectors
+from runtime._redaction import redact_text
 
 __all__ = ["Options", "Parts", "assemble", "dismantle"]
 
@@ -109,7 +111,9 @@ class Parts:
     owns_clock: bool
     projectors: tuple[Projector[Any], ...]
     notifier: Notifier
-    recorder: Recorder
+    appender: Appender
+    unfeed: Callable[[], None]
+    """Stops feeding the projections from the log's commits."""
     transports: dict[str, EndpointTransport]
     system: ActorSystem
     refs: Refs
@@ -143,15 +147,16 @@ async def assemble(
             await event_log.close()
         raise
     notifier = Notifier()
-    recorder = Recorder(event_log, projectors=projectors)
-    recorder.start()
+    appender = Appender(event_log)
+    unfeed = feed_projectors(event_log, projectors)
     system = ActorSystem(clock=clock, log=event_log, default_supervision=SUPERVISION)
     transports = endpoint_transports(config, options.transport, api_keys)
-    wiring = _Wiring(config, clock, event_log, recorder, notifier, system, projectors)
+    wiring = _Wiring(config, clock, event_log, appender, notifier, system, projectors)
     refs = wiring.spawn(transports)
     driver = Driver(
         refs, model_settings(config), machine_settings(config, quota=True), clock=clock,
-        rng=options.rng or random.random, record=recorder.record, publish=notifier.publish,
+        rng=options.rng or random.random, record=appender.record, publish=notifier.publish,
+        mask=redact_text if config.event_log.store_bodies else None,
     )  # fmt: skip
     parts = Parts(
         config=config,
@@ -161,7 +166,8 @@ async def assemble(
         owns_clock=options.clock is None,
         projectors=projectors,
         notifier=notifier,
-        recorder=recorder,
+        appender=appender,
+        unfeed=unfeed,
         transports=transports,
         system=system,
         refs=refs,
@@ -171,7 +177,7 @@ async def assemble(
     assert refs.quota is not None
     await refs.quota.ask(SettleOrphans(), timeout=None)
     await _started(refs)
-    await recorder.flush()
+    await event_log.flush()
     log.info("runtime.started", endpoints=len(transports), deployments=len(parts.deployments))
     return parts
 
@@ -184,7 +190,7 @@ class _Wiring:
         config: RuntimeConfig,
         clock: Clock,
         event_log: EventLog,
-        recorder: Recorder,
+        appender: Appender,
         notifier: Notifier,
         system: ActorSystem,
         projectors: tuple[Projector[Any], ...],
@@ -192,7 +198,7 @@ class _Wiring:
         self.config = config
         self.clock = clock
         self.log = event_log
-        self.recorder = recorder
+        self.appender = appender
         self.notifier = notifier
         self.system = system
         self.states = {p.projection.name: p.state for p in projectors}
@@ -202,7 +208,7 @@ class _Wiring:
         """Rebuild ``projection`` from the log: commit what is queued, then snapshot + tail."""
 
         async def restore() -> S:
-            await self.recorder.flush()
+            await self.log.flush()
             every = self.config.event_log.snapshot_every
             projector = await Projector.start(self.log, projection, snapshot_every=every)
             return projector.state
@@ -215,8 +221,8 @@ class _Wiring:
         return lambda: given.pop() if given else None
 
     def spawn(self, transports: Mapping[str, EndpointTransport]) -> Refs:
-        config, system, recorder = self.config, self.system, self.recorder
-        record, publish = recorder.record, self.notifier.publish
+        config, system, appender = self.config, self.system, self.appender
+        record, publish = appender.record, self.notifier.publish
         endpoints: dict[str, ActorRef[EndpointMessage]] = {}
         for name, transport in transports.items():
             limit = config.endpoint(name).max_concurrency
@@ -257,7 +263,7 @@ class _Wiring:
         quota: ActorRef[QuotaMessage] = system.spawn(
             lambda: QuotaActor(
                 quota_limits(config), state=ledger(), restore=self.restore(QUOTA_PROJECTION),
-                submit=recorder.submit, record=record, publish=publish,
+                submit=appender.submit, record=record, publish=publish,
             ),
             name="quota", mailbox_size=MAILBOX,
         )  # fmt: skip
@@ -305,11 +311,20 @@ def _typed(state: object, kind: type[S]) -> S:
     return state
 
 
+def _async(step: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        step()
+
+    return run
+
+
 async def dismantle(parts: Parts) -> None:
     """Stop everything in reverse order; every step runs even if one fails."""
     steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         ("actors", lambda: parts.system.shutdown(timeout=5.0)),
-        ("recorder", parts.recorder.aclose),
+        ("event log queue", parts.log.flush),
+        *[(f"projection {p.projection.name}", p.drain) for p in parts.projectors],
+        ("projection feed", _async(parts.unfeed)),
         ("notifier", parts.notifier.aclose),
         *[(f"transport {name}", t.aclose) for name, t in parts.transports.items()],
         *[(f"snapshot {p.projection.name}", p.snapshot_now) for p in parts.projectors],

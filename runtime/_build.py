@@ -192,6 +192,7 @@ def health_policy(health: HealthConfig) -> HealthPolicy:
         quarantine_backoff=health.quarantine_backoff,
         quarantine_max_seconds=health.quarantine_max_seconds,
         half_open_probes=health.half_open_probes,
+        degraded_latency_seconds=health.degraded_latency_seconds,
     )
 
 

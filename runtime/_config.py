@@ -27,6 +27,7 @@ __all__ = [
     "RetryConfig",
     "RoleConfig",
     "RuntimeConfig",
+    "ShutdownConfig",
     "TimeoutOverrides",
     "Timeouts",
 ]
@@ -143,7 +144,9 @@ class HealthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     check_generation: bool = False
     """Health checks also generate one token, not only list models."""
     degraded_latency_seconds: float | None = None
-    """Mark a deployment degraded when its latency exceeds this (> 0); None: never."""
+    """A deployment is ``degraded`` while the median latency of its last 5 successful
+    calls (a stream: time to first chunk) exceeds this (> 0); it is healthy again once at
+    most 1 of 5 does. While slow it gets less traffic. None: never judged."""
 
 
 class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -206,6 +209,15 @@ class PerformanceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """Share of requests sent to a non-best candidate to keep scores fresh, in [0, 1]."""
 
 
+class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What ``aclose()`` does with requests still in flight."""
+
+    drain_seconds: float = 5.0
+    """Seconds ``aclose()`` lets requests in flight finish before it cancels them (they
+    then fail with ``RuntimeNotRunning``); 0 cancels them at once. New calls are refused
+    from the moment ``aclose()`` starts."""
+
+
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration. Construction validates everything (``ConfigError``)."""
 
@@ -220,6 +232,7 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
     quota: QuotaConfig = msgspec.field(default_factory=QuotaConfig)
     performance: PerformanceConfig = msgspec.field(default_factory=PerformanceConfig)
+    shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)
 
     def __post_init__(self) -> None:
         # Imported here: the validator builds these Structs, so a module-level

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         QuotaLimit,
         RetryConfig,
         RoleConfig,
+        ShutdownConfig,
     )
 
 __all__ = ["ConfigParts", "check_parts", "key_path"]
@@ -73,6 +74,7 @@ class ConfigParts:
     retry: RetryConfig | None = None
     quota: QuotaConfig | None = None
     performance: PerformanceConfig | None = None
+    shutdown: ShutdownConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,8 @@ def check_parts(parts: ConfigParts) -> list[ConfigProblem]:
         _check_quota(report, parts.quota, parts)
     if parts.performance is not None:
         _check_performance(report, parts.performance)
+    if parts.shutdown is not None:
+        report.fields("shutdown", parts.shutdown, {"drain_seconds": NON_NEGATIVE})
     return report.problems
 
 

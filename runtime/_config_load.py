@@ -235,7 +235,7 @@ def _convert_config(raw: object) -> tuple[dict[str, Any], list[ConfigProblem]]:
     # Roles convert one by one and keep the good ones, so their references are checked.
     roles = _convert_mapping(raw.get("roles", {}), RoleConfig, "roles", problems, partial=True)
     sections: dict[str, Any] = {}
-    for name in ("event_log", "health", "retry", "quota", "performance"):
+    for name in ("event_log", "health", "retry", "quota", "performance", "shutdown"):
         if name in raw:
             field_type = _field_types(RuntimeConfig)[name]
             sections[name] = _convert(raw[name], field_type, name, problems)

@@ -1,64 +1,120 @@
-"""Errors raised by the runtime package.
+"""The runtime's own errors, and the map of every error the project raises.
 
-Every error the runtime raises derives from one root, so a service can catch
-``LLMRuntimeError`` to handle anything the runtime refused or failed to do.
+There is one root, ``LLMRuntimeError``; each class is defined once, at the lowest layer
+that raises it, and every one a caller can meet is re-exported by ``runtime`` (so
+``runtime.QuotaExceeded is actors.quota.QuotaExceeded``). ``except LLMRuntimeError``
+catches everything the project refused or failed to do. The tree, with where each
+class is defined::
 
-The tree::
+    LLMRuntimeError                      events/_errors.py: the root
+     ├── EventLogError                   events/_errors.py: the event log failed
+     │    ├── ConcurrencyConflict        an append's expected stream version was stale
+     │    ├── EventLogClosed             the log was used after close()
+     │    ├── StorageFull                the disk is full; the append was rolled back
+     │    ├── InvalidLogFile             the path is not an SQLite event log
+     │    ├── LogFromNewerVersion        the log's schema is newer than this release
+     │    ├── StorageUnavailable         cannot open/write: read-only, locked, I/O error
+     │    └── EventLogBacklogged         the log's queue stayed full: a new request
+     │                                   waited for room past the bound (disk too slow)
+     ├── ActorError                      actors/_errors.py: the actor system refused
+     │    ├── MailboxFull                tell_nowait() on a full mailbox
+     │    ├── AskTimeout                 no reply in time (also a TimeoutError)
+     │    ├── WouldBlock                 ask_nowait() would have to wait
+     │    ├── ActorDeadError             the actor is stopped; message not handled
+     │    ├── ActorNotFound              no actor by that name (also a LookupError)
+     │    ├── DuplicateActorName         spawn() with a live actor's name (ValueError)
+     │    └── SystemShutDown             spawn() after shutdown()
+     ├── BackendError                    actors/endpoint/_classify.py: one backend call
+     │                                   failed, classified (the router handles it)
+     ├── CatalogError                    actors/catalog/_errors.py
+     │    └── ModelNotFoundError         the model is not served; lists what is; no
+     │                                   request was sent
+     ├── HealthError                     actors/health/_status.py (internal to routing)
+     │    ├── DeploymentUnavailable      a permit was refused: try another deployment
+     │    └── IllegalTransition          a forbidden status change (a bug in decide)
+     ├── QuotaError                      actors/quota/_errors.py
+     │    ├── QuotaExceeded              a daily quota is used up: .limit, .used,
+     │    │                              .limit_value, .resets_at; no backend called
+     │    └── QuotaUnavailable           a quota event could not be recorded, so the
+     │                                   request was refused (quotas fail closed)
+     ├── RoutingError                    actors/router/_errors.py: .request_id, .attempts
+     │    ├── AllCandidatesFailed        no deployment answered; .attempts lists each
+     │    │    └── NoCandidates          nothing was admissible; .skipped says why
+     │    ├── RequestRejected            a backend refused the request itself (context
+     │    │                              overflow...): not retried, no health penalty
+     │    └── StreamBroken               a stream broke after text was delivered;
+     │                                   .partial has it (the event: StreamInterrupted)
+     ├── ConfigError                     runtime/_errors.py: the configuration was
+     │                                   rejected whole; .problems (also a ValueError)
+     ├── InvalidRequest                  runtime/_errors.py: the call is wrong: no/both
+     │                                   role and model, unknown role (a ValueError)
+     ├── RuntimeNotRunning               runtime/_errors.py: not started, or closed
+     ├── StateUnavailable                runtime/_errors.py: a synchronous reader found
+     │                                   its actor restarting; try again in a moment
+     ├── WouldDeadlock                   runtime/_threaded_loop.py: a blocking call on
+     │                                   the runtime's own loop thread (RuntimeError)
+     ├── InspectError                    runtime/inspect/_errors.py: a bad log, request
+     │                                   id or option; the CLI prints it and exits 2
+     ├── ServeSettingsError              runtime/serve/_settings.py: a bad server
+     │                                   setting (also a ValueError)
+     ├── ServerStartError                runtime/serve/_server.py: could not listen
+     │                                   (also a RuntimeError)
+     └── FaultSpecError                  runtime/testing/_faults.py: a bad fault spec
+                                         for the chaos backend (also a ValueError)
 
-    LLMRuntimeError
-     ├── ConfigError              the configuration was rejected whole; .problems lists
-     │                            every problem by key path (also a ValueError)
-     ├── InvalidRequest           the call itself is wrong: no/both role and model, an
-     │                            unknown role, malformed messages (also a ValueError)
-     ├── RuntimeNotRunning        the Runtime is not started, or already closed
-     ├── StateUnavailable         a synchronous reader (health(), usage()...) found the
-     │                            actor it reads restarting; try again in a moment
-     ├── ModelNotFoundError       the model asked for is not served; lists what is (also
-     │                            actors.catalog.ModelNotFoundError); no request was sent
-     ├── AllCandidatesFailed      no deployment answered; .attempts lists every attempt
-     │    └── NoCandidates        nothing was admissible (quarantined...); .skipped says why
-     ├── RequestRejected          a backend refused the request itself (context overflow,
-     │                            bad parameters): not retried, no health penalty
-     ├── StreamInterrupted        a stream broke after text was delivered; .partial has it
-     ├── QuotaExceeded            a daily quota is used up: .limit, .used, .limit_value,
-     │                            .resets_at; no backend was called (also
-     │                            actors.quota.QuotaExceeded)
-     └── QuotaUnavailable         a quota event could not be recorded, so the request was
-                                  refused (quotas fail closed); no backend was called
-
-The routing and quota errors are the actors' own (``actors.router``,
-``actors.quota``) re-raised as these subclasses at the runtime boundary, so
-``except LLMRuntimeError`` catches everything.
+Every error pickles with its attributes (``LLMRuntimeError.__reduce__``), so it can
+cross a process boundary.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from actors import catalog as _catalog
-from actors import quota as _quota
-from actors import router as _router
+from actors import ActorError
+from actors.catalog import CatalogError, ModelNotFoundError
+from actors.quota import QuotaError, QuotaExceeded, QuotaUnavailable
+from actors.router import (
+    AllCandidatesFailed,
+    NoCandidates,
+    RequestRejected,
+    RoutingError,
+    StreamBroken,
+)
+from events import (
+    EventLogBacklogged,
+    EventLogError,
+    InvalidLogFile,
+    LLMRuntimeError,
+    LogFromNewerVersion,
+    StorageFull,
+    StorageUnavailable,
+)
 
 __all__ = [
+    "ActorError",
     "AllCandidatesFailed",
+    "CatalogError",
     "ConfigError",
     "ConfigProblem",
+    "EventLogBacklogged",
+    "EventLogError",
+    "InvalidLogFile",
     "InvalidRequest",
     "LLMRuntimeError",
+    "LogFromNewerVersion",
     "ModelNotFoundError",
     "NoCandidates",
+    "QuotaError",
     "QuotaExceeded",
     "QuotaUnavailable",
     "RequestRejected",
+    "RoutingError",
     "RuntimeNotRunning",
     "StateUnavailable",
-    "StreamInterrupted",
-    "as_runtime_error",
+    "StorageFull",
+    "StorageUnavailable",
+    "StreamBroken",
 ]
-
-
-class LLMRuntimeError(Exception):
-    """Root of every error the runtime package raises."""
 
 
 class ConfigProblem(msgspec.Struct, frozen=True):
@@ -120,73 +176,3 @@ class RuntimeNotRunning(LLMRuntimeError):
 
 class StateUnavailable(LLMRuntimeError):
     """An actor a synchronous reader asks is restarting (rebuilding its state)."""
-
-
-class ModelNotFoundError(LLMRuntimeError, _catalog.ModelNotFoundError):
-    """No configured endpoint of the model serves it (per the cached model lists).
-
-    Raised before any request is sent; not retried; no health penalty. Attributes:
-    ``model``, ``endpoints`` (name -> URL checked) and ``available`` (sorted names).
-    """
-
-
-class AllCandidatesFailed(LLMRuntimeError, _router.AllCandidatesFailed):
-    """No deployment answered. ``attempts`` lists every attempt with its failure class
-    and message, ``skipped`` the deployments not tried and why, ``reason`` why routing
-    stopped."""
-
-
-class NoCandidates(AllCandidatesFailed, _router.NoCandidates):
-    """No deployment of the chain was admissible (quarantined, failed, lacking the
-    model): no attempt was made; ``skipped`` lists every reason."""
-
-
-class RequestRejected(LLMRuntimeError, _router.RequestRejected):
-    """A backend refused the request itself (``failure``: ``context_overflow``,
-    ``generation_error``): the caller must change the request; ``attempts`` has it."""
-
-
-class StreamInterrupted(LLMRuntimeError, _router.StreamInterrupted):
-    """A stream broke after text reached the caller. ``partial`` is the text delivered,
-    ``failure`` the class, ``deployment`` the one that was streaming."""
-
-
-class QuotaExceeded(LLMRuntimeError, _quota.QuotaExceeded):
-    """A daily quota is used up; no backend was called for the request.
-
-    The message names the limit, the usage and when it resets. Attributes: ``limit``
-    (e.g. ``model:llama3.requests``), ``used``, ``limit_value``, ``requested``,
-    ``resets_at`` (epoch seconds) and, when every model of a role's chain was refused
-    (``quota.on_exceeded: fallback``), ``refusals`` with each model's refusal.
-    """
-
-
-class QuotaUnavailable(LLMRuntimeError, _quota.QuotaUnavailable):
-    """The request's quota reservation could not be recorded in the event log, so it
-    was refused (quotas fail closed); no backend was called. Check the log's disk."""
-
-
-_MIRRORS: dict[type[Exception], type[LLMRuntimeError]] = {
-    _quota.QuotaExceeded: QuotaExceeded,
-    _quota.QuotaUnavailable: QuotaUnavailable,
-    _catalog.ModelNotFoundError: ModelNotFoundError,
-    _router.AllCandidatesFailed: AllCandidatesFailed,
-    _router.NoCandidates: NoCandidates,
-    _router.RequestRejected: RequestRejected,
-    _router.StreamInterrupted: StreamInterrupted,
-}
-
-
-def as_runtime_error(exc: Exception) -> Exception:
-    """The runtime's subclass of a router/catalog error, with the same attributes.
-
-    Anything else (already a runtime error, or not one we mirror) is returned as is.
-    """
-    mirror = _MIRRORS.get(type(exc))
-    if mirror is None:
-        return exc
-    copy = mirror.__new__(mirror)
-    copy.__dict__.update(vars(exc))
-    copy.args = exc.args
-    copy.__traceback__ = exc.__traceback__
-    return copy

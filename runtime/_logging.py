@@ -1,31 +1,32 @@
 """Logging set-up for entry points, secret redaction, and the canonical request line.
 
-Only entry points (CLIs, the HTTP server, examples) call ``configure_logging``; library
-code just does ``log = structlog.get_logger()`` and logs dotted events with keyword
-values. One configuration serves both structlog and the standard library (uvicorn and
-httpx log through ``logging``), so every line has the same shape::
+The runtime is silent in its host: library code logs through ``events.get_logger``
+onto the standard ``logging`` tree under the ``runtime`` logger, which carries only a
+``NullHandler``. A host sees the lines by configuring ``logging`` as usual (e.g.
+``logging.getLogger("runtime").setLevel(logging.INFO)`` with a handler of its own, or
+``logging.basicConfig``). Entry points (the CLIs, examples) call ``configure_logging``::
 
     configure_logging()                      # console on a TTY, JSON lines otherwise
     configure_logging(json=True, level="debug")
     undo = log_requests(rt)                  # one ``runtime.request`` line per request
 
-Every line goes through the redaction processor (``redact_secrets``: secrets by field
-name and by value pattern, prompt/completion bodies dropped unless ``log_bodies``).
-Exceptions are formatted to text before it runs and other objects become their repr, so
-a secret inside a traceback or an object's ``repr`` is masked too.
+``configure_logging`` touches the ``runtime`` logger only (its handler and level): the
+root logger, uvicorn's and httpx's loggers keep their levels, handlers and formats. An
+entry point that wants another library's lines in the same shape attaches the returned
+handler to that library's logger itself (``runtime.serve`` does so for uvicorn).
+
+Every line is redacted (``events._redaction``: secrets by field name and by value
+pattern, prompt/completion bodies dropped unless ``log_bodies``), exception text too.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
-
 from events import (
+    ROOT_LOGGER,
     AttemptFailed,
     AttemptSucceeded,
     Event,
@@ -37,6 +38,7 @@ from events import (
     StreamInterrupted,
     get_logger,
 )
+from runtime._log_format import LineFormatter, LineHandler, is_tty
 from runtime._redaction import redact_mapping
 from runtime._request_line import RequestLines
 
@@ -63,10 +65,8 @@ LEVELS = {
 }
 """Level names ``configure_logging`` accepts (case-insensitive)."""
 
-_LEADING = ("timestamp", "level", "logger", "event")
-
 _HANDLER_MARK = "_llmrt_handler"
-"""Attribute set on the stdlib handler we install, so a second call replaces it."""
+"""Attribute set on the handler we install, so a second call replaces it."""
 
 _REQUEST_EVENTS: tuple[type[Event], ...] = (
     RequestStarted,
@@ -79,21 +79,23 @@ _REQUEST_EVENTS: tuple[type[Event], ...] = (
     RequestCancelled,
 )
 
+EventDict = MutableMapping[str, Any]
 
-Redactor = Callable[[WrappedLogger, str, EventDict], EventDict]
-"""A structlog processor that returns the event dict (what ``make_redactor`` builds)."""
+Redactor = Callable[[Any, str, EventDict], EventDict]
+"""A structlog-style processor ``(logger, method, event_dict) -> event_dict``, for hosts
+that log through structlog and want the runtime's redaction (``make_redactor``)."""
 
 
 def make_redactor(*, log_bodies: bool = False) -> Redactor:
-    """A structlog processor masking secrets; it keeps body fields if ``log_bodies``."""
+    """A structlog-style processor masking secrets; it keeps bodies if ``log_bodies``."""
 
-    def redact(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    def redact(logger: Any, method: str, event_dict: EventDict) -> EventDict:
         return redact_mapping(event_dict, log_bodies=log_bodies)
 
     return redact
 
 
-def redact_secrets(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+def redact_secrets(logger: Any, method: str, event_dict: EventDict) -> EventDict:
     """The default redaction processor: secrets masked, body fields dropped.
 
     By name: ``api_key``, ``token``, ``authorization``, ``password``, ``cookie``... (at
@@ -105,12 +107,6 @@ def redact_secrets(logger: WrappedLogger, method: str, event_dict: EventDict) ->
     return redact_mapping(event_dict, log_bodies=False)
 
 
-def _leading(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-    """Put ``timestamp``, ``level``, ``event`` first: JSON lines read (and grep) better."""
-    head = {k: event_dict.pop(k) for k in _LEADING if k in event_dict}
-    return {**head, **event_dict}
-
-
 def _level(name: str) -> int:
     number = LEVELS.get(name.lower()) if isinstance(name, str) else None
     if number is None:
@@ -119,116 +115,50 @@ def _level(name: str) -> int:
     return number
 
 
-class _StderrProxy:
-    """Writes to whatever ``sys.stderr`` is *now* (pytest and ``redirect_stderr`` swap it;
-    a stream bound once would end up closed)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-    def isatty(self) -> bool:
-        return _is_tty(sys.stderr)
-
-
-def _is_tty(stream: TextIO) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    if not callable(isatty):
-        return False
-    try:
-        return bool(isatty())
-    except (ValueError, OSError):  # a closed or detached stream is not a terminal
-        return False
-
-
 def configure_logging(
     *,
     json: bool | None = None,
     level: str = "info",
     stream: TextIO | None = None,
     log_bodies: bool = False,
-) -> None:
-    """Configure structlog and the stdlib root logger to write one shape of line.
+) -> logging.Handler:
+    """Print the runtime's log lines: for entry points, never for a library's host.
+
+    Installs one handler on the ``runtime`` logger and sets that logger's level; no
+    other logger is touched (the root logger, uvicorn, httpx keep theirs).
 
     Args:
-        json: True for JSON lines, False for the console renderer; None picks the
-            console renderer when ``stream`` is a TTY, JSON lines otherwise.
+        json: True for JSON lines, False for console lines; None picks console lines
+            when ``stream`` is a TTY, JSON lines otherwise.
         level: ``debug``, ``info``, ``warning``, ``error`` or ``critical``; lines below
-            it are dropped (structlog's filtering logger, and the root logger's level).
+            it are dropped (it becomes the ``runtime`` logger's level).
         stream: Where lines go (default: ``sys.stderr``, looked up at each write).
+            A reader that goes away (a closed pipe) turns the handler off, silently.
         log_bodies: Keep prompt/completion body fields (they are dropped otherwise).
+
+    Returns:
+        The handler, for an entry point that sends another library's logger to it.
 
     Raises:
         ValueError: ``level`` is not one of the names above.
 
-    Calling it again replaces the previous configuration (the stdlib handler too).
+    Calling it again replaces the handler installed by the previous call.
     """
     number = _level(level)
-    out: Any = _StderrProxy() if stream is None else stream
-    tty = _is_tty(out)
-    as_json = (not tty) if json is None else json
-    renderer: Processor
-    if as_json:
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=tty, exception_formatter=structlog.dev.plain_traceback
-        )
-    # Exceptions are formatted to text *before* redaction, so a secret in a message or
-    # traceback is masked; the console renderer then prints that text as it is.
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.StackInfoRenderer(),
-        structlog.processors.format_exc_info,
-        make_redactor(log_bodies=log_bodies),
-    ]
-    if as_json:
-        shared.append(_leading)
-    structlog.configure(
-        processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(number),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
-        context_class=dict,
-        # Not cached: module-level loggers must follow a later configure_logging (or
-        # structlog.testing.capture_logs) instead of keeping the first configuration.
-        cache_logger_on_first_use=False,
-    )
-    _configure_stdlib(out, number, shared, renderer)
-
-
-def _configure_stdlib(
-    out: TextIO, number: int, shared: list[Processor], renderer: Processor
-) -> None:
-    """Route stdlib ``logging`` (uvicorn, httpx) through the same processors.
-
-    uvicorn's loggers reach this handler when uvicorn is run with ``log_config=None``
-    (its default config installs handlers of its own and stops propagation).
-    """
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            renderer,
-        ],
-    )
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(formatter)
+    handler = LineHandler(stream)
+    tty = is_tty(handler.stream)
+    handler.setFormatter(
+        LineFormatter(as_json=(not tty) if json is None else json, colors=tty,
+                      log_bodies=log_bodies)
+    )  # fmt: skip
     setattr(handler, _HANDLER_MARK, True)
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
-        root.removeHandler(old)
+    logger = logging.getLogger(ROOT_LOGGER)
+    for old in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
+        logger.removeHandler(old)
         old.close()
-    root.addHandler(handler)
-    root.setLevel(number)
-    # httpx logs every request at info, which the runtime's own lines already cover;
-    # httpcore's debug lines are per-socket-operation noise. Both show at debug.
-    quiet = logging.WARNING if number > logging.DEBUG else logging.NOTSET
-    logging.getLogger("httpx").setLevel(quiet)
-    logging.getLogger("httpcore").setLevel(quiet)
+    logger.addHandler(handler)
+    logger.setLevel(number)
+    return handler
 
 
 def log_requests(rt: Runtime) -> Callable[[], None]:

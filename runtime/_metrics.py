@@ -8,8 +8,8 @@ Example (an HTTP layer serving ``/metrics``)::
     metrics.close()
 
 Counters and histograms are fed by the events the Runtime publishes (``rt.on``:
-callbacks run soon after each event, never inside a request) and by the recorder's
-append timings (``rt.on_append``). Health status, quota usage and the event log's
+callbacks run soon after each event, never inside a request) and by the event log's
+commit timings (``rt.on_append``). Health status, quota usage and the event log's
 counters are read at scrape time (``runtime._metrics_collect``). Every label value is
 a configured name or a closed vocabulary (``runtime._metrics_labels``): never a request
 id or user text.
@@ -174,8 +174,8 @@ class RuntimeMetrics:
             "llmrt_quota_warnings", "Quota warnings issued, by limit.", ["limit"], registry=r
         )
         self._append_latency = Histogram(
-            "llmrt_eventlog_append_latency_seconds", "Seconds from handing an append of the "
-            "background recorder to the event log until its commit.",
+            "llmrt_eventlog_append_latency_seconds", "Seconds from handing a batch of "
+            "appends to the event log's storage until its commit (one per batch).",
             buckets=APPEND_BUCKETS, registry=r,
         )  # fmt: skip
 

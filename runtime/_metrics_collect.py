@@ -160,16 +160,18 @@ def _eventlog_families() -> _EventLogFamilies:
     return (
         GaugeMetricFamily(
             "llmrt_eventlog_queue_depth",
-            "Appends waiting: the background recorder's queue plus the log writer's.",
+            "Appends waiting for the event log's writer (its queue is the only one).",
         ),
-        CounterMetricFamily("llmrt_eventlog_events", "Events committed to the event log."),
+        CounterMetricFamily(
+            "llmrt_eventlog_events", "Events of background appends committed to the event log."
+        ),
         CounterMetricFamily(
             "llmrt_eventlog_append_failures",
-            "Appends that failed (their events are not in the log).",
+            "Background appends that failed (their events are not in the log).",
         ),
         CounterMetricFamily(
-            "llmrt_eventlog_dropped",
-            "Appends dropped because the recorder's queue was full or closed.",
+            "llmrt_eventlog_room_wait_seconds",
+            "Seconds new requests waited for room in the event log's full queue.",
         ),
         CounterMetricFamily(
             "llmrt_notification_callback_errors",
@@ -179,14 +181,14 @@ def _eventlog_families() -> _EventLogFamilies:
 
 
 def _eventlog(stats: RuntimeStatistics) -> Iterator[Metric]:
-    depth, events, failures, dropped, callbacks = _eventlog_families()
-    recorder = stats.recorder
-    depth.add_metric([], recorder.queued + recorder.log_queued)
+    depth, events, failures, waited, callbacks = _eventlog_families()
+    pipeline = stats.event_log
+    depth.add_metric([], pipeline.queued)
     for family, value in (
-        (events, recorder.appended),
-        (failures, recorder.failures),
-        (dropped, recorder.dropped),
+        (events, pipeline.background_events),
+        (failures, pipeline.failed_appends),
+        (waited, pipeline.room_wait_seconds),
         (callbacks, stats.notification_errors),
     ):
         family.add_metric([], value)
-    yield from (depth, events, failures, dropped, callbacks)
+    yield from (depth, events, failures, waited, callbacks)

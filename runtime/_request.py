@@ -7,6 +7,7 @@ validation against the catalog is cached (no I/O while the lists are known).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from actors import ActorRef
 from actors.catalog import CatalogMessage, ensure_served
 from actors.endpoint import Message
 from actors.router import RouteRequest
+from events import split_deployment
 from runtime._config import RuntimeConfig
 from runtime._errors import InvalidRequest, ModelNotFoundError
 
@@ -49,6 +51,27 @@ class Resolver:
         if found is None:
             raise ModelNotFoundError(name, self._urls, self._names)
         return found
+
+    def targets(self, deployments: tuple[str, ...], target: str) -> tuple[str, ...]:
+        """The deployments ``reset_health(target)`` means: one deployment, a model's
+        (name or alias), or every one on an endpoint.
+
+        Raises:
+            InvalidRequest: ``target`` names no model, deployment or endpoint.
+        """
+        if target in deployments:
+            return (target,)
+        with contextlib.suppress(ModelNotFoundError):
+            name, _ = self.model(target)
+            return tuple(d for d in deployments if split_deployment(d)[0] == name)
+        on_endpoint = tuple(d for d in deployments if split_deployment(d)[1] == target)
+        if on_endpoint:
+            return on_endpoint
+        raise InvalidRequest(
+            f"reset_health({target!r}): not a model, deployment or endpoint; models: "
+            f"{', '.join(self._names)}; endpoints: {', '.join(self._urls)}; deployments "
+            "look like 'model@endpoint'"
+        )
 
     async def request(
         self,

@@ -9,26 +9,25 @@ Example::
         print(rt.health())
 
 Concurrency model (details in each actor's module docstring): every piece of shared
-state is owned by one actor — each endpoint's slots and counters (``EndpointActor``),
-the model lists (``CatalogActor``), every deployment's health (``HealthActor``), the
-quota ledger (``QuotaActor``), the performance windows (``PerformanceActor``), the
-cursors and retry budgets (``RouterActor``) — and reached only through its ``ActorRef``
-with typed messages. A request is not an actor: ``chat`` and ``stream`` run a pure
-request machine in the caller's task (``actors.router.Driver``), asking the actors as
-it goes. Their handlers are synchronous, so an idle actor answers inline and
-concurrent requests are concurrent, never queued behind one mailbox; the HTTP call
+state is owned by one actor (endpoints, catalog, health, quota, performance, router)
+and reached only through its ``ActorRef`` with typed messages. A request is not an
+actor: ``chat`` and ``stream`` run a pure request machine in the caller's task
+(``actors.router.Driver``), asking the actors as it goes. Their handlers are
+synchronous, so an idle actor answers inline and concurrent requests are concurrent,
+never queued behind one mailbox; the HTTP call
 runs outside any actor's turn. Background work (health checks, model-list refreshes)
 is timer messages of those same actors, on the injected clock. A failing actor is
-restarted under supervision and rebuilds its state from the log. Events are appended
-by a background recorder (see ``runtime._recorder`` for the durability this trades).
+restarted under supervision and rebuilds its state from the log. Events go to the log's
+own queue and are committed in the background (see ``runtime._pipeline`` for the
+durability this trades); a new request waits for room while that queue is full.
 
 Quotas fail closed: with a limit configured, each attempt's reservation is committed
 (awaited) before its backend call (``actors.quota._actor`` has the cost and the
-rules); without one, usage is still counted through the background recorder.
+rules); without one, usage is still counted through background appends.
 
-The synchronous readers (``health()``, ``usage()``, ``performance()``,
-``statistics()``) ask the actors with ``ask_nowait``: answered at once, in order after
-anything queued; while an actor restarts they raise ``StateUnavailable``.
+The synchronous readers (``health()``, ``usage()``...) ask the actors with
+``ask_nowait``; while an actor restarts they raise ``StateUnavailable``. The lifecycle
+(states, the lock, draining at close) is ``runtime._lifecycle``.
 """
 
 from __future__ import annotations
@@ -41,26 +40,20 @@ from types import TracebackType
 import httpx
 
 from actors import Clock
-from actors.catalog import ModelNotFoundError as _CatalogModelNotFound
 from actors.escalation import CheckFn, EscalationResult, escalate
 from actors.health import GetHealth, ResetHealth
 from actors.performance import PerformanceSummary, SummarizePerformance
-from actors.quota import GetUsage, QuotaError, UsageSummary
+from actors.quota import GetUsage, UsageSummary
 from actors.router import (
     Reply,
     RouteRequest,
-    RoutingError,
     StreamChunk,
 )
-from events import Event, EventLog, get_logger, split_deployment
+from events import Event, EventLog, get_logger
 from runtime._assembly import Options, Parts, assemble, dismantle
 from runtime._config import RuntimeConfig
 from runtime._config_load import load_config, resolve_api_keys
-from runtime._errors import (
-    InvalidRequest,
-    RuntimeNotRunning,
-    as_runtime_error,
-)
+from runtime._lifecycle import Calls, Lifecycle, RuntimeState
 from runtime._notify import Callback, Subscription
 from runtime._request import MessagesLike, Resolver
 from runtime._statistics import RuntimeStatistics, collect_statistics, read
@@ -100,7 +93,8 @@ class Runtime:
         self._options = Options(clock=clock, rng=rng, event_log=event_log, transport=transport)
         self._resolver = Resolver(config)
         self._parts: Parts | None = None
-        self._closed = False
+        self._lifecycle = Lifecycle()
+        self._calls = Calls()
 
     @classmethod
     def from_config(
@@ -132,19 +126,57 @@ class Runtime:
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    @property
+    def state(self) -> RuntimeState:
+        """Where the runtime is in its life: unopened, starting, open, closing, closed."""
+        return self._lifecycle.state
+
     async def start(self) -> None:
-        """Open the log, rebuild state by replay, start the background actors."""
-        if self._closed:
-            raise RuntimeNotRunning("this Runtime was closed; create a new one")
-        if self._parts is None:
-            self._parts = await assemble(self._config, self._api_keys, self._options)
+        """Open the log, rebuild state by replay, start the background actors.
+
+        Idempotent while open; concurrent calls start once. A failed start leaves the
+        runtime unopened (nothing left running), so it can be tried again.
+
+        Raises:
+            RuntimeNotRunning: The runtime was closed (create a new one).
+            EventLogError: The event log could not be opened (``InvalidLogFile``,
+                ``StorageUnavailable``...); every error is an ``LLMRuntimeError``.
+        """
+        lifecycle = self._lifecycle
+        async with lifecycle.lock:
+            if lifecycle.state is RuntimeState.OPEN:
+                return
+            if lifecycle.state is not RuntimeState.UNOPENED:
+                raise lifecycle.refuse()
+            lifecycle.move(RuntimeState.STARTING)
+            try:
+                self._parts = await assemble(self._config, self._api_keys, self._options)
+            except BaseException:
+                lifecycle.move(RuntimeState.UNOPENED)
+                raise
+            lifecycle.move(RuntimeState.OPEN)
 
     async def aclose(self) -> None:
-        """Stop the actors, flush the events, close clients and the log; idempotent."""
-        parts, self._parts = self._parts, None
-        self._closed = True
-        if parts is not None:
-            await dismantle(parts)
+        """Refuse new calls, drain those in flight (``shutdown.drain_seconds``, then
+        cancel them: they raise ``RuntimeNotRunning``), then stop the actors, flush the
+        events, close clients and the log. Idempotent; waits for a ``start`` underway."""
+        lifecycle = self._lifecycle
+        async with lifecycle.lock:
+            if lifecycle.state is RuntimeState.CLOSED:
+                return
+            if lifecycle.state is RuntimeState.UNOPENED:
+                lifecycle.move(RuntimeState.CLOSED)
+                return
+            lifecycle.move(RuntimeState.CLOSING)
+            try:
+                cancelled = await self._calls.drain(self._config.shutdown.drain_seconds)
+                if cancelled:
+                    log.warning("runtime.close.cancelled_calls", calls=cancelled)
+                parts, self._parts = self._parts, None
+                if parts is not None:
+                    await dismantle(parts)
+            finally:
+                lifecycle.move(RuntimeState.CLOSED)
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -159,12 +191,16 @@ class Runtime:
         await self.aclose()
 
     def _running(self) -> Parts:
-        if self._parts is None:
-            state = "closed" if self._closed else "not started"
-            raise RuntimeNotRunning(
-                f"the Runtime is {state}; use `async with Runtime.from_config(...) as rt:` "
-                "or `await rt.start()` first"
-            )
+        """The parts, for readers: open, or closing (calls are refused by ``_accepting``)."""
+        parts = self._parts
+        if parts is None:
+            raise self._lifecycle.refuse()
+        return parts
+
+    def _accepting(self) -> Parts:
+        """The parts, for a new call: only while open."""
+        if self._lifecycle.state is not RuntimeState.OPEN or self._parts is None:
+            raise self._lifecycle.refuse()
         return self._parts
 
     async def _request(
@@ -211,14 +247,13 @@ class Runtime:
             AllCandidatesFailed: Every attempt failed; ``.attempts`` lists them.
             RequestRejected: The backend refused the request itself.
         """
-        parts = self._running()
-        try:
+        parts = self._accepting()
+        with self._calls.track():
+            await parts.log.wait_for_room()
             request = await self._request(
                 parts, messages, role, model, kind, max_tokens, temperature
             )
             return await parts.driver.chat(request)
-        except (RoutingError, QuotaError, _CatalogModelNotFound) as exc:
-            raise as_runtime_error(exc) from None
 
     async def stream(
         self,
@@ -233,20 +268,19 @@ class Runtime:
         """Chunks of the reply as they come; the last has ``done=True`` and usage.
 
         Fallback happens only before the first chunk; a failure after it raises
-        ``StreamInterrupted`` with the partial text. Other errors as for ``chat``.
+        ``StreamBroken`` with the partial text. Other errors as for ``chat``.
         Leaving the loop early: close it (``contextlib.aclosing`` or ``aclose()``) so
         the upstream call is cancelled now rather than when it is garbage collected.
         """
-        parts = self._running()
-        try:
+        parts = self._accepting()
+        with self._calls.track() as call:
+            await parts.log.wait_for_room()
             request = await self._request(
                 parts, messages, role, model, kind, max_tokens, temperature
             )
             async with contextlib.aclosing(parts.driver.stream(request)) as chunks:
-                async for chunk in chunks:
+                async for chunk in self._calls.relay(call, chunks):
                     yield chunk
-        except (RoutingError, QuotaError, _CatalogModelNotFound) as exc:
-            raise as_runtime_error(exc) from None
 
     # --- health -------------------------------------------------------------------------
 
@@ -267,28 +301,11 @@ class Runtime:
             InvalidRequest: ``target`` names no model, deployment or endpoint.
         """
         parts = self._running()
-        chosen = self._targets(parts, target)
+        chosen = self._resolver.targets(parts.deployments, target)
         await parts.refs.health.ask(ResetHealth(chosen, reason), timeout=None)
-        await parts.recorder.flush()
+        await parts.log.flush()
         log.info("runtime.health.reset", target=target, deployments=len(chosen))
         return chosen
-
-    def _targets(self, parts: Parts, target: str) -> tuple[str, ...]:
-        dids = parts.deployments
-        if target in dids:
-            return (target,)
-        with contextlib.suppress(_CatalogModelNotFound):
-            name, _ = self._resolver.model(target)
-            return tuple(d for d in dids if split_deployment(d)[0] == name)
-        on_endpoint = tuple(d for d in dids if split_deployment(d)[1] == target)
-        if on_endpoint:
-            return on_endpoint
-        models = ", ".join(m.name for m in self._config.models)
-        endpoints = ", ".join(e.name for e in self._config.endpoints)
-        raise InvalidRequest(
-            f"reset_health({target!r}): not a model, deployment or endpoint; models: "
-            f"{models}; endpoints: {endpoints}; deployments look like 'model@endpoint'"
-        )
 
     # --- usage, performance, escalation ---------------------------------------------------
 
@@ -315,7 +332,7 @@ class Runtime:
         tools: Iterable[str] = (),
         max_attempts: int = 3,
         kind: str | None = "code",
-        store_bodies: bool = False,
+        store_bodies: bool | None = None,
     ) -> EscalationResult:
         """Generate code for ``goal`` with ``generator_role``, ``check`` it, and hand
         failures with full context (goal, strategy, tools, code, error, output) to
@@ -323,16 +340,18 @@ class Runtime:
 
         Every step is an event in stream ``escalation/<id>`` of this runtime's log
         (recorded in the background, like the routing events) and is published to
-        ``subscribe``/``on``. See ``actors.escalation.escalate`` for the arguments.
+        ``subscribe``/``on``. See ``actors.escalation.escalate`` for the arguments;
+        ``store_bodies`` None follows ``event_log.store_bodies``.
 
         Returns:
             ``succeeded_on`` (0: the first candidate), the code, every attempt; or why
             it failed (a chat error ends it with a failed result, ``.error`` holds it).
         """
-        parts = self._running()
+        parts = self._accepting()
+        bodies = parts.config.event_log.store_bodies if store_bodies is None else store_bodies
 
         async def append(stream: str, events: Sequence[Event]) -> None:
-            parts.recorder.record(stream, events)
+            parts.appender.record(stream, events)
             for event in events:
                 parts.notifier.publish(event)
 
@@ -340,7 +359,7 @@ class Runtime:
             goal=goal, check=check, chat=self.chat, append=append,
             generator_role=generator_role, escalation_role=escalation_role,
             overseer_role=overseer_role, tools=tuple(tools), max_attempts=max_attempts,
-            kind=kind, now=parts.clock.time, store_bodies=store_bodies,
+            kind=kind, now=parts.clock.time, store_bodies=bodies,
         )  # fmt: skip
 
     # --- notifications ------------------------------------------------------------------
@@ -362,17 +381,20 @@ class Runtime:
         return self._running().notifier.on(event_type, callback)
 
     def on_append(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
-        """Call ``callback(seconds, events)`` after each committed append of the recorder.
+        """Call ``callback(seconds, events)`` after each commit of the event log.
 
-        ``seconds`` runs from handing the append to the log to its commit; ``events``
-        is how many events it carried. Returns a function that removes the callback.
+        ``seconds`` runs from handing the batch to storage to its commit; ``events``
+        is how many events it carried. The callback runs in the log's writer task: keep
+        it cheap (its exceptions are logged). Returns a function that removes it.
         """
-        return self._running().recorder.on_append(callback)
+        return self._running().log.on_commit(
+            lambda batch: callback(batch.seconds, len(batch.events))
+        )
 
     def statistics(self) -> RuntimeStatistics:
-        """Counters of the router, health, quota, recorder, endpoints and actors."""
+        """Counters of the router, health, quota, event log, endpoints and actors."""
         return collect_statistics(self._running())
 
     async def flush_events(self) -> None:
         """Wait until every event recorded so far is committed to the log."""
-        await self._running().recorder.flush()
+        await self._running().log.flush()

@@ -11,9 +11,9 @@ from actors.endpoint import EndpointStatistics, GetEndpointStatistics
 from actors.health import GetHealthStatistics, HealthStatistics
 from actors.quota import GetQuotaStatistics, QuotaStatistics
 from actors.router import GetRouterStatistics, RouterStatistics
+from events import PipelineStatistics
 from runtime._assembly import Parts
 from runtime._errors import StateUnavailable
-from runtime._recorder import RecorderStatistics
 
 __all__ = ["RuntimeStatistics", "collect_statistics", "read"]
 
@@ -26,7 +26,8 @@ class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
     router: RouterStatistics
     health: HealthStatistics
     quota: QuotaStatistics
-    recorder: RecorderStatistics
+    event_log: PipelineStatistics
+    """The log's queue: depth, background appends, failures, waits for room."""
     endpoints: tuple[EndpointStatistics, ...]
     actors: tuple[ActorStatistics, ...]
     notification_errors: int
@@ -50,14 +51,14 @@ def read(ref: ActorRef[Any], message: Ask[R]) -> R:
 
 
 def collect_statistics(parts: Parts) -> RuntimeStatistics:
-    """Counters of the router, health, quota, recorder, endpoints and actors."""
+    """Counters of the router, health, quota, event log, endpoints and actors."""
     refs = parts.refs
     assert refs.quota is not None  # the runtime always runs a quota actor
     return RuntimeStatistics(
         router=read(refs.router, GetRouterStatistics()),
         health=read(refs.health, GetHealthStatistics()),
         quota=read(refs.quota, GetQuotaStatistics()),
-        recorder=parts.recorder.statistics(),
+        event_log=parts.log.pipeline_statistics(),
         endpoints=tuple(read(e, GetEndpointStatistics()) for e in refs.endpoints.values()),
         actors=parts.system.statistics(),
         notification_errors=parts.notifier.callback_errors,

@@ -35,6 +35,9 @@ class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Failure class of the latest counted failure."""
     last_change: float | None = None
     """When the status last changed (epoch seconds)."""
+    slow_calls: int = 0
+    """Of the recent successful calls (up to 5), how many were slower than
+    ``health.degraded_latency_seconds``; 3 or more make a deployment degraded."""
 
 
 class ModelStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,4 +124,5 @@ def _entry(health: DeploymentHealth) -> DeploymentStatus:
         failure_rate=math.fsum(window) / len(window) if window else 0.0,
         last_failure=health.last_failure,
         last_change=health.last_change,
+        slow_calls=sum(health.slow),
     )

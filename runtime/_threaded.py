@@ -241,7 +241,7 @@ class ThreadedRuntime:
         tools: Iterable[str] = (),
         max_attempts: int = 3,
         kind: str | None = "code",
-        store_bodies: bool = False,
+        store_bodies: bool | None = None,
     ) -> pykka.Future[EscalationResult]:
         """``Runtime.escalate`` with a synchronous ``check(code) -> CheckResult``.
 

@@ -88,6 +88,22 @@ class LoopFuture(pykka.ThreadingFuture[T]):
         return value
 
 
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still on ``loop`` and wait for them (what ``asyncio.run`` does)."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {"message": "unhandled exception in a task left at loop shutdown",
+                 "exception": task.exception(), "task": task}
+            )  # fmt: skip
+
+
 class LoopThread:
     """Runs ``runtime`` on a dedicated event loop thread; see the module docstring."""
 
@@ -208,10 +224,27 @@ class LoopThread:
     # --- the loop thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        """The thread's body: run the loop until the Runtime is closed."""
+        """The thread's body: run the loop until the Runtime is closed.
+
+        Not ``asyncio.Runner``: its ``close()`` shuts the default executor down from a
+        new thread, which Python 3.12.0/3.12.1 refuse once the interpreter is exiting
+        ("can't create new thread at interpreter shutdown") -- exactly when a forgotten
+        runtime stops. The loop's executor is ours and is joined on this thread instead.
+        """
+        executor = concurrent.futures.ThreadPoolExecutor(
+            thread_name_prefix=f"{self.thread.name}-io"
+        )
+        self._loop.set_default_executor(executor)
         try:
-            with asyncio.Runner(loop_factory=lambda: self._loop) as runner:
-                runner.run(self._main())
+            try:
+                self._loop.run_until_complete(self._main())
+            finally:
+                try:
+                    _cancel_leftovers(self._loop)
+                    self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                finally:
+                    executor.shutdown(wait=True)  # joins its threads here, starts none
+                    self._loop.close()
         finally:
             if not self._started.done():  # the loop died before it could answer
                 self._started.set_exception(RuntimeNotRunning("the loop thread ended early"))

@@ -47,7 +47,7 @@ class ThreadedStream(Iterator[StreamChunk]):
     """Chunks of one streamed reply, for a synchronous caller.
 
     Iterate it (``for chunk in stream``); it raises the stream's error with its
-    original type (``StreamInterrupted``, ``ModelNotFoundError``...). Leaving early:
+    original type (``StreamBroken``, ``ModelNotFoundError``...). Leaving early:
     ``close()`` it, or use it as a context manager, so the upstream request is cancelled
     at once; a stream garbage-collected unfinished is cancelled too, without waiting.
     """

@@ -51,6 +51,7 @@ PURE = {
     "actors/router/_retry.py",
     "actors/router/_select.py",
     "actors/catalog/_logic.py",
+    "events/_redaction.py",
     "runtime/_redaction.py",
     "runtime/_request_line.py",
     "runtime/_metrics_labels.py",

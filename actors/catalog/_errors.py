@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from events import LLMRuntimeError
+
 __all__ = ["CatalogError", "ModelNotFoundError"]
 
 
-class CatalogError(Exception):
+class CatalogError(LLMRuntimeError):
     """Root of the catalog's errors."""
 
 

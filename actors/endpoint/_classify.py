@@ -21,6 +21,7 @@ import msgspec
 
 from actors.endpoint._redact import redact, snippet
 from actors.endpoint._retry_after import parse_retry_after
+from events import LLMRuntimeError
 
 __all__ = [
     "Api",
@@ -138,7 +139,7 @@ _ADVICE: dict[FailureClass, str] = {
 }
 
 
-class BackendError(Exception):
+class BackendError(LLMRuntimeError):
     """A classified failure of one backend call.
 
     Attributes:

@@ -32,6 +32,7 @@ import msgspec
 from actors._actor import Actor
 from actors._clock import TimerHandle
 from actors._ref import ActorRef
+from actors.health._latency import fast_again, judge
 from actors.health._logic import (
     AcquirePermit,
     CatalogSawModel,
@@ -199,13 +200,22 @@ class HealthActor(Actor[HealthMessage]):
 
     def _screen(self, deployments: tuple[str, ...]) -> Screened:
         blocked: dict[str, tuple[str, str]] | None = None
+        degraded: set[str] | None = None
         for did in deployments:
+            if self._state(did).status is _S.DEGRADED and not fast_again(
+                self._state(did), self._policy
+            ):
+                degraded = degraded or set()
+                degraded.add(did)
+                continue
             why = self._blocked(did)
             if why is not None:
                 if blocked is None:
                     blocked = {}
                 blocked[did] = why
-        return _NOTHING_BLOCKED if blocked is None else Screened(blocked=blocked)
+        if blocked is None and degraded is None:
+            return _NOTHING_BLOCKED
+        return Screened(blocked=blocked or {}, degraded=frozenset(degraded or ()))
 
     def _blocked(self, deployment: str) -> tuple[str, str] | None:
         """Why a request may not use ``deployment`` now, as ``(skip_reason, detail)``."""
@@ -255,8 +265,8 @@ class HealthActor(Actor[HealthMessage]):
         if outcome.ok:
             if traffic:
                 self._proven[deployment] = self.clock.monotonic()
-            if deployment in self._steady:
-                return  # a success on a steady deployment folds to the same state
+            if deployment in self._steady and not judge(self._policy, outcome.latency):
+                return  # a (fast) success on a steady deployment folds to the same state
         self._apply(deployment, outcome)
         if outcome.ok and _is_steady(self._states[deployment], self._policy):
             self._steady.add(deployment)
@@ -339,16 +349,21 @@ def _is_steady(state: DeploymentHealth, policy: HealthPolicy) -> bool:
     """Whether another success would leave ``state`` exactly as it is.
 
     Healthy, no failure in a full window, no quarantine history (else a success could
-    still produce ``DeploymentStabilized``): folding ``HealthOutcomeRecorded(ok=True)``
-    would append 0.0 to a full window of 0.0s and reset a zero failure count — a no-op,
-    so ``decide`` need not even run.
+    still produce ``DeploymentStabilized``), and while latency is judged a full window of
+    fast verdicts: folding a fast ``HealthOutcomeRecorded(ok=True)`` would append 0.0 to
+    a full window of 0.0s, False to a full window of Falses and reset a zero failure
+    count — a no-op, so ``decide`` need not even run. (A slow success is never skipped.)
     """
+    fast = policy.degraded_latency_seconds is None or (
+        len(state.slow) == policy.latency_window and not any(state.slow)
+    )
     return (
         state.status is _S.HEALTHY
         and state.quarantine_count == 0
         and state.consecutive_failures == 0.0
         and len(state.window) == policy.window_size
         and not any(state.window)
+        and fast
     )
 
 

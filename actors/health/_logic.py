@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from actors.health._latency import fast_again, judge, slow_reason, too_slow
 from actors.health._policy import HealthPolicy, quarantine_duration
 from actors.health._status import (
     TRANSIENT_EVENTS,
@@ -80,6 +81,9 @@ class RecordOutcome(msgspec.Struct, frozen=True, kw_only=True):
     Takes precedence over ``weight``, since a request cannot cause a permanent fault."""
     message: str = ""
     """What went wrong, for the transition's ``reason`` (redacted by the caller)."""
+    latency: float | None = None
+    """Seconds a successful call took (a stream: to its first chunk); judged against
+    ``degraded_latency_seconds``. None for failures and background checks."""
 
 
 class Tick(msgspec.Struct, frozen=True, kw_only=True):
@@ -197,6 +201,7 @@ def _on_outcome(
     # admitted before a quarantine must neither lift nor extend it: the deadline decides.
     if (not command.ok and weight == 0.0) or state.status in (_S.QUARANTINED, _S.FAILED):
         return ()
+    slow = judge(policy, command.latency) if command.ok else None
     recorded = HealthOutcomeRecorded(
         deployment=name,
         at=now,
@@ -204,6 +209,9 @@ def _on_outcome(
         failure=None if command.ok else command.failure,
         weight=weight,
         window_size=policy.window_size,
+        latency=command.latency if slow is not None else None,
+        slow=slow,
+        latency_window=policy.latency_window,
     )
     after = evolve(state, recorded)
     verdict = _verdict(after, command, policy, now)
@@ -229,9 +237,17 @@ def _verdict(
             reason = _describe(f"{state.consecutive_failures:g} consecutive failure(s)", command)
             return (DeploymentDegraded(deployment=name, at=now, reason=reason),)
         return ()
+    if state.status in (_S.HEALTHY, _S.UNKNOWN) and too_slow(state, policy):
+        reason = slow_reason(state, policy, command.latency)
+        return (
+            DeploymentDegraded(deployment=name, at=now, reason=reason, latency=command.latency),
+        )
     # Hysteresis: back to healthy only once the window's failure rate is at most half the
-    # quarantine threshold, so one success after one failure does not flap the status.
+    # quarantine threshold, so one success after one failure does not flap the status;
+    # likewise for latency (``fast_again``), whichever made the deployment degraded.
     clean = _failure_rate(state) <= policy.failure_rate_threshold / 2 + _EPSILON
+    if state.status is _S.DEGRADED:
+        clean = clean and fast_again(state, policy)
     if state.status is not _S.HEALTHY and clean:
         return (DeploymentRecovered(deployment=name, at=now, previous=state.status.value),)
     return ()

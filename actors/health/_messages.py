@@ -54,6 +54,10 @@ class Screened(msgspec.Struct, frozen=True):
 
     blocked: Mapping[str, tuple[str, str]]
     """Deployment id -> ``(skip_reason, detail)``; absent ids are admissible."""
+    degraded: frozenset[str] = frozenset()
+    """Admissible deployments that are ``degraded`` for being slow (``_latency``): the
+    router gives them less traffic. One degraded by a few failures keeps its share, so
+    that its failure counters reach a quarantine decision without delay."""
 
 
 class Admitted(msgspec.Struct, frozen=True):

@@ -37,6 +37,11 @@ class HealthPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """Upper bound of any quarantine."""
     half_open_probes: int = 1
     """Probe requests admitted at a time while probing."""
+    degraded_latency_seconds: float | None = None
+    """A deployment whose recent successful calls are slower than this is ``degraded``
+    (see ``actors.health._latency``); None: latency is never judged."""
+    latency_window: int = 5
+    """How many recent successful calls the latency rule looks at (their median)."""
 
     def __post_init__(self) -> None:
         _require(self.failure_threshold >= 1, "failure_threshold", "must be >= 1")
@@ -64,6 +69,13 @@ class HealthPolicy(msgspec.Struct, frozen=True, kw_only=True):
             f"must be >= quarantine_seconds={self.quarantine_seconds:g}",
         )
         _require(self.half_open_probes >= 1, "half_open_probes", "must be >= 1")
+        _require(
+            self.degraded_latency_seconds is None
+            or _finite_positive(self.degraded_latency_seconds),
+            "degraded_latency_seconds",
+            "must be > 0 (or None)",
+        )
+        _require(self.latency_window >= 1, "latency_window", "must be >= 1")
 
 
 def _finite_positive(value: float) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from events import LLMRuntimeError
 from events._base import Event, UnknownEvent
 from events._health import (
     DeploymentDegraded,
@@ -58,7 +59,9 @@ class HealthStatus(enum.StrEnum):
     HEALTHY = "healthy"
     """Recent requests succeed."""
     DEGRADED = "degraded"
-    """Some recent requests failed, but fewer than the quarantine thresholds: selectable."""
+    """Some recent requests failed, but fewer than the quarantine thresholds, or recent
+    successful calls were slow (``_latency``): selectable; while slow, the router tries
+    it last in most requests of its model (it gets less traffic)."""
     QUARANTINED = "quarantined"
     """Removed from selection until a wall-clock deadline; then it goes probing."""
     PROBING = "probing"
@@ -88,7 +91,7 @@ lift or extend it. ``failed`` has no timer: only a reset (manual or by the catal
 """
 
 
-class HealthError(Exception):
+class HealthError(LLMRuntimeError):
     """Root of the errors raised by the health logic."""
 
 
@@ -143,6 +146,9 @@ class DeploymentHealth(msgspec.Struct, frozen=True, kw_only=True):
     """Probe permits held right now (transient: always 0 after a replay)."""
     last_failure: str | None = None
     """Failure class of the most recent counted failure."""
+    slow: tuple[bool, ...] = ()
+    """Verdicts of recent successful calls, oldest first: True when one was slower than
+    ``degraded_latency_seconds`` (only kept while latency is judged; see ``_latency``)."""
     reason: str = ""
     """Why the deployment is in its current status (empty when healthy or unknown)."""
     last_change: float | None = None
@@ -265,7 +271,10 @@ def _apply_outcome(state: DeploymentHealth, event: HealthOutcomeRecorded) -> Dep
     size = max(event.window_size, 1)
     if event.ok:
         window = (*state.window, 0.0)[-size:]
-        return msgspec.structs.replace(state, consecutive_failures=0.0, window=window)
+        slow = state.slow
+        if event.slow is not None:
+            slow = (*slow, event.slow)[-max(event.latency_window, 1) :]
+        return msgspec.structs.replace(state, consecutive_failures=0.0, window=window, slow=slow)
     weight = clamp_weight(event.weight)
     return msgspec.structs.replace(
         state,

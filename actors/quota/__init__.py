@@ -51,7 +51,7 @@ from actors.quota._period import (
     period_start,
 )
 from actors.quota._replies import Refused, Reserved, ReserveReply
-from actors.quota._state import LedgerState, Reservation, Usage, evolve
+from actors.quota._state import LedgerState, QuotaUsage, Reservation, evolve
 from actors.quota._summary import LimitStatus, UsageSummary, usage_summary
 
 __all__ = [
@@ -84,7 +84,7 @@ __all__ = [
     "Settle",
     "Unit",
     "UsageSummary",
-    "Usage",
+    "QuotaUsage",
     "current",
     "decide",
     "estimate_tokens",

@@ -7,8 +7,9 @@ started: a burst of concurrent requests can never overshoot a limit together.
 
 Durability (chosen by the policy, not per call):
 
-- **limits configured**: a command's events go through ``submit`` — ordered with every
-  other event of the runtime, committed at once (no linger). ``Reserve`` answers
+- **limits configured**: a command's events go through ``submit`` — the log's
+  ``append_nowait(urgent=True)``: ordered with every other event of the runtime,
+  committed at once (no linger). ``Reserve`` answers
   ``Reserved(commit=...)`` and the request awaits that commit *outside* the turn
   before calling the backend. When a commit ends, its outcome comes back as an
   ``EndCommit`` message (an actor turn): on failure the command's events are reversed on the state
@@ -66,7 +67,7 @@ __all__ = [
 
 log = get_logger(__name__)
 
-Submit = Callable[[str, Sequence[Event]], "asyncio.Future[None]"]
+Submit = Callable[[str, Sequence[Event]], "asyncio.Future[tuple[int, ...]]"]
 """Queue events for an ordered, immediate commit; the future says whether it committed."""
 Record = Callable[[str, Sequence[Event]], None]
 """Queue events for a background commit nobody waits for."""
@@ -170,7 +171,7 @@ class QuotaActor(Actor[QuotaMessage]):
         self._tokens = itertools.count(1)
         self._unconfirmed: QuotaPeriodStarted | None = None
         self._pending: dict[int, _Pending] = {}
-        self._futures: dict[int, asyncio.Future[None]] = {}
+        self._futures: dict[int, asyncio.Future[tuple[int, ...]]] = {}
         self._reserved = self._refused = self._unrecorded = 0
 
     async def on_start(self) -> None:
@@ -302,7 +303,10 @@ class QuotaActor(Actor[QuotaMessage]):
 
 
 def _tell_ended(
-    ref: ActorRef[QuotaMessage], incarnation: int, token: int, future: asyncio.Future[None]
+    ref: ActorRef[QuotaMessage],
+    incarnation: int,
+    token: int,
+    future: asyncio.Future[tuple[int, ...]],
 ) -> None:
     """The commit's callback: hand its outcome to the actor as a message."""
     error = None

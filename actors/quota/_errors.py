@@ -9,12 +9,13 @@ The errors::
 
 from __future__ import annotations
 
+from events import LLMRuntimeError
 from events._base import Event
 
 __all__ = ["QuotaError", "QuotaExceeded", "QuotaUnavailable"]
 
 
-class QuotaError(Exception):
+class QuotaError(LLMRuntimeError):
     """Root of the errors raised by the quota logic."""
 
 

@@ -17,7 +17,7 @@ __all__ = ["Refused", "ReserveReply", "Reserved"]
 class Reserved(msgspec.Struct, frozen=True, kw_only=True):
     """The estimate is held (counted against every limit from now on)."""
 
-    commit: Awaitable[None] | None = None
+    commit: Awaitable[object] | None = None
     """With limits configured: resolves once the reservation is in the log, fails if
     it could not be recorded (then it is undone and the attempt must not run). None
     when nothing needs waiting for (no limits, or the id was already held)."""

@@ -30,18 +30,18 @@ from events._quota import (
     QuotaWarningIssued,
 )
 
-__all__ = ["LedgerState", "Reservation", "Usage", "evolve"]
+__all__ = ["LedgerState", "Reservation", "QuotaUsage", "evolve"]
 
 
-class Usage(msgspec.Struct, frozen=True, kw_only=True):
-    """Requests and tokens."""
+class QuotaUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """Requests and tokens counted against the quotas (``Reply.usage`` is ``Usage``)."""
 
     requests: int = 0
     tokens: int = 0
 
-    def plus(self, requests: int, tokens: int) -> Usage:
+    def plus(self, requests: int, tokens: int) -> QuotaUsage:
         """This usage with ``requests`` and ``tokens`` added."""
-        return Usage(requests=self.requests + requests, tokens=self.tokens + tokens)
+        return QuotaUsage(requests=self.requests + requests, tokens=self.tokens + tokens)
 
     def get(self, unit: Unit) -> int:
         """The count in ``unit``."""
@@ -76,28 +76,28 @@ class LedgerState(msgspec.Struct, frozen=True, kw_only=True):
     """The current period's key (``YYYY-MM-DD``); ``""`` before the first period."""
     resets_at: float = 0.0
     """When the current period ends (from its ``QuotaPeriodStarted``), epoch seconds."""
-    settled: dict[str, Usage] = msgspec.field(default_factory=dict)
+    settled: dict[str, QuotaUsage] = msgspec.field(default_factory=dict)
     """Scope (``global``, ``model:x``, ``role:y``) -> usage settled in this period."""
-    endpoints: dict[str, Usage] = msgspec.field(default_factory=dict)
+    endpoints: dict[str, QuotaUsage] = msgspec.field(default_factory=dict)
     """Endpoint -> usage settled in this period (requests settled without one: absent)."""
     reservations: dict[str, Reservation] = msgspec.field(default_factory=dict)
     """Reservation id -> outstanding reservation (carried across periods)."""
     warned: frozenset[str] = frozenset()
     """Limits whose warning was issued in this period."""
 
-    def reserved(self, scope: str) -> Usage:
+    def reserved(self, scope: str) -> QuotaUsage:
         """The outstanding estimates counting in ``scope``."""
         requests = tokens = 0
         for reservation in self.reservations.values():
             if scope in reservation.scopes:
                 requests += reservation.requests
                 tokens += reservation.tokens
-        return Usage(requests=requests, tokens=tokens)
+        return QuotaUsage(requests=requests, tokens=tokens)
 
-    def committed(self, scope: str) -> Usage:
+    def committed(self, scope: str) -> QuotaUsage:
         """Settled plus reserved usage of ``scope``: what a new request must fit beside."""
         reserved = self.reserved(scope)
-        return self.settled.get(scope, Usage()).plus(reserved.requests, reserved.tokens)
+        return self.settled.get(scope, QuotaUsage()).plus(reserved.requests, reserved.tokens)
 
 
 def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
@@ -158,11 +158,11 @@ def _settle(state: LedgerState, event: QuotaSettled) -> LedgerState:
     tokens = max(event.tokens, 0)
     settled = dict(state.settled)
     for scope in reservation.scopes:
-        settled[scope] = settled.get(scope, Usage()).plus(reservation.requests, tokens)
+        settled[scope] = settled.get(scope, QuotaUsage()).plus(reservation.requests, tokens)
     endpoints = state.endpoints
     endpoint = event.endpoint or reservation.endpoint
     if endpoint is not None:
-        current = endpoints.get(endpoint, Usage())
+        current = endpoints.get(endpoint, QuotaUsage())
         endpoints = {**endpoints, endpoint: current.plus(reservation.requests, tokens)}
     return msgspec.structs.replace(
         state,

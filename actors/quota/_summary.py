@@ -6,7 +6,7 @@ import msgspec
 
 from actors.quota._limits import GLOBAL_SCOPE, QuotaLimits, limit_name
 from actors.quota._logic import current
-from actors.quota._state import LedgerState, Usage
+from actors.quota._state import LedgerState, QuotaUsage
 
 __all__ = ["LimitStatus", "UsageSummary", "usage_summary"]
 
@@ -39,13 +39,13 @@ class UsageSummary(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds until then from the caller's ``now`` (never negative)."""
     timezone: str
     """The zone of the reset hour."""
-    total: Usage
+    total: QuotaUsage
     """Settled usage over all models."""
-    models: dict[str, Usage]
+    models: dict[str, QuotaUsage]
     """Model -> settled usage."""
-    roles: dict[str, Usage]
+    roles: dict[str, QuotaUsage]
     """Role -> settled usage."""
-    endpoints: dict[str, Usage]
+    endpoints: dict[str, QuotaUsage]
     """Endpoint -> settled usage."""
     in_flight: int
     """Outstanding reservations."""
@@ -67,7 +67,7 @@ def usage_summary(state: LedgerState, limits: QuotaLimits, now: float) -> UsageS
     rolled, _ = current(state, limits, now)
     statuses = []
     for scope, unit, value in limits.configured():
-        used = rolled.settled.get(scope, Usage()).get(unit)
+        used = rolled.settled.get(scope, QuotaUsage()).get(unit)
         reserved = rolled.reserved(scope).get(unit)
         statuses.append(
             LimitStatus(
@@ -84,7 +84,7 @@ def usage_summary(state: LedgerState, limits: QuotaLimits, now: float) -> UsageS
         resets_at=rolled.resets_at,
         resets_in=max(rolled.resets_at - now, 0.0),
         timezone=limits.timezone,
-        total=rolled.settled.get(GLOBAL_SCOPE, Usage()),
+        total=rolled.settled.get(GLOBAL_SCOPE, QuotaUsage()),
         models=_scoped(rolled, "model:"),
         roles=_scoped(rolled, "role:"),
         endpoints=dict(rolled.endpoints),
@@ -93,7 +93,7 @@ def usage_summary(state: LedgerState, limits: QuotaLimits, now: float) -> UsageS
     )
 
 
-def _scoped(state: LedgerState, prefix: str) -> dict[str, Usage]:
+def _scoped(state: LedgerState, prefix: str) -> dict[str, QuotaUsage]:
     return {
         scope.removeprefix(prefix): usage
         for scope, usage in sorted(state.settled.items())

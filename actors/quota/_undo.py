@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import msgspec
 
-from actors.quota._state import LedgerState, Reservation, Usage
+from actors.quota._state import LedgerState, QuotaUsage, Reservation
 from events._base import Event
 from events._quota import QuotaReleased, QuotaReserved, QuotaSettled, QuotaWarningIssued
 
@@ -78,7 +78,7 @@ def _uncharge(state: LedgerState, event: QuotaSettled, reservation: Reservation)
     tokens = max(event.tokens, 0)
     settled = dict(state.settled)
     for scope in reservation.scopes:
-        settled[scope] = _minus(settled.get(scope, Usage()), reservation.requests, tokens)
+        settled[scope] = _minus(settled.get(scope, QuotaUsage()), reservation.requests, tokens)
     endpoints = dict(state.endpoints)
     endpoint = event.endpoint or reservation.endpoint
     if endpoint is not None and endpoint in endpoints:
@@ -86,5 +86,7 @@ def _uncharge(state: LedgerState, event: QuotaSettled, reservation: Reservation)
     return msgspec.structs.replace(state, settled=settled, endpoints=endpoints)
 
 
-def _minus(usage: Usage, requests: int, tokens: int) -> Usage:
-    return Usage(requests=max(usage.requests - requests, 0), tokens=max(usage.tokens - tokens, 0))
+def _minus(usage: QuotaUsage, requests: int, tokens: int) -> QuotaUsage:
+    return QuotaUsage(
+        requests=max(usage.requests - requests, 0), tokens=max(usage.tokens - tokens, 0)
+    )

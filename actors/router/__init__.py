@@ -1,8 +1,8 @@
 """Routing: choosing a deployment, retrying, falling back.
 
 Pure: candidate planning (``plan``, ``evolve_router`` in ``_select``), the retry
-arithmetic (backoff with full jitter, the retry budget, Retry-After capping, adaptive
-throttling in ``_retry``), the request machine (``start``, ``next_step``,
+arithmetic (the retry budget and Retry-After capping in ``_retry``; the backoff is
+``actors.backoff_delay``), the request machine (``start``, ``next_step``,
 ``on_outcome`` in ``_machine``, with its steps and outcomes in ``_steps``), the router
 actor's messages (``_messages``), and the types and errors requests see.
 
@@ -20,7 +20,7 @@ from actors.router._errors import (
     NoCandidates,
     RequestRejected,
     RoutingError,
-    StreamInterrupted,
+    StreamBroken,
 )
 from actors.router._machine import (
     MachineSettings,
@@ -44,16 +44,11 @@ from actors.router._messages import (
     StartAttempt,
 )
 from actors.router._retry import (
-    AdaptiveThrottle,
     RetryBudget,
-    backoff_delay,
     can_retry,
     effective_retry_after,
     on_failure,
     on_success,
-    record_request,
-    reject_probability,
-    should_reject,
 )
 from actors.router._run import Refs
 from actors.router._select import (
@@ -92,16 +87,11 @@ __all__ = [
     "fallback_events",
     "plan",
     "started_events",
-    "AdaptiveThrottle",
     "RetryBudget",
-    "backoff_delay",
     "can_retry",
     "effective_retry_after",
     "on_failure",
     "on_success",
-    "record_request",
-    "reject_probability",
-    "should_reject",
     "AllCandidatesFailed",
     "AttemptRecord",
     "Driver",
@@ -128,7 +118,7 @@ __all__ = [
     "RoutingError",
     "StartAttempt",
     "StreamChunk",
-    "StreamInterrupted",
+    "StreamBroken",
     "exhausted",
     "next_step",
     "on_outcome",

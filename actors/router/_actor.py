@@ -141,6 +141,7 @@ class RouterActor(Actor[RouterMessage]):
         performance: PerformanceState | None,
         kind: str | None,
         role: str | None,
+        degraded: frozenset[str] = frozenset(),
     ) -> Plan:
         unavailable = {d: Unavailable(reason=r, detail=t) for d, (r, t) in blocked.items()}
         return plan(
@@ -151,6 +152,7 @@ class RouterActor(Actor[RouterMessage]):
             serves=(lambda m, e: f"{m}@{e}" not in unlisted) if unlisted else None,
             inflight=self._inflight,
             order_by_performance=self._order(performance, kind, role),
+            degraded=degraded,
         )
 
     def _order(
@@ -161,7 +163,9 @@ class RouterActor(Actor[RouterMessage]):
         return make_order(lambda: performance, kind_of(kind, role), self._performance)
 
     def _plan_route(self, m: PlanRoute) -> Planned:
-        planned = self._plan(m.chain, m.blocked, m.unlisted, m.performance, m.kind, m.role)
+        planned = self._plan(
+            m.chain, m.blocked, m.unlisted, m.performance, m.kind, m.role, m.degraded
+        )
         events = started_events(
             planned, request_id=m.request_id, at=m.at, role=m.role, model=m.model,
             kind=m.kind, stream=m.stream, prompt_chars=m.prompt_chars,
@@ -172,7 +176,9 @@ class RouterActor(Actor[RouterMessage]):
         return Planned(plan=planned, events=events, view=self._view)
 
     def _plan_fallback(self, m: PlanFallback) -> Planned:
-        planned = self._plan(m.rest, m.blocked, m.unlisted, m.performance, m.kind, m.role)
+        planned = self._plan(
+            m.rest, m.blocked, m.unlisted, m.performance, m.kind, m.role, m.degraded
+        )
         if planned.empty:
             return Planned(plan=planned, events=(), view=self._view)
         events = fallback_events(

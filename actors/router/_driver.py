@@ -36,11 +36,12 @@ from typing import Any, cast
 from actors._clock import Clock
 from actors._ref import ActorRef
 from actors.catalog import FindUnlisted
-from actors.health import AcquireProbe, Screen
+from actors.health import AcquireProbe, Screen, Screened
 from actors.health import NotAdmitted as HealthNotAdmitted
 from actors.performance import GetPerformanceView, Observe, PerformanceState
 from actors.quota import QuotaMessage, QuotaUnavailable, Refused, Release
 from actors.quota import Reserve as ReserveQuota
+from actors.router._bodies import Mask
 from actors.router._calls import Calls
 from actors.router._machine import (
     MachineSettings,
@@ -106,6 +107,7 @@ class Driver:
         rng: Callable[[], float],
         record: Record,
         publish: Publish,
+        mask: Mask | None = None,
     ) -> None:
         """Create the driver.
 
@@ -117,6 +119,8 @@ class Driver:
             rng: Uniform draws in ``[0, 1)`` for backoff jitter.
             record: Persists a request's events (one call per request, when it ends).
             publish: Announces each event as it happens.
+            mask: With ``event_log.store_bodies``, masks secrets in the messages and
+                replies then stored on the request's events; None: no bodies stored.
         """
         self._refs = refs
         self._models = dict(models)
@@ -126,6 +130,7 @@ class Driver:
         self._rng = rng
         self._record = record
         self._publish = publish
+        self._mask = mask
         self._dids: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._ranked = frozenset(
             name for name, model in self._models.items() if model.route.strategy == "performance"
@@ -151,7 +156,7 @@ class Driver:
         The machine runs (``_drive``) until text is about to reach the caller; from
         there on only the stream's end is left to decide, and it is relayed here.
 
-        Raises (while iterating): as ``chat``, before any chunk; ``StreamInterrupted``
+        Raises (while iterating): as ``chat``, before any chunk; ``StreamBroken``
         after chunks were yielded (it carries the partial text).
         """
         run = self._running(request)
@@ -193,7 +198,7 @@ class Driver:
     # --- the loop -----------------------------------------------------------------------
 
     def _running(self, request: RouteRequest) -> RunningRequest:
-        return RunningRequest(request, request.request_id or new_id(), self._publish)
+        return RunningRequest(request, request.request_id or new_id(), self._publish, self._mask)
 
     async def _drive(self, run: RunningRequest, *, stream: bool) -> Reply | None:
         """Run the machine until the request is over — or, for a stream, until its first
@@ -282,7 +287,7 @@ class Driver:
 
     async def _view(
         self, chain: tuple[str, ...]
-    ) -> tuple[Mapping[str, tuple[str, str]], frozenset[str], PerformanceState | None]:
+    ) -> tuple[Screened, frozenset[str], PerformanceState | None]:
         """What health, the catalog and the windows say about ``chain`` right now."""
         refs = self._refs
         dids = self._dids.get(chain)
@@ -293,16 +298,16 @@ class Driver:
                 if m in self._models
                 for e in self._models[m].route.deployments
             )
-        blocked = (await ask(refs.health, Screen(dids))).blocked
+        screened = await ask(refs.health, Screen(dids))
         unlisted = (await ask(refs.catalog, FindUnlisted(dids))).deployments
         ranked = None
         if not self._ranked.isdisjoint(chain):
             ranked = await ask(refs.performance, GetPerformanceView())
-        return blocked, unlisted, ranked
+        return screened, unlisted, ranked
 
     async def _plan_route(self, run: RunningRequest, stream: bool) -> Planned:
         request = run.request
-        blocked, unlisted, ranked = await self._view(request.chain)
+        health, unlisted, ranked = await self._view(request.chain)
         planned = await ask(
             self._refs.router,
             PlanRoute(
@@ -310,7 +315,8 @@ class Driver:
                 role=request.role, model=request.model, kind=request.kind, stream=stream,
                 prompt_chars=sum(len(m.content) for m in request.messages),
                 prompt_hash=prompt_hash(request.messages), messages=len(request.messages),
-                blocked=blocked, unlisted=unlisted, performance=ranked,
+                blocked=health.blocked, unlisted=unlisted, performance=ranked,
+                degraded=health.degraded,
             ),
         )  # fmt: skip
         run.add(planned.events)
@@ -318,14 +324,15 @@ class Driver:
 
     async def _replan(self, run: RunningRequest, step: Replan) -> Replanned:
         request = run.request
-        blocked, unlisted, ranked = await self._view(step.rest)
+        health, unlisted, ranked = await self._view(step.rest)
         at = self._clock.time()
         planned = await ask(
             self._refs.router,
             PlanFallback(
                 request_id=run.id, rest=step.rest, at=at, role=request.role,
                 kind=request.kind, from_model=step.from_model, reason=step.reason,
-                detail=step.detail, blocked=blocked, unlisted=unlisted, performance=ranked,
+                detail=step.detail, blocked=health.blocked, unlisted=unlisted,
+                performance=ranked, degraded=health.degraded,
             ),
         )  # fmt: skip
         run.view = planned.view

@@ -8,10 +8,11 @@ The tree::
      │    └── NoCandidates     no deployment of the chain was admissible at all
      ├── RequestRejected       the backend refused the request itself (context overflow,
      │                         invalid parameters): the caller's to fix, not retried
-     └── StreamInterrupted     a stream failed after text reached the caller; carries the
+     └── StreamBroken          a stream failed after text reached the caller; carries the
                                partial text (no fallback is possible any more)
 
-The runtime re-raises these as its own subclasses (rooted at ``LLMRuntimeError``).
+``RoutingError`` derives from ``LLMRuntimeError`` (``events``); the runtime raises these
+very classes and re-exports them.
 """
 
 from __future__ import annotations
@@ -20,20 +21,21 @@ from collections.abc import Iterable
 
 from actors.router._select import Skip
 from actors.router._types import AttemptRecord
+from events import LLMRuntimeError
 
 __all__ = [
     "AllCandidatesFailed",
     "NoCandidates",
     "RequestRejected",
     "RoutingError",
-    "StreamInterrupted",
+    "StreamBroken",
 ]
 
 _SHOWN = 20
 """Most attempts or skips spelled out in a message (all are on the exception)."""
 
 
-class RoutingError(Exception):
+class RoutingError(LLMRuntimeError):
     """Root of the router's errors.
 
     Attributes:
@@ -117,8 +119,10 @@ class RequestRejected(RoutingError):
         )
 
 
-class StreamInterrupted(RoutingError):
+class StreamBroken(RoutingError):
     """A stream broke after text had reached the caller.
+
+    The event recorded for it keeps its stored name, ``events.StreamInterrupted``.
 
     Attributes:
         partial: The text delivered before the failure.

@@ -31,7 +31,7 @@ events to record. Every rule of a request lives here, tested without asyncio:
    this request (model missing, auth) is ruled out; a failure caused by the request
    itself (context overflow) ends it at once with ``RequestRejected``.
 9. **Streams fall back only before the first chunk.** Once text reached the caller
-   (``Delivered``) a failure ends the request with ``StreamInterrupted`` carrying the
+   (``Delivered``) a failure ends the request with ``StreamBroken`` carrying the
    partial text.
 
 Pure: no asyncio, clocks or randomness — time comes in as ``now``/``at``, the jitter
@@ -41,8 +41,8 @@ draw as ``u``.
 from __future__ import annotations
 
 import hashlib
-import math
 
+from actors._backoff import backoff_delay
 from actors.endpoint import Message
 from actors.health import RecordOutcome
 from actors.quota import QuotaExceeded, estimate_tokens
@@ -52,7 +52,6 @@ from actors.router._errors import (
 )
 from actors.router._messages import RetryView
 from actors.router._outcomes import HANDLERS, Fold
-from actors.router._retry import backoff_delay
 from actors.router._select import Plan
 from actors.router._state import BUDGET_STOP, MachineSettings, Pending, RequestState
 from actors.router._steps import (
@@ -85,8 +84,6 @@ __all__ = [
     "prompt_hash",
     "start",
 ]
-
-_BELOW_ONE = math.nextafter(1.0, 0.0)
 
 
 def start(
@@ -229,7 +226,7 @@ def _backoff(state: RequestState, did: str, u: float) -> float:
     if tries == 0:
         return 0.0
     policy = state.settings.policy
-    jitter = min(max(u, 0.0), _BELOW_ONE)
+    jitter = min(max(u, 0.0), 1.0)
     delay = backoff_delay(tries - 1, policy.backoff_base, policy.backoff_cap, jitter)
     asked = state.retry_after.get(did)
     return max(delay, asked) if asked is not None else delay
@@ -290,9 +287,11 @@ def on_outcome(state: RequestState, outcome: Outcome) -> Fold:
 
 def health_report(state: RequestState, outcome: Succeeded | Failed) -> RecordOutcome:
     """The outcome health counts for an attempt (an interrupted stream is never
-    "permanent": it was serving a moment ago)."""
+    "permanent": it was serving a moment ago). A success carries its latency: the whole
+    call, or a stream's time to its first chunk (a long answer is not a slow backend)."""
     if isinstance(outcome, Succeeded):
-        return _OK
+        latency = outcome.ttft_s if state.stream and outcome.ttft_s is not None else None
+        return RecordOutcome(ok=True, latency=outcome.latency_s if latency is None else latency)
     failure = outcome.error.failure
     return RecordOutcome(
         ok=False,
@@ -301,6 +300,3 @@ def health_report(state: RequestState, outcome: Succeeded | Failed) -> RecordOut
         permanent=failure.permanent and not state.delivered,
         message=outcome.error.message,
     )
-
-
-_OK = RecordOutcome(ok=True)

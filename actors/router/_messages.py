@@ -91,6 +91,8 @@ class PlanRoute(Ask[Planned], frozen=True, kw_only=True):
     blocked: Mapping[str, tuple[str, str]]
     unlisted: frozenset[str]
     performance: PerformanceState | None = None
+    degraded: frozenset[str] = frozenset()
+    """Deployments health calls degraded: they get less traffic (``_demote``)."""
 
 
 class PlanFallback(Ask[Planned], frozen=True, kw_only=True):
@@ -107,6 +109,8 @@ class PlanFallback(Ask[Planned], frozen=True, kw_only=True):
     blocked: Mapping[str, tuple[str, str]]
     unlisted: frozenset[str]
     performance: PerformanceState | None = None
+    degraded: frozenset[str] = frozenset()
+    """Deployments health calls degraded: they get less traffic (``_demote``)."""
 
 
 class StartAttempt(Ask[None], frozen=True):

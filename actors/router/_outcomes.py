@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from actors.endpoint import BackendError, FailureClass
-from actors.router._errors import RequestRejected, StreamInterrupted
+from actors.router._errors import RequestRejected, StreamBroken
 from actors.router._retry import effective_retry_after
 from actors.router._select import Skip
 from actors.router._state import BUDGET_STOP, Pending, RequestState
@@ -304,7 +304,7 @@ def _interrupted(state: RequestState, outcome: Failed) -> Fold:
         failure=exc.failure.value, message=exc.message, latency_s=outcome.latency_s,
     )  # fmt: skip
     records = (*state.records, _record(target, latency_s=outcome.latency_s, error=exc))
-    error = StreamInterrupted(
+    error = StreamBroken(
         state.request_id, records, partial=outcome.partial, failure=exc.failure.value,
         deployment=target.deployment, message=exc.message,
     )  # fmt: skip

@@ -21,10 +21,11 @@ from actors.endpoint import Chunk, EndpointMessage, Message
 from actors.health import HealthMessage
 from actors.performance import PerformanceMessage
 from actors.quota import QuotaMessage
-from actors.router._errors import RequestRejected, StreamInterrupted
+from actors.router._bodies import Mask, with_bodies
+from actors.router._errors import RequestRejected, StreamBroken
 from actors.router._machine import MachineSettings, RequestState, on_outcome
 from actors.router._messages import RequestOutcome, RetryView, RouterMessage
-from actors.router._steps import Attempt, Outcome
+from actors.router._steps import Attempt, Outcome, Succeeded
 from actors.router._types import RouteRequest, StreamChunk
 from events import Event
 
@@ -70,12 +71,16 @@ class RunningRequest:
     """The driver's side of one request: the machine's state and what it produced."""
 
     __slots__ = (
-        "chars", "events", "final_chunk", "id", "observed_start", "opened", "publish",
+        "chars", "events", "final_chunk", "id", "mask", "observed_start", "opened", "publish",
         "recorded", "request", "router_told", "state", "view",
     )  # fmt: skip
 
-    def __init__(self, request: RouteRequest, request_id: str, publish: Publish) -> None:
+    def __init__(
+        self, request: RouteRequest, request_id: str, publish: Publish, mask: Mask | None = None
+    ) -> None:
         self.request = request
+        self.mask = mask
+        """Masks secrets in the bodies stored on the events; None: bodies not stored."""
         self.id = request_id
         self.publish = publish
         self.events: list[Event] = []
@@ -92,7 +97,9 @@ class RunningRequest:
         self.router_told = False
         """The router heard the request's end with its last attempt's."""
 
-    def add(self, events: Sequence[Event]) -> None:
+    def add(self, events: Sequence[Event], reply: str | None = None) -> None:
+        if self.mask is not None:  # event_log.store_bodies: bodies go on, masked
+            events = with_bodies(events, self.request, reply, self.mask)
         self.events.extend(events)
         for event in events:
             self.publish(event)
@@ -100,7 +107,8 @@ class RunningRequest:
     def apply(self, outcome: Outcome) -> None:
         self.state, events = on_outcome(self.state, outcome)
         if events:
-            self.add(events)
+            plain = isinstance(outcome, Succeeded) and not self.state.stream
+            self.add(events, outcome.content if isinstance(outcome, Succeeded) and plain else None)
 
 
 UNSTARTED = RequestState(
@@ -121,7 +129,7 @@ def outcome_of(state: RequestState) -> RequestOutcome:
         return "succeeded"
     if error is None:
         return "cancelled"
-    if isinstance(error, StreamInterrupted):
+    if isinstance(error, StreamBroken):
         return "interrupted"
     return "rejected" if isinstance(error, RequestRejected) else "failed"
 

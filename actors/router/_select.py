@@ -32,6 +32,7 @@ from typing import Literal
 
 import msgspec
 
+from actors.router._demote import demote, waited
 from events._base import Event, UnknownEvent
 from events._routing import (
     CandidateSkipped,
@@ -142,6 +143,9 @@ class RouterState(msgspec.Struct, frozen=True, kw_only=True):
     """Model -> endpoint the model's most recent request started on (round-robin cursor)."""
     current: dict[str, float] = msgspec.field(default_factory=dict)
     """Deployment id -> smooth weighted round-robin "current weight" (nginx)."""
+    waiting: dict[str, int] = msgspec.field(default_factory=dict)
+    """Deployment id -> requests of its model another deployment led since it led one
+    (the share of a degraded deployment, see ``_demote``)."""
 
 
 def plan(
@@ -153,6 +157,7 @@ def plan(
     serves: Callable[[str, str], bool] | None = None,
     inflight: Mapping[str, int] | None = None,
     order_by_performance: PerformanceOrder | None = None,
+    degraded: frozenset[str] = frozenset(),
 ) -> Plan:
     """Plan the candidates of one request.
 
@@ -166,6 +171,8 @@ def plan(
         inflight: Deployment id -> requests in flight (``least_inflight``).
         order_by_performance: The ``performance`` strategy's ordering; None keeps
             config order.
+        degraded: Admissible deployment ids health calls degraded: tried after the
+            others, except one request in ``DEGRADED_SHARE`` (``_demote``).
 
     Returns:
         The plan; ``plan.empty`` when nothing is admissible, with every skip reason.
@@ -187,7 +194,11 @@ def plan(
             else:
                 skipped.append(skip)
         if admissible:
-            groups.append(_order(model, route, admissible, state, inflight, order_by_performance))
+            group = _order(model, route, admissible, state, inflight, order_by_performance)
+            if degraded:
+                ids, weights = demote(group.deployments, group.weights, degraded, state.waiting)
+                group = ModelCandidates(model=model, deployments=ids, weights=weights)
+            groups.append(group)
     return Plan(chain=models, groups=tuple(groups), skipped=tuple(skipped))
 
 
@@ -293,9 +304,10 @@ def _enter(
     model, endpoint = split_deployment(candidates[0])
     group = list(_prefix_of_model(candidates, model))
     last = {**state.last, model: endpoint}
+    waiting = waited(state.waiting, group)
     group_weights = weights[: len(group)] if len(weights) == len(candidates) else ()
     if not _usable_weights(group_weights):
-        return RouterState(last=last, current=state.current)
+        return RouterState(last=last, current=state.current, waiting=waiting)
     # nginx smooth weighted round-robin: every admissible peer gains its weight, the
     # picked one pays the total. The pick is read from the log, not recomputed, so a
     # change of tie-breaking in a later release cannot make replay diverge.
@@ -303,7 +315,7 @@ def _enter(
     for did, weight in zip(group, group_weights, strict=True):
         current[did] = current.get(did, 0.0) + weight
     current[group[0]] -= math.fsum(group_weights)
-    return RouterState(last=last, current=current)
+    return RouterState(last=last, current=current, waiting=waiting)
 
 
 def _prefix_of_model(candidates: tuple[str, ...], model: str) -> Iterable[str]:

@@ -104,6 +104,8 @@ def explain(events: Sequence[StoredEvent], health: Sequence[StoredEvent] = ()) -
         attempts=attempts,
         fallbacks=fallbacks,
         summary=summarize(routing, outcome),
+        prompt=started.prompt,
+        reply=next((e.content for e in routing if isinstance(e, RequestSucceeded)), None),
     )
 
 

@@ -29,7 +29,21 @@ def render_explanation(expl: Explanation, style: Style, tz: dt.tzinfo | None = N
         _steps(expl.steps, style, width),
         _section("Summary", style) + "\n" + _wrap(expl.summary, width, "  ", "  "),
     ]
+    if expl.prompt is not None or expl.reply is not None:
+        parts.append(_bodies(expl, style))
     return "\n\n".join(parts)
+
+
+def _bodies(expl: Explanation, style: Style) -> str:
+    """The stored messages and reply (``event_log.store_bodies``), verbatim but indented."""
+    lines = [_section("Bodies (stored with event_log.store_bodies; secrets masked)", style)]
+    for message in expl.prompt or ():
+        lines.append(f"  [{message.role}]")
+        lines.extend(f"    {line}" for line in message.content.splitlines() or [""])
+    if expl.reply is not None:
+        lines.append("  [reply]")
+        lines.extend(f"    {line}" for line in expl.reply.splitlines() or [""])
+    return "\n".join(lines)
 
 
 def _section(title: str, style: Style) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from events import BodyMessage
+
 __all__ = ["Candidate", "Explanation", "Outcome", "Step"]
 
 
@@ -87,3 +89,7 @@ class Explanation(msgspec.Struct, frozen=True, kw_only=True):
     fallbacks: int
     summary: str
     """A plain-English paragraph: who answered, after what, and why."""
+    prompt: tuple[BodyMessage, ...] | None = None
+    """The request's messages (masked), when the log stores bodies; else None."""
+    reply: str | None = None
+    """The reply text (masked), when the log stores bodies; else None."""

@@ -23,7 +23,7 @@ import msgspec
 
 from actors.health import DeploymentHealth, aggregate
 from actors.performance import PerformanceSummary
-from actors.quota import GLOBAL_SCOPE, LedgerState, Usage
+from actors.quota import GLOBAL_SCOPE, LedgerState, QuotaUsage
 from events import (
     QuotaExceededRecorded,
     QuotaReleased,
@@ -204,7 +204,7 @@ def usage_report(
     split, warnings, refusals = _tally(period_events, ledger.period)
     prompt = _total(p for p, _ in split.values())
     completion = _total(c for _, c in split.values())
-    total = ledger.settled.get(GLOBAL_SCOPE, Usage())
+    total = ledger.settled.get(GLOBAL_SCOPE, QuotaUsage())
     usage = [_scope("all", "all models", total, prompt, completion)]
     for prefix, scope in (("model:", "model"), ("role:", "role")):
         for key, used in sorted(ledger.settled.items()):
@@ -229,7 +229,7 @@ def usage_report(
 def _scope(
     scope: str,
     name: str,
-    used: Usage,
+    used: QuotaUsage,
     prompt: int | None = None,
     completion: int | None = None,
 ) -> ScopeUsage:

@@ -33,7 +33,7 @@ runtime's request id and where the answer came from. Fallbacks are invisible to
 clients: only a request every candidate failed gets an error (502, or 503 when none
 was available), marked ``x-should-retry: false`` since the runtime already retried.
 
-Security (RELIABILITY.md): listens on 127.0.0.1 by default and refuses any other
+Security: listens on 127.0.0.1 by default and refuses any other
 address without a key of at least 16 characters; the key comes from an environment
 variable (``--api-key-env``, default ``LLMRT_API_KEY``) or a file, never the command
 line; it is compared in constant time on every route; a key in the query string

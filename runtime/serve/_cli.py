@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import stat
@@ -96,7 +97,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the facade; returns the exit status (see the module docstring)."""
     args = parser().parse_args(argv)
-    configure_logging(json=True if args.log_json else None, level=args.log_level)
+    handler = configure_logging(json=True if args.log_json else None, level=args.log_level)
+    _route_uvicorn(handler, LEVELS[args.log_level])
     try:
         settings = settings_from(args, os.environ)
         rt = Runtime.from_config(args.config)
@@ -106,6 +108,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServeSettingsError as exc:
         return _fail(str(exc), 2)
     return asyncio.run(serve(rt, settings))
+
+
+def _route_uvicorn(handler: logging.Handler, level: int) -> None:
+    """Send uvicorn's own lines (start-up errors, ASGI exceptions) to our handler.
+
+    The server runs with ``log_config=None`` (uvicorn installs nothing) and
+    ``configure_logging`` touches the ``runtime`` logger only, so this process -- the
+    entry point, which owns its logging -- routes ``uvicorn`` (and the ``uvicorn.error``
+    and ``uvicorn.access`` loggers under it) explicitly: same handler, same level, no
+    propagation to a root handler that would print them a second time.
+    """
+    uvicorn_log = logging.getLogger("uvicorn")
+    for old in [h for h in uvicorn_log.handlers if isinstance(h, type(handler))]:
+        uvicorn_log.removeHandler(old)
+    uvicorn_log.addHandler(handler)
+    uvicorn_log.setLevel(level)
+    uvicorn_log.propagate = False
 
 
 async def serve(rt: Runtime, settings: ServeSettings) -> int:

@@ -10,6 +10,7 @@ The mapping::
     ModelNotFoundError        404 model_not_found
     QuotaExceeded             429 quota_exceeded, Retry-After = seconds to the reset
     AllCandidatesFailed       502 all_candidates_failed (the runtime already retried)
+    StreamBroken              502 <failure class>, as the stream's error event (_relay)
     NoCandidates              503 no_candidates
     QuotaUnavailable          503 quota_unavailable
     RuntimeNotRunning         503 runtime_not_running

@@ -18,7 +18,7 @@ from starlette.types import Receive
 
 from actors.router import Reply, StreamChunk
 from events import get_logger
-from runtime._errors import LLMRuntimeError, StreamInterrupted
+from runtime._errors import LLMRuntimeError, StreamBroken
 from runtime._runtime import Runtime
 from runtime.serve._errors import ClientGone, HttpError, from_runtime_error
 from runtime.serve._limits import ChatCall
@@ -102,7 +102,7 @@ class OpenStream:
         """Every chunk, the first included, ending with the ``done`` one.
 
         Raises:
-            HttpError: The stream broke (``StreamInterrupted``), the request timed out,
+            HttpError: The stream broke (``StreamBroken``), the request timed out,
                 or something unexpected failed (logged): the caller ends the stream
                 with an error event, never with a normal end.
         """
@@ -113,7 +113,7 @@ class OpenStream:
                 async with asyncio.timeout_at(self._deadline):
                     chunk = await anext(self._rest)
                 yield chunk
-        except StreamInterrupted as exc:
+        except StreamBroken as exc:
             raise HttpError(502, str(exc), code=exc.failure, request_id=exc.request_id) from None
         except TimeoutError:
             raise _timeout(self.first.request_id) from None

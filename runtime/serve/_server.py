@@ -16,10 +16,12 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from events import LLMRuntimeError
+
 __all__ = ["AppServer", "ServerStartError"]
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(LLMRuntimeError, RuntimeError):
     """The server could not start listening (address in use, not permitted...)."""
 
 

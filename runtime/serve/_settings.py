@@ -12,6 +12,8 @@ import math
 
 import msgspec
 
+from events import LLMRuntimeError
+
 __all__ = ["MIN_KEY_LENGTH", "ServeSettings", "ServeSettingsError", "is_loopback"]
 
 MIN_KEY_LENGTH = 16
@@ -20,7 +22,7 @@ MIN_KEY_LENGTH = 16
 _KEY_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
-class ServeSettingsError(ValueError):
+class ServeSettingsError(LLMRuntimeError, ValueError):
     """The facade's settings are unsafe or out of range; nothing was started."""
 
 

@@ -14,6 +14,8 @@ from typing import Final, Literal, get_args
 
 import msgspec
 
+from events import LLMRuntimeError
+
 FaultKind = Literal[
     "latency",
     "slow_first_byte",
@@ -42,7 +44,7 @@ FAULT_KINDS: Final[tuple[str, ...]] = get_args(FaultKind)
 _DELAY_KINDS: Final = frozenset({"latency", "slow_first_byte", "slow_trickle"})
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(LLMRuntimeError, ValueError):
     """A fault specification is invalid (raised by `Fault` and by the admin route)."""
 
 

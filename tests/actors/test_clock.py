@@ -6,9 +6,10 @@ import asyncio
 import time
 
 import pytest
-from structlog.testing import capture_logs
 
 from actors import ManualClock, RealClock
+from tests._logs import capture_logs
+from tests._wait import eventually
 
 
 async def test_schedule_once_fires_at_its_deadline_in_deadline_order(clock: ManualClock) -> None:
@@ -131,7 +132,7 @@ async def test_async_callback_runs_as_task_and_its_failure_is_logged(clock: Manu
     assert ran == ["good"]
     failures = [e for e in logs if e["event"] == "clock.callback.failed"]
     assert len(failures) == 1
-    assert isinstance(failures[0]["exc_info"], RuntimeError)
+    assert "RuntimeError: boom" in failures[0]["exception"]
 
 
 async def test_sync_callback_failure_is_logged_and_timers_keep_running(
@@ -160,9 +161,11 @@ async def test_real_clock_timers_sleep_and_time() -> None:
     every = clock.schedule_every(0.005, lambda: ticks.append(clock.monotonic()))
     start = clock.monotonic()
     await clock.sleep(0.03)
-    every.cancel()
     assert clock.monotonic() - start >= 0.03
     assert fired.is_set()
-    assert len(ticks) >= 2 and all(t >= 0 for t in ticks)
+    # (how many ticks fit in the 30 ms depends on the machine's load: wait for two)
+    await eventually(lambda: len(ticks) >= 2)
+    every.cancel()
+    assert all(t >= 0 for t in ticks)
     assert abs(clock.time() - time.time()) < 1.0
     await clock.aclose()

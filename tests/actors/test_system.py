@@ -7,7 +7,6 @@ import random
 from typing import cast
 
 import pytest
-from structlog.testing import capture_logs
 
 from actors import (
     ActorDeadError,
@@ -22,6 +21,7 @@ from actors import (
     backoff_delay,
 )
 from events import ActorFailed, ActorRestarted, ActorStopped, EventLog
+from tests._logs import capture_logs
 from tests.actors._support import Echo, Fail, RecordingLog, Wait, Worker
 
 POLICY = SupervisionPolicy(max_restarts=3, window=60.0, backoff_base=1.0, backoff_cap=3.0)

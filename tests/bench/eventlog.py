@@ -342,9 +342,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    import structlog
-
-    # The log's own info lines would interleave with the table; keep warnings only.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    # The log's own lines would interleave with the table: the library prints nothing
+    # unless logging is configured, and this script does not configure it.
     options = parse_args()
     asyncio.run(main(options.events, options.big, options.profile))

@@ -22,6 +22,7 @@ from events._errors import ConcurrencyConflict, EventLogClosed, EventLogError
 from events._memory import MemoryEventLog
 from events._replay import Projection
 from events._system import ActorFailed, ActorRestarted, ActorStopped
+from tests._wait import eventually
 
 Log = Any
 """An object satisfying both ``EventLog`` and ``SnapshotStore``."""
@@ -357,10 +358,10 @@ class EventLogContract:
                     return
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.05)
+        await eventually(lambda: seen == [1, 2])  # the existing ones; now it waits
         await log.append("b", pings(3))
         await log.append("a", pings(4, 5))
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 30)
         assert seen == [1, 2, 3, 4, 5]
 
     async def test_subscribe_filters_and_from_position(self, log: Log) -> None:
@@ -377,7 +378,7 @@ class EventLogContract:
         task = asyncio.create_task(consume())
         await log.append("b", [Pong(n=4)])
         await log.append("a", [Ping(n=5), Pong(n=6)])
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 30)
         assert received == [(2, "a"), (6, "a")]
 
     async def test_subscribe_ends_when_the_log_closes(self, log: Log) -> None:
@@ -389,9 +390,9 @@ class EventLogContract:
                 seen.append(stored.position)
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.05)
+        await eventually(lambda: seen == [1])  # following, and waiting for more
         await log.close()
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 30)
         assert seen == [1]
 
     # -- close --------------------------------------------------------------------------

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
-from structlog.testing import capture_logs
 
 from events._base import Event, StoredEvent, UnknownEvent
 from events._memory import MemoryEventLog
 from events._replay import Projection, fold, fold_from, replay
 from events._snapshots import Projector
 from events._system import ActorFailed, ActorStopped
+from tests._logs import capture_logs
+from tests._wait import eventually
 from tests.events.contract import (
     TOTALS,
     FakeClock,
@@ -236,10 +237,10 @@ async def test_follow_applies_live_events_until_close(log: MemoryEventLog) -> No
     projector = await Projector.start(log, TOTALS)
     task = asyncio.create_task(projector.follow())
     await log.append("s", [Ping(n=2), ActorStopped(actor="x", reason="stopped")])
-    await asyncio.sleep(0.01)
+    await eventually(lambda: projector.position == 3)
     assert (projector.state.total, projector.position) == (3, 3)
     await log.close()
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, 30)
 
 
 async def test_start_needs_a_snapshot_store() -> None:

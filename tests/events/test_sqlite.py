@@ -15,6 +15,7 @@ from events._errors import ConcurrencyConflict, EventLogClosed, EventLogError
 from events._sqlite import SqliteEventLog
 from events._sqlite_read import PAGE_SIZE
 from events._system import ActorFailed, ActorRestarted, ActorStopped
+from tests._wait import eventually
 
 
 def registry() -> EventRegistry:
@@ -137,17 +138,19 @@ async def test_idempotency_key_may_not_contain_the_separator(log: SqliteEventLog
 
 
 async def test_reads_do_not_wait_for_a_busy_writer(path: Path) -> None:
-    async with await SqliteEventLog.open(path, registry=registry(), busy_timeout=5) as log:
+    # The writer would wait a minute for the lock: a read that waited for the writer
+    # would take that long, so 10 s tells them apart on any machine.
+    async with await SqliteEventLog.open(path, registry=registry(), busy_timeout=60) as log:
         await log.append("s", [stopped(1)])
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # the writer now waits in its BEGIN IMMEDIATE
         try:
             pending = asyncio.create_task(log.append("s", [stopped(2)]))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # room for the append to (wrongly) get through
             assert not pending.done()
-            stored = await asyncio.wait_for(collect(log), timeout=1)
+            stored = await asyncio.wait_for(collect(log), timeout=10)
             assert [e.position for e in stored] == [1]
-            assert await asyncio.wait_for(log.last_position(), timeout=1) == 1
+            assert await asyncio.wait_for(log.last_position(), timeout=10) == 1
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -187,11 +190,10 @@ async def test_subscribe_yields_existing_then_new_events(log: SqliteEventLog) ->
                 return
 
     follower = asyncio.create_task(follow())
-    await asyncio.sleep(0.05)
-    assert seen == [1]
+    await eventually(lambda: seen == [1])
     await log.append("t", [stopped(3)])
     await log.append("s", [stopped(4), stopped(5)])
-    await asyncio.wait_for(follower, timeout=1)  # woken by the commit, not the poll
+    await asyncio.wait_for(follower, timeout=30)
     assert seen == [1, 4, 5]
 
 
@@ -205,9 +207,9 @@ async def test_subscribe_ends_when_the_log_closes(path: Path) -> None:
             seen.append(event.position)
 
     follower = asyncio.create_task(follow())
-    await asyncio.sleep(0.05)
+    await eventually(lambda: seen == [1])  # following, and waiting for more
     await log.close()
-    await asyncio.wait_for(follower, timeout=1)
+    await asyncio.wait_for(follower, timeout=30)
     assert seen == [1]
 
 
@@ -230,7 +232,7 @@ async def test_readonly_viewer_beside_an_active_writer(path: Path) -> None:
 
             follower = asyncio.create_task(follow())
             await writer.append("s", [stopped(2), stopped(3)])
-            await asyncio.wait_for(follower, timeout=2)  # found by polling
+            await asyncio.wait_for(follower, timeout=30)  # found by polling
             assert seen == [1, 2, 3]
             assert await viewer.last_position() == 3
 
@@ -288,7 +290,8 @@ async def test_backpressure_bounds_the_queue_and_survives_cancelled_waiters(
         blocker.execute("BEGIN IMMEDIATE")  # the writer's next batch waits for the lock
         try:
             tasks = [asyncio.create_task(log.append("s", [stopped(i)])) for i in range(1, 11)]
-            await asyncio.sleep(0.05)
+            await eventually(lambda: log.statistics().queue_depth == 2)
+            await asyncio.sleep(0.05)  # room for the queue to (wrongly) grow
             assert log.statistics().queue_depth == 2  # 1 in flight, 2 queued, 7 waiting
             for task in tasks[4:7]:
                 task.cancel()  # gave up while waiting for room: must not block the rest

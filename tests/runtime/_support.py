@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from events import Event, SqliteEventLog, StoredEvent
@@ -18,10 +17,19 @@ from runtime import (
     Timeouts,
 )
 from runtime.testing import ChaosServer
+from tests._wait import eventually
+
+__all__ = ["MESSAGES", "PATIENT", "SHORT", "config", "eventually", "read_events"]
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
-FAST = Timeouts(connect=1.0, first_byte=0.3, idle=0.3, total=3.0)
-"""Short deadlines, so timeout faults cost a fraction of a second."""
+PATIENT = Timeouts(connect=10.0, first_byte=30.0, idle=30.0, total=60.0)
+"""The default deadlines: they never fire on a busy machine, so no test fails because
+the scheduler was slow. A test whose subject is a timeout sets ``SHORT`` explicitly, and
+only on the endpoint it times out (``config(..., timeouts={"a": SHORT})``)."""
+
+SHORT = Timeouts(connect=10.0, first_byte=0.3, idle=0.3, total=30.0)
+"""Short first-byte and idle deadlines, for the tests that provoke exactly those timeouts
+(with a fault that never answers in time: ``hang``, or delays far beyond them)."""
 
 
 def config(
@@ -33,8 +41,11 @@ def config(
     health: HealthConfig | None = None,
     retry: RetryConfig | None = None,
     log_name: str = "events.sqlite3",
+    timeouts: Mapping[str, Timeouts] | None = None,
 ) -> RuntimeConfig:
     """A config: one endpoint per server, the given models and role chains.
+
+    Every endpoint has the ``PATIENT`` deadlines unless ``timeouts`` names it.
 
     Health checks are off unless ``health`` turns them on (they would add requests the
     tests count), backoff is 0 unless ``retry`` says otherwise (a ManualClock would
@@ -42,7 +53,12 @@ def config(
     """
     return RuntimeConfig(
         endpoints=tuple(
-            EndpointConfig(name=name, url=server.url, timeouts=FAST, max_concurrency=64)
+            EndpointConfig(
+                name=name,
+                url=server.url,
+                timeouts=(timeouts or {}).get(name, PATIENT),
+                max_concurrency=64,
+            )
             for name, server in servers.items()
         ),
         models=tuple(ModelConfig(name=m, deployments=d) for m, d in models.items()),
@@ -58,13 +74,3 @@ async def read_events(path: Path, *types: type[Event]) -> list[StoredEvent]:
     names = {t.__name__ for t in types} or None
     async with await SqliteEventLog.open_readonly(path) as log:
         return [e async for e in log.read(types=names)]
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    """Wait (real time) until ``check()`` holds; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)

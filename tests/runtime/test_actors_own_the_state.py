@@ -3,7 +3,7 @@
 Each endpoint, the health monitor, the quota ledger, the performance tracker, the
 catalog and the router is an ``Actor`` subclass. Walking every object reachable from
 the ``Runtime`` — its parts, the driver, closures, bound methods, timers, the
-recorder — without entering an actor's cell (the machinery behind its ref) must never
+event log — without entering an actor's cell (the machinery behind its ref) must never
 arrive at an actor instance or at the mutable containers it keeps its state in.
 """
 

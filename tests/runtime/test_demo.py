@@ -200,7 +200,7 @@ async def test_everything_is_closed_when_the_scenario_returns(tmp_path: Path) ->
         thread.join(timeout=10)
         assert not thread.is_alive(), f"{thread.name} still running"
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    assert others == []  # no actor, recorder, server or callback task left running
+    assert others == []  # no actor, log writer, server or callback task left running
     assert "[6/6] What happened" in text.getvalue()
 
 

@@ -12,16 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
-from runtime import Runtime, StreamInterrupted
+from events import ROOT_LOGGER, get_logger
+from runtime import Runtime, StreamBroken
 from runtime._logging import configure_logging, log_requests, make_redactor, redact_secrets
 from runtime.testing import ChaosServer, Fault
 from tests.runtime._support import MESSAGES, config, eventually
 
 Servers = tuple[ChaosServer, ChaosServer]
-log = structlog.get_logger()
+log = get_logger("tests.logging")
 
 
 class FakeTerminal(io.StringIO):
@@ -33,18 +32,15 @@ class FakeTerminal(io.StringIO):
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """Put structlog and the root logger back as they were: other tests share them."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    quiet = {n: logging.getLogger(n).level for n in ("httpx", "httpcore")}
+    """Put the loggers back as they were: other tests share them."""
+    names = ("", ROOT_LOGGER, "uvicorn", "uvicorn.error")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level) for n in names}
     yield
-    structlog.configure(**saved)
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    for name, old in quiet.items():
-        logging.getLogger(name).setLevel(old)
+    for name, (handlers, level) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if h not in handlers]:
+            logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -59,7 +55,8 @@ def test_json_lines_when_the_stream_is_not_a_tty() -> None:
     configure_logging(stream=out)
     log.info("test.json", answer=42)
     [line] = json_lines(out)
-    assert list(line)[:3] == ["timestamp", "level", "event"]
+    assert list(line)[:4] == ["timestamp", "level", "logger", "event"]
+    assert line["logger"] == "runtime.tests.logging"
     assert line["event"] == "test.json" and line["level"] == "info" and line["answer"] == 42
     assert line["timestamp"].endswith("Z")  # ISO 8601, UTC
 
@@ -114,9 +111,9 @@ def test_calling_twice_replaces_the_configuration() -> None:
     configure_logging(stream=first)
     configure_logging(stream=second)
     log.info("test.once")
-    logging.getLogger("uvicorn.error").warning("stdlib once")
     assert first.getvalue() == ""
-    assert [line["event"] for line in json_lines(second)] == ["test.once", "stdlib once"]
+    assert [line["event"] for line in json_lines(second)] == ["test.once"]
+    assert len(logging.getLogger(ROOT_LOGGER).handlers) == 2  # the NullHandler and ours
 
 
 def test_default_stream_follows_sys_stderr(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,23 +122,30 @@ def test_default_stream_follows_sys_stderr(capsys: pytest.CaptureFixture[str]) -
     assert json.loads(capsys.readouterr().err)["event"] == "test.stderr"
 
 
-def test_capture_logs_still_works_after_configuring() -> None:
-    configure_logging(stream=io.StringIO())
-    with capture_logs() as captured:
-        log.debug("test.filtered")
-        log.info("test.captured", answer=1)
-    assert captured == [{"event": "test.captured", "answer": 1, "log_level": "info"}]
+def test_a_hosts_handler_still_sees_the_lines(caplog: pytest.LogCaptureFixture) -> None:
+    configure_logging(stream=io.StringIO())  # the runtime logger propagates as before
+    log.debug("test.filtered")
+    log.info("test.captured", answer=1)
+    assert [(r.llmrt_event, r.llmrt_fields) for r in caplog.records] == [
+        ("test.captured", {"answer": 1})
+    ]
 
 
-# --- stdlib logging (uvicorn, httpx) ---------------------------------------------------
+# --- other libraries' loggers (uvicorn), when an entry point routes them ---------------
 
 
-def test_stdlib_logs_share_the_renderer_level_and_redaction() -> None:
+def route_uvicorn(out: io.StringIO) -> None:
+    """What ``runtime.serve`` does: uvicorn's loggers on the handler configure returns."""
+    handler = configure_logging(stream=out)
+    logging.getLogger("uvicorn").addHandler(handler)
+    logging.getLogger("uvicorn").setLevel(logging.INFO)
+
+
+def test_stdlib_logs_share_the_renderer_and_redaction() -> None:
     out = io.StringIO()
-    configure_logging(stream=out)
+    route_uvicorn(out)
     logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET /v1/models?key=%s" 200', "k123456")
     logging.getLogger("uvicorn.error").debug("hidden at info")
-    logging.getLogger("httpx").info("HTTP Request: POST ... (quiet unless debug)")
     [line] = json_lines(out)
     assert line["logger"] == "uvicorn.access" and line["level"] == "info"
     assert "k123456" not in line["event"] and "key=[redacted]" in line["event"]
@@ -149,7 +153,7 @@ def test_stdlib_logs_share_the_renderer_level_and_redaction() -> None:
 
 def test_stdlib_exceptions_are_formatted_and_redacted() -> None:
     out = io.StringIO()
-    configure_logging(stream=out)
+    route_uvicorn(out)
     try:
         raise ValueError("upstream echoed Bearer qq-778899")
     except ValueError:
@@ -191,7 +195,7 @@ def test_secrets_in_exceptions_and_object_reprs_are_redacted() -> None:
     try:
         raise RuntimeError("401 from https://api.example.com with Bearer zz-445566")
     except RuntimeError:
-        log.exception("test.failed", client=Leaky())
+        log.error("test.failed", client=Leaky(), exc_info=True)
     raw = out.getvalue()
     assert "zz-445566" not in raw and "tok-998877" not in raw
     [line] = json_lines(out)
@@ -306,13 +310,13 @@ async def test_one_warning_line_for_an_interrupted_stream(tmp_path: Path, server
     out = io.StringIO()
     cfg = config(tmp_path, {"a": a}, {"llama3": ("a",)})
     async with logged_runtime(cfg, out) as rt:
-        with pytest.raises(StreamInterrupted):
+        with pytest.raises(StreamBroken):
             async for _ in rt.stream(MESSAGES, model="llama3"):
                 pass
         await eventually(lambda: len(request_lines(out)) == 1)
     [line] = request_lines(out)
     assert line["level"] == "warning" and line["outcome"] == "interrupted"
-    assert line["error_type"] == "StreamInterrupted" and line["failures"] == ["server_error"]
+    assert line["error_type"] == "StreamBroken" and line["failures"] == ["server_error"]
 
 
 async def test_undo_stops_the_lines(tmp_path: Path, servers: Servers) -> None:

@@ -107,12 +107,12 @@ from runtime import (
     RetryConfig,
     Runtime,
     RuntimeConfig,
+    StreamBroken,
     StreamChunk,
-    StreamInterrupted,
     Timeouts,
 )
 from runtime.testing import ChaosServer, Fault
-from tests.runtime._support import FAST, MESSAGES, config, eventually, read_events
+from tests.runtime._support import MESSAGES, PATIENT, SHORT, config, eventually, read_events
 
 Servers = tuple[ChaosServer, ChaosServer]
 Api = Literal["ollama", "openai"]
@@ -125,7 +125,7 @@ def build(
     models: Mapping[str, tuple[str, ...]],
     *,
     api: Api = "ollama",
-    timeouts: Timeouts = FAST,
+    timeouts: Timeouts = PATIENT,
     health: HealthConfig | None = None,
     retry: RetryConfig | None = None,
 ) -> RuntimeConfig:
@@ -248,15 +248,14 @@ async def test_unknown_model_in_a_stream_is_refused_fast_and_penalises_nothing(
     a, b = servers
     cfg = config(tmp_path, {"a": a, "b": b}, {"llama3": ("a", "b"), "mistral": ("a",)})
     async with Runtime.from_config(cfg) as rt:
-        started = time.perf_counter()
         with pytest.raises(ModelNotFoundError) as missing:
             await collect(rt.stream(MESSAGES, model="mistral"))
-        elapsed = time.perf_counter() - started
         with pytest.raises(ModelNotFoundError) as again:  # cached: no second list fetch
             await collect(rt.stream(MESSAGES, model="mistral"))
         tags = a.requests_for(route="/api/tags")
         health = rt.health()
-    assert elapsed < 0.5
+    # "fast": refused from the catalog, without a chat request (how fast is measured by
+    # ``python -m tests.bench.runtime_chat``, not asserted here)
     assert missing.value.model == "mistral"
     assert missing.value.available == ("llama3:latest", "qwen:latest")
     assert "available: llama3:latest" in str(missing.value) and again.value.model == "mistral"
@@ -432,12 +431,18 @@ async def test_403_marks_the_deployment_failed_with_an_actionable_message_and_ot
 @pytest.mark.parametrize(
     ("fault", "timeouts", "failure"),
     [
-        (Fault(kind="slow_first_byte", delay=1.0), FAST, "timeout_first_byte"),
-        (Fault(kind="slow_trickle", delay=0.6), FAST, "timeout_idle"),
-        # each gap is within idle, but the whole stream is not within total
+        # Only a's deadline is short, and each fault is far beyond it; b is patient.
+        (Fault(kind="slow_first_byte", delay=60.0), SHORT, "timeout_first_byte"),
+        # the first chunk comes at once, the second never in time
         (
-            Fault(kind="slow_trickle", delay=0.15),
-            Timeouts(connect=1.0, first_byte=1.0, idle=1.0, total=0.5),
+            Fault(kind="slow_trickle", delay=60.0),
+            Timeouts(connect=10.0, first_byte=30.0, idle=0.3, total=60.0),
+            "timeout_idle",
+        ),
+        # each gap is within idle, but the whole stream (20 gaps) is not within total
+        (
+            Fault(kind="slow_trickle", delay=0.5),
+            Timeouts(connect=10.0, first_byte=30.0, idle=30.0, total=2.0),
             "timeout_total",
         ),
     ],
@@ -448,19 +453,19 @@ async def test_slow_first_byte_idle_and_total_deadlines_are_separate_classes(
 ) -> None:
     a, b = servers
     a.set_fault(fault, model="llama3")
-    cfg = build(tmp_path, {"a": a.url, "b": b.url}, {"llama3": ("a", "b")}, timeouts=timeouts)
+    cfg = config(tmp_path, {"a": a, "b": b}, {"llama3": ("a", "b")}, timeouts={"a": timeouts})
     received: list[str] = []
     async with Runtime.from_config(cfg) as rt:
         try:
             async for chunk in rt.stream(MESSAGES, model="llama3"):
                 received.append(chunk.content)
             outcome: str | None = None
-        except StreamInterrupted as exc:
+        except StreamBroken as exc:
             outcome = exc.failure
             assert exc.partial == "".join(received) and exc.deployment == "llama3@a"
         stats = {e.name: e for e in rt.statistics().endpoints}
     # Before any text an attempt fails (AttemptFailed); after text the stream is
-    # interrupted (StreamInterrupted): either way the class is recorded.
+    # interrupted (StreamBroken): either way the class is recorded.
     [failed] = await read_events(tmp_path / LOG, AttemptFailed, StreamInterruptedEvent)
     assert isinstance(failed.event, AttemptFailed | StreamInterruptedEvent)
     assert failed.event.failure == failure
@@ -542,7 +547,7 @@ async def test_stream_faults_after_text_raise_stream_interrupted(
     cfg = build(tmp_path, {"a": a.url, "b": b.url}, {"llama3": ("a", "b")}, api=api)
     received: list[StreamChunk] = []
     async with Runtime.from_config(cfg) as rt:
-        with pytest.raises(StreamInterrupted) as caught:
+        with pytest.raises(StreamBroken) as caught:
             async for chunk in rt.stream(MESSAGES, model="llama3"):
                 received.append(chunk)
         inflight = rt.statistics().router.inflight
@@ -682,8 +687,7 @@ async def test_cancelling_closes_the_upstream_connection(tmp_path: Path, call: s
         return []  # accept, read the request, never answer
 
     async with RawServer(handler) as raw:
-        slow = Timeouts(connect=1.0, first_byte=30.0, idle=30.0, total=60.0)
-        cfg = build(tmp_path, {"raw": raw.url}, {"llama3": ("raw",)}, timeouts=slow)
+        cfg = build(tmp_path, {"raw": raw.url}, {"llama3": ("raw",)})  # patient deadlines
         got_chunk = asyncio.Event()
         async with Runtime.from_config(cfg) as rt:
 
@@ -696,7 +700,7 @@ async def test_cancelling_closes_the_upstream_connection(tmp_path: Path, call: s
 
             task = asyncio.create_task(consume())
             if call == "stream":
-                await asyncio.wait_for(got_chunk.wait(), 5)
+                await asyncio.wait_for(got_chunk.wait(), 30)
             else:
                 await eventually(lambda: raw.chats() == 1)
             assert not raw.hung_up.is_set()
@@ -704,7 +708,7 @@ async def test_cancelling_closes_the_upstream_connection(tmp_path: Path, call: s
             with pytest.raises(asyncio.CancelledError):
                 await task
             # The runtime closed the socket itself (not at shutdown, not by a timeout).
-            await asyncio.wait_for(raw.hung_up.wait(), 2)
+            await asyncio.wait_for(raw.hung_up.wait(), 30)
             stats = rt.statistics()
     assert stats.router.inflight == {} and stats.router.cancelled == 1
     assert [e.inflight for e in stats.endpoints] == [0]
@@ -749,10 +753,7 @@ async def test_a_thousand_concurrent_calls_let_only_the_allowed_probes_through(
         half_open_probes=probes,
     )
     deployments = ("a", "b") if with_fallback else ("a",)
-    slow = Timeouts(connect=1.0, first_byte=30.0, idle=30.0, total=60.0)
-    cfg = build(
-        tmp_path, {"a": a.url, "b": b.url}, {"llama3": deployments}, timeouts=slow, health=health
-    )
+    cfg = build(tmp_path, {"a": a.url, "b": b.url}, {"llama3": deployments}, health=health)
     calls = 1000
     async with Runtime.from_config(cfg, clock=clock) as rt:
         a.set_fault(Fault(kind="http_error", status=500, count=1), model="llama3")

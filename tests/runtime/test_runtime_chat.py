@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -180,14 +179,13 @@ async def test_unknown_model_is_refused_fast_without_any_request(
     cfg = config(tmp_path, {"a": a, "b": b}, {"llama3": ("a", "b"), "mistral": ("a",)})
     async with Runtime.from_config(cfg) as rt:
         await rt.chat(MESSAGES, model="llama3")  # fills the catalog
-        started = time.perf_counter()
         with pytest.raises(ModelNotFoundError) as missing:
             await rt.chat(MESSAGES, model="mistral")
-        elapsed = time.perf_counter() - started
         with pytest.raises(ModelNotFoundError) as unconfigured:
             await rt.chat(MESSAGES, model="gpt-17")
         health = rt.health()
-    assert elapsed < 0.5
+    # "fast" means: from the catalog, no chat request (the refusal's latency is measured
+    # by ``python -m tests.bench.runtime_chat``, not asserted here)
     listed = ("llama3:latest", "qwen:latest")  # as Ollama's /api/tags lists them
     assert missing.value.model == "mistral" and missing.value.available == listed
     assert f"'mistral' is not served by a ({a.url}); available: llama3:latest" in str(missing.value)

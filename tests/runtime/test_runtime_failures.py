@@ -13,7 +13,7 @@ from actors import ManualClock
 from events import AttemptFailed, DeploymentFailed, HealthOutcomeRecorded
 from runtime import RequestRejected, Runtime
 from runtime.testing import ChaosServer, Fault
-from tests.runtime._support import MESSAGES, config, eventually, read_events
+from tests.runtime._support import MESSAGES, SHORT, config, eventually, read_events
 
 Servers = tuple[ChaosServer, ChaosServer]
 
@@ -28,7 +28,7 @@ RETRIED_ELSEWHERE = [
     (Fault(kind="truncate"), "bad_response", "degraded"),
     (Fault(kind="error_in_stream"), "server_error", "degraded"),
     (Fault(kind="hang"), "timeout_first_byte", "degraded"),
-    (Fault(kind="slow_first_byte", delay=2.0), "timeout_first_byte", "degraded"),
+    (Fault(kind="slow_first_byte", delay=60.0), "timeout_first_byte", "degraded"),
     # weight 0: a rate limit is a healthy backend doing its job; no health event
     (Fault(kind="rate_limit", retry_after="1"), "rate_limited", "unknown"),
     # weight 0: the model is missing there; the catalog refreshes, health is untouched
@@ -48,7 +48,9 @@ async def test_backend_failures_go_to_the_next_deployment(
 ) -> None:
     a, b = servers
     a.set_fault(fault, model="llama3")
-    cfg = config(tmp_path, {"a": a, "b": b}, {"llama3": ("a", "b")})
+    # a short deadline only where the timeout is the fault under test, and only on a
+    timeouts = {"a": SHORT} if failure.startswith("timeout") else None
+    cfg = config(tmp_path, {"a": a, "b": b}, {"llama3": ("a", "b")}, timeouts=timeouts)
     async with Runtime.from_config(cfg) as rt:
         reply = await rt.chat(MESSAGES, model="llama3")
         health = rt.health().deployment("llama3@a")

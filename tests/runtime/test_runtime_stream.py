@@ -10,8 +10,7 @@ import pytest
 
 from actors import ManualClock
 from events import FallbackSwitched, RequestCancelled, RequestFailed, StreamInterrupted
-from runtime import HealthConfig, Runtime
-from runtime import StreamInterrupted as StreamInterruptedError
+from runtime import HealthConfig, Runtime, StreamBroken
 from runtime.testing import ChaosServer, Fault
 from tests.runtime._support import MESSAGES, config, eventually, read_events
 
@@ -61,7 +60,7 @@ async def test_a_failure_after_text_raises_stream_interrupted_with_the_partial_t
     cfg = config(tmp_path, {"a": a, "b": b}, {"llama3": ("a", "b")})
     received: list[str] = []
     async with Runtime.from_config(cfg) as rt:
-        with pytest.raises(StreamInterruptedError) as caught:
+        with pytest.raises(StreamBroken) as caught:
             async for chunk in rt.stream(MESSAGES, model="llama3"):
                 received.append(chunk.content)
     error = caught.value
@@ -74,7 +73,7 @@ async def test_a_failure_after_text_raises_stream_interrupted_with_the_partial_t
     assert interrupted.event.partial_chars == len(error.partial)
     [failed] = await read_events(tmp_path / "events.sqlite3", RequestFailed)
     assert isinstance(failed.event, RequestFailed)
-    assert failed.event.error_type == "StreamInterrupted"
+    assert failed.event.error_type == "StreamBroken"
 
 
 async def test_cancelling_a_chat_releases_counts_and_is_recorded(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -133,15 +131,13 @@ def test_an_empty_list_serves_nothing() -> None:
         validate(state, "llama3", LOCAL)
 
 
-def test_cached_validation_is_cheap() -> None:
+def test_cached_validation_is_a_pure_lookup() -> None:
+    # Its cost is measured by ``python -m tests.bench.runtime_chat`` (cached model
+    # validation), not timed here: a busy machine must not fail a unit test.
     state = catalog()
-    n = 100_000
-    started = time.perf_counter()
-    for _ in range(n):
-        validate(state, "codellama", LOCAL)
-    per_call = (time.perf_counter() - started) / n
-    # Informational (machines differ); the target is well under 0.1 ms.
-    print(f"\ncached validate: {per_call * 1e6:.2f} µs per call")
+    assert validate(state, "codellama", LOCAL) is None
+    assert validate(state, "codellama", LOCAL) is None
+    assert state == catalog()  # nothing is fetched or recorded
 
 
 # --- freshness and the fold -------------------------------------------------------------

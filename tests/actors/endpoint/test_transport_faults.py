@@ -28,7 +28,9 @@ from tests.actors.endpoint._endpoint import Endpoint
 APIS: tuple[Api, ...] = ("ollama", "openai")
 NOW = 1_700_000_000.0
 REQ = ChatRequest(model="llama3", messages=(Message(role="user", content="hello there"),))
-FAST = Deadlines(connect=1.0, first_byte=2.0, idle=2.0, total=5.0)
+PATIENT = Deadlines(connect=10.0, first_byte=30.0, idle=30.0, total=60.0)
+"""The default: never fires on a busy machine. The deadline tests set their own, short
+only in the phase under test, with a fault far beyond it."""
 
 MakeClient = Callable[..., Endpoint]
 
@@ -44,7 +46,7 @@ async def make_client(server: ChaosServer) -> AsyncIterator[MakeClient]:
     clients: list[Endpoint] = []
 
     def make(api: Api, **kwargs: Any) -> Endpoint:
-        kwargs.setdefault("deadlines", FAST)
+        kwargs.setdefault("deadlines", PATIENT)
         client = Endpoint(name="chaos", url=server.url, api=api, wall=lambda: NOW, **kwargs)
         clients.append(client)
         return client
@@ -189,7 +191,7 @@ async def test_hang_is_a_first_byte_timeout(
     stream: bool, server: ChaosServer, make_client: MakeClient
 ) -> None:
     server.set_fault(Fault(kind="hang"))
-    deadlines = Deadlines(connect=1.0, first_byte=0.2, idle=0.1, total=5.0)
+    deadlines = Deadlines(connect=10.0, first_byte=0.2, idle=0.1, total=60.0)
     err, _ = await _fail(make_client("ollama"), stream=stream, deadlines=deadlines)
     assert err.failure is FailureClass.TIMEOUT_FIRST_BYTE and err.retryable
     assert "first_byte deadline of 0.2 s" in err.message
@@ -201,8 +203,8 @@ async def test_slow_first_byte_is_a_first_byte_timeout(
     api: Api, stream: bool, server: ChaosServer, make_client: MakeClient
 ) -> None:
     # Headers arrive at once, the first body bytes late: still "first byte".
-    server.set_fault(Fault(kind="slow_first_byte", delay=0.6))
-    deadlines = Deadlines(first_byte=0.25, idle=0.1, total=5.0)
+    server.set_fault(Fault(kind="slow_first_byte", delay=60.0))
+    deadlines = Deadlines(first_byte=0.25, idle=0.1, total=60.0)
     err, got = await _fail(make_client(api), stream=stream, deadlines=deadlines)
     assert err.failure is FailureClass.TIMEOUT_FIRST_BYTE and not got
 
@@ -211,8 +213,8 @@ async def test_slow_first_byte_is_a_first_byte_timeout(
 async def test_slow_trickle_is_an_idle_timeout(
     api: Api, server: ChaosServer, make_client: MakeClient
 ) -> None:
-    server.set_fault(Fault(kind="slow_trickle", delay=0.3))
-    deadlines = Deadlines(first_byte=0.3, idle=0.1, total=5.0)
+    server.set_fault(Fault(kind="slow_trickle", delay=60.0))  # the first chunk at once
+    deadlines = Deadlines(first_byte=30.0, idle=0.1, total=60.0)
     err, _ = await _fail(make_client(api), stream=True, deadlines=deadlines)
     assert err.failure is FailureClass.TIMEOUT_IDLE and "idle deadline of 0.1 s" in err.message
 
@@ -222,7 +224,7 @@ async def test_slow_trickle_within_the_idle_deadline_succeeds(
     api: Api, server: ChaosServer, make_client: MakeClient
 ) -> None:
     server.set_fault(Fault(kind="slow_trickle", delay=0.01))
-    deadlines = Deadlines(first_byte=0.5, idle=0.5, total=5.0)
+    deadlines = Deadlines(first_byte=30.0, idle=5.0, total=60.0)
     chunks = [c async for c in make_client(api).stream(REQ, deadlines=deadlines)]
     assert chunks[-1].done
 
@@ -231,8 +233,8 @@ async def test_slow_trickle_within_the_idle_deadline_succeeds(
 async def test_latency_beyond_total_is_a_total_timeout(
     stream: bool, server: ChaosServer, make_client: MakeClient
 ) -> None:
-    server.set_fault(Fault(kind="latency", delay=0.5))
-    deadlines = Deadlines(first_byte=5.0, idle=5.0, total=0.2)
+    server.set_fault(Fault(kind="latency", delay=60.0))
+    deadlines = Deadlines(first_byte=30.0, idle=30.0, total=0.2)
     err, _ = await _fail(make_client("openai"), stream=stream, deadlines=deadlines)
     assert err.failure is FailureClass.TIMEOUT_TOTAL and err.retryable
 
@@ -241,8 +243,10 @@ async def test_total_deadline_cuts_a_long_trickle(
     server: ChaosServer, make_client: MakeClient
 ) -> None:
     # Every gap is within idle, but the whole stream is not within total.
-    server.set_fault(Fault(kind="slow_trickle", delay=0.05))
-    deadlines = Deadlines(first_byte=1.0, idle=1.0, total=0.3)
+    # (total is long enough for the first chunk to arrive on a busy machine; the stream,
+    # 20 gaps of 0.5 s, is not)
+    server.set_fault(Fault(kind="slow_trickle", delay=0.5))
+    deadlines = Deadlines(first_byte=30.0, idle=30.0, total=1.5)
     err, got = await _fail(make_client("ollama"), stream=True, deadlines=deadlines)
     assert err.failure is FailureClass.TIMEOUT_TOTAL and got
 

@@ -263,3 +263,51 @@ async def test_checks_are_timer_messages_and_skip_what_traffic_proved(
     assert checked == [D1, D2, D1, D2]
     assert state(health, D2).status is HealthStatus.HEALTHY
     assert stats.probes_in_flight == 0 and stats.check_rounds == 3 and stats.checks == 4
+
+
+async def test_slow_successes_degrade_and_screen_reports_it_then_it_recovers(
+    system: ActorSystem,
+) -> None:
+    sink = Sink()
+    policy = HealthPolicy(
+        failure_threshold=3, window_size=4, min_calls=4, degraded_latency_seconds=1.0
+    )
+    health = await spawn(system, sink, policy)
+    fast, slow = RecordOutcome(ok=True, latency=0.1), RecordOutcome(ok=True, latency=5.0)
+    for _ in range(5):
+        await health.ask(ReportOutcome(D1, fast))
+    recorded = len(sink.events())
+    for _ in range(20):
+        await health.ask(ReportOutcome(D1, fast))
+    assert len(sink.events()) == recorded  # fast successes on a steady deployment: no rows
+    for _ in range(3):
+        await health.ask(ReportOutcome(D1, slow))
+    assert state(health, D1).status is HealthStatus.DEGRADED
+    screened = await health.ask(Screen((D1, D2)))
+    assert screened.blocked == {} and screened.degraded == {D1}
+    assert isinstance(await health.ask(AcquireProbe(D1)), Admitted)  # less traffic, not none
+    for _ in range(4):
+        await health.ask(ReportOutcome(D1, fast))
+    assert state(health, D1).status is HealthStatus.HEALTHY
+    assert (await health.ask(Screen((D1, D2)))).degraded == frozenset()
+    assert fold(evolve_all, {}, sink.events())[D1] == state(health, D1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([D1, D2]), st.floats(0.0, 3.0)), max_size=40))
+def test_replayed_latency_health_equals_live(steps: list[tuple[str, float]]) -> None:
+    policy = HealthPolicy(window_size=4, min_calls=4, degraded_latency_seconds=1.0)
+
+    async def run() -> None:
+        sink, clock = Sink(), ManualClock()
+        async with ActorSystem(clock=clock) as system:
+            health = await spawn(system, sink, policy)
+            for did, latency in steps:
+                await health.ask(ReportOutcome(did, RecordOutcome(ok=True, latency=latency)))
+            live = (await health.ask(GetHealth())).states
+        await clock.aclose()
+        replayed = fold(evolve_all, {}, sink.events())
+        for did in (D1, D2):
+            assert replayed.get(did, DeploymentHealth(deployment=did)) == live[did]
+
+    asyncio.run(run())

@@ -16,10 +16,10 @@ from actors.quota import (
     QuotaCommand,
     QuotaExceeded,
     QuotaLimits,
+    QuotaUsage,
     Release,
     Reserve,
     Settle,
-    Usage,
     decide,
     estimate_tokens,
     evolve,
@@ -137,8 +137,8 @@ def test_first_reserve_starts_the_period_and_reserves() -> None:
     assert isinstance(started, QuotaPeriodStarted)
     assert started.period == "2026-11-22"
     assert started.resets_at == berlin(2026, 11, 23, 0, 0)
-    assert ledger.state.committed("model:llama3") == Usage(requests=1, tokens=300)
-    assert ledger.state.committed("global") == Usage(requests=1, tokens=300)
+    assert ledger.state.committed("model:llama3") == QuotaUsage(requests=1, tokens=300)
+    assert ledger.state.committed("global") == QuotaUsage(requests=1, tokens=300)
     assert ledger.state.settled == {}
 
 
@@ -281,15 +281,15 @@ def test_settle_counts_per_model_role_and_endpoint() -> None:
     summary = usage_summary(ledger.state, LIMITS, EVENING)
     assert summary.period == "2026-11-22"
     assert summary.resets_in == 3 * 3600 + 12 * 60
-    assert summary.total == Usage(requests=3, tokens=160)
+    assert summary.total == QuotaUsage(requests=3, tokens=160)
     assert summary.models == {
-        "llama3": Usage(requests=1, tokens=100),
-        "mistral": Usage(requests=2, tokens=60),
+        "llama3": QuotaUsage(requests=1, tokens=100),
+        "mistral": QuotaUsage(requests=2, tokens=60),
     }
-    assert summary.roles == {"generator": Usage(requests=2, tokens=150)}
+    assert summary.roles == {"generator": QuotaUsage(requests=2, tokens=150)}
     assert summary.endpoints == {
-        "local": Usage(requests=1, tokens=100),
-        "gpu": Usage(requests=1, tokens=50),
+        "local": QuotaUsage(requests=1, tokens=100),
+        "gpu": QuotaUsage(requests=1, tokens=50),
     }
     statuses = {s.limit: s for s in summary.limits}
     assert list(statuses) == [
@@ -308,7 +308,7 @@ def test_release_consumes_nothing() -> None:
     ledger.reserve("r1", EVENING, tokens=500)
     events = ledger.run(Release(reservation_id="r1", reason="failed: timeout_connect"), EVENING)
     assert types(events) == ["QuotaReleased"]
-    assert ledger.state.committed("global") == Usage()
+    assert ledger.state.committed("global") == QuotaUsage()
     assert ledger.state.settled == {}
 
 
@@ -426,7 +426,7 @@ def test_reservation_outstanding_at_the_reset_is_charged_when_settled() -> None:
         berlin(2026, 11, 23, 0, 0, 5),
     )
     assert types(events) == ["QuotaPeriodStarted", "QuotaSettled"]
-    assert ledger.state.settled["model:llama3"] == Usage(requests=1, tokens=300)
+    assert ledger.state.settled["model:llama3"] == QuotaUsage(requests=1, tokens=300)
 
 
 def test_queries_see_a_new_period_without_emitting() -> None:
@@ -435,7 +435,7 @@ def test_queries_see_a_new_period_without_emitting() -> None:
     tomorrow = berlin(2026, 11, 23, 8, 0)
     assert would_admit(ledger.state, LIMITS, "llama3", None, 100, tomorrow) is None
     summary = usage_summary(ledger.state, LIMITS, tomorrow)
-    assert (summary.period, summary.total) == ("2026-11-23", Usage())
+    assert (summary.period, summary.total) == ("2026-11-23", QuotaUsage())
     assert ledger.state.period == "2026-11-22"
 
 

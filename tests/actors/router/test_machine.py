@@ -14,7 +14,7 @@ from actors.router import (
     RetryView,
     RouteRequest,
     RouterState,
-    StreamInterrupted,
+    StreamBroken,
     next_step,
     on_outcome,
     plan,
@@ -195,7 +195,7 @@ def test_a_stream_falls_back_only_before_its_first_chunk() -> None:
         ),
     )
     finish = next_step(state, NOBODY, 0.0, 0.5)
-    assert isinstance(finish, Finish) and isinstance(finish.error, StreamInterrupted)
+    assert isinstance(finish, Finish) and isinstance(finish.error, StreamBroken)
     assert finish.error.partial == "Hel"
     assert [type(e) for e in new] == [StreamInterruptedEvent, RequestFailed]
 

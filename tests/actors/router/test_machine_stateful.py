@@ -26,7 +26,7 @@ from actors.router import (
     RetryView,
     RouteRequest,
     RouterState,
-    StreamInterrupted,
+    StreamBroken,
     Unavailable,
     fallback_events,
     next_step,
@@ -238,7 +238,7 @@ class MachineRules(RuleBasedStateMachine):
         hint = data.draw(st.sampled_from([None, 0.0, 2.0, 100.0, math.inf, -1.0]))
         error = BackendError(failure, f"{failure.value} on {did}", retry_after=hint)
         if self.delivered:
-            self.expected_error = StreamInterrupted
+            self.expected_error = StreamBroken
         elif not failure.retryable and failure not in RULED_OUT:
             self.expected_error = RequestRejected
         elif failure in RULED_OUT:
@@ -269,8 +269,8 @@ class MachineRules(RuleBasedStateMachine):
         if isinstance(step, Finish):
             if self.expected_error is not None and not self.state.finished:
                 return
-            if self.expected_error is StreamInterrupted:
-                assert isinstance(step.error, StreamInterrupted)
+            if self.expected_error is StreamBroken:
+                assert isinstance(step.error, StreamBroken)
             elif self.expected_error is RequestRejected:
                 assert isinstance(step.error, RequestRejected)
             elif self.expected_error is RuntimeError:

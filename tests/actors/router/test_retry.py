@@ -1,4 +1,4 @@
-"""Retry arithmetic: backoff, retry budget, Retry-After capping, adaptive throttling."""
+"""Retry arithmetic: retry budget, Retry-After capping (backoff: tests/actors/test_backoff.py)."""
 
 from __future__ import annotations
 
@@ -9,73 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.router import (
-    AdaptiveThrottle,
     RetryBudget,
-    backoff_delay,
     can_retry,
     effective_retry_after,
     on_failure,
     on_success,
-    record_request,
-    reject_probability,
-    should_reject,
 )
 
 seconds = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
-jitter = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
-
-# --- backoff ----------------------------------------------------------------------------
-
-
-@given(attempt=st.integers(-10, 10**9), base=seconds, cap=seconds, u=jitter)
-def test_backoff_is_finite_and_within_zero_and_cap(
-    attempt: int, base: float, cap: float, u: float
-) -> None:
-    delay = backoff_delay(attempt, base, cap, u)
-    assert math.isfinite(delay)
-    assert 0.0 <= delay <= cap
-
-
-@given(attempt=st.integers(0, 10**9), u=jitter)
-def test_backoff_ceiling_never_exceeds_base_times_two_to_the_attempt(
-    attempt: int, u: float
-) -> None:
-    delay = backoff_delay(attempt, 0.5, 30.0, u)
-    assert delay <= 0.5 * 2.0 ** min(attempt, 60)
-
-
-@pytest.mark.parametrize(
-    ("attempt", "expected"),
-    [(0, 0.5), (1, 1.0), (3, 4.0), (6, 30.0), (10_000, 30.0), (10**9, 30.0), (-1, 0.5)],
-)
-def test_backoff_ceiling_doubles_up_to_the_cap(attempt: int, expected: float) -> None:
-    # u just below 1 shows the ceiling of the full-jitter interval.
-    u = math.nextafter(1.0, 0.0)
-    assert backoff_delay(attempt, 0.5, 30.0, u) == pytest.approx(expected)
-    assert backoff_delay(attempt, 0.5, 30.0, 0.0) == 0.0
-
-
-def test_backoff_survives_extreme_bases() -> None:
-    assert backoff_delay(10**9, 1e308, 60.0, 0.5) == 30.0
-    assert backoff_delay(10**9, 5e-324, 60.0, 0.5) == 30.0
-    assert backoff_delay(10**9, 0.0, 60.0, 0.5) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("base", "cap", "u", "match"),
-    [
-        (-1.0, 30.0, 0.5, "base"),
-        (math.nan, 30.0, 0.5, "base"),
-        (1.0, math.inf, 0.5, "cap"),
-        (1.0, 30.0, 1.0, "jitter"),
-        (1.0, 30.0, -0.1, "jitter"),
-        (1.0, 30.0, math.nan, "jitter"),
-    ],
-)
-def test_backoff_rejects_bad_arguments(base: float, cap: float, u: float, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        backoff_delay(1, base, cap, u)
-
 
 # --- retry budget -------------------------------------------------------------------------
 
@@ -174,35 +115,3 @@ def test_retry_after_is_none_or_within_zero_and_cap(hint: float | None, cap: flo
 def test_retry_after_rejects_a_bad_cap(cap: float) -> None:
     with pytest.raises(ValueError, match="cap"):
         effective_retry_after(1.0, cap)
-
-
-# --- adaptive throttling ------------------------------------------------------------------
-
-
-def test_a_healthy_backend_is_never_throttled() -> None:
-    throttle = AdaptiveThrottle()
-    for _ in range(100):
-        throttle = record_request(throttle, accepted=True)
-    assert reject_probability(throttle) == 0.0
-    assert not should_reject(throttle, 0.0)
-
-
-def test_a_refusing_backend_is_throttled_per_equation_21_1() -> None:
-    throttle = AdaptiveThrottle(k=2.0)
-    for accepted in [True] * 10 + [False] * 90:
-        throttle = record_request(throttle, accepted=accepted)
-    # (100 - 2 * 10) / (100 + 1)
-    assert reject_probability(throttle) == pytest.approx(80 / 101)
-    assert should_reject(throttle, 0.5)
-    assert not should_reject(throttle, 0.9)
-
-
-@given(outcomes=st.lists(st.booleans(), max_size=3000), history=st.integers(1, 500))
-def test_throttle_probability_is_a_probability_and_history_is_bounded(
-    outcomes: list[bool], history: int
-) -> None:
-    throttle = AdaptiveThrottle(history=history)
-    for accepted in outcomes:
-        throttle = record_request(throttle, accepted=accepted)
-        assert 0.0 <= reject_probability(throttle) < 1.0
-        assert 0.0 <= throttle.accepts <= throttle.requests < max(history, 2)

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from actors import ManualClock
 from events import Event, RequestFailed, RequestStarted, RequestSucceeded, SqliteEventLog
@@ -148,18 +147,13 @@ def copy_log(source: Path, target_dir: Path) -> Path:
 
 @pytest.fixture
 def keep_logging() -> Iterator[None]:
-    """Restore structlog and stdlib logging after a test that ran ``main`` in-process.
+    """Restore the ``runtime`` logger after a test that ran ``main`` in-process.
 
     ``main`` configures logging (warnings only, to its stderr) as an entry point does;
     other tests must not inherit that.
     """
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    runtime_log = logging.getLogger("runtime")
+    handlers, level = list(runtime_log.handlers), runtime_log.level
     yield
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, value in quiet.items():
-        logging.getLogger(name).setLevel(value)
+    runtime_log.handlers[:] = handlers
+    runtime_log.setLevel(level)

@@ -18,8 +18,8 @@ from runtime import (
     QuotaLimit,
     Runtime,
     RuntimeConfig,
+    StreamBroken,
 )
-from runtime import StreamInterrupted as StreamInterruptedError
 from runtime.inspect import main
 from runtime.inspect._errors import InspectError
 from runtime.inspect._explain import find_request, run_explain
@@ -160,7 +160,7 @@ async def test_a_stream_and_a_broken_stream(tmp_path: Path, servers: Servers) ->
     async with Runtime.from_config(cfg) as rt:
         chunks = [c async for c in rt.stream(MESSAGES, model="qwen")]
         a.set_fault(Fault(kind="error_in_stream", after_chunks=3), model="qwen")
-        with pytest.raises(StreamInterruptedError) as broken:
+        with pytest.raises(StreamBroken) as broken:
             async for _ in rt.stream(MESSAGES, model="qwen"):
                 pass
     fine = await explain_json(tmp_path / LOG, chunks[-1].request_id)

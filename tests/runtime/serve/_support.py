@@ -21,6 +21,8 @@ KEY = "test-key-0123456789abcdef"
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 USER = [{"role": "user", "content": "hello there"}]
+PATIENT_HTTP = 30.0
+"""The raw clients' timeout: httpx's 5 s default can fire on a busy machine."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,9 @@ class Facade:
     ) -> httpx.AsyncClient:
         """A raw client for the facade (with the bearer key unless ``key`` is None)."""
         sent = {} if key is None else {"Authorization": f"Bearer {key}"}
-        return httpx.AsyncClient(base_url=self.url, headers={**sent, **(headers or {})})
+        return httpx.AsyncClient(
+            base_url=self.url, headers={**sent, **(headers or {})}, timeout=PATIENT_HTTP
+        )
 
 
 def facade_config(

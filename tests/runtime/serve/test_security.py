@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from structlog.testing import capture_logs
 
 from runtime.serve import ROUTES, ServeSettings
+from tests._logs import capture_logs
 from tests.runtime.serve._support import KEY, USER, Facade, chats, counts, standalone
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

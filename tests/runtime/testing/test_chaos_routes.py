@@ -30,7 +30,7 @@ async def srv() -> AsyncIterator[ChaosServer]:
 
 @pytest.fixture
 async def client(srv: ChaosServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=srv.url, timeout=5) as c:
+    async with httpx.AsyncClient(base_url=srv.url, timeout=30) as c:
         yield c
 
 

@@ -1,0 +1,87 @@
+"""How the runtime's parts hand events to the log (the only event queue) and feed the
+live projections from its commits.
+
+Durability choice. Routine events — a request's events, health outcomes, the unlimited
+quota ledger's counting — go through ``append_nowait`` and *linger* (50 ms) so that the
+requests finishing meanwhile share one commit; a request never waits for a disk commit.
+A state transition (quarantine, recovery, reset, a changed model list) is ``urgent``: it
+cuts the linger, so a restart right after it still sees it. Quota events under a limit
+are urgent too, and their request awaits the commit (quotas fail closed). What a crash
+can lose: the routine events of the last ~50 ms still queued, and the events of
+requests still in flight (a request's events are appended when it ends).
+
+Nothing is dropped: a full queue makes a new request wait for room (bounded: it then
+fails with ``EventLogBacklogged``), counted in ``statistics().event_log``. If the log
+fails (disk full, locked), the failure is logged and counted and the runtime keeps
+serving; the in-memory state is then ahead of the log until a restart rebuilds it from
+what was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from events import (
+    CommittedBatch,
+    Event,
+    EventLog,
+    EventLogError,
+    HealthOutcomeRecorded,
+    Projector,
+    QuotaReleased,
+    QuotaReserved,
+    QuotaSettled,
+    RoutingEvent,
+    get_logger,
+)
+
+__all__ = ["Appender", "feed_projectors"]
+
+log = get_logger(__name__)
+
+_ROUTINE = (RoutingEvent, HealthOutcomeRecorded, QuotaReserved, QuotaSettled, QuotaReleased)
+"""Events that may linger before their commit; any other is urgent."""
+
+
+class Appender:
+    """The ``record`` and ``submit`` functions the actors and the driver are given."""
+
+    def __init__(self, event_log: EventLog) -> None:
+        self._log = event_log
+        self.refused = 0
+        """Events handed in after the log closed (logged; a shutdown-ordering bug)."""
+
+    def record(self, stream: str, events: Sequence[Event]) -> None:
+        """Append in the background; never waits, never raises."""
+        if not events:
+            return
+        urgent = not all(isinstance(event, _ROUTINE) for event in events)
+        try:
+            self._log.append_nowait(stream, events, urgent=urgent)
+        except EventLogError as exc:
+            self.refused += 1
+            log.error("runtime.events.refused", stream=stream, events=len(events), error=str(exc))
+
+    def submit(self, stream: str, events: Sequence[Event]) -> asyncio.Future[tuple[int, ...]]:
+        """Append now (urgent, in order with everything recorded); the future says
+        whether it committed (it fails at once if the log is closed)."""
+        try:
+            return self._log.append_nowait(stream, events, urgent=True)
+        except EventLogError as exc:
+            future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
+            future.set_exception(exc)
+            return future
+
+
+def feed_projectors(
+    event_log: EventLog, projectors: Sequence[Projector[Any]]
+) -> Callable[[], None]:
+    """Feed every committed batch to ``projectors``; returns a function that stops it."""
+
+    def feed(batch: CommittedBatch) -> None:
+        for projector in projectors:
+            projector.feed(batch.events)
+
+    return event_log.on_commit(feed)
