@@ -49,6 +49,7 @@ PURE = {
     "events/_replay.py",
     "actors/_supervision.py",
     "actors/router/_retry.py",
+    "actors/router/_plan_events.py",
     "actors/router/_select.py",
     "actors/catalog/_logic.py",
     "events/_redaction.py",

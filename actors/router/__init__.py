@@ -43,6 +43,7 @@ from actors.router._messages import (
     RouterStatistics,
     StartAttempt,
 )
+from actors.router._plan_events import fallback_events, started_events
 from actors.router._retry import (
     RetryBudget,
     can_retry,
@@ -60,9 +61,7 @@ from actors.router._select import (
     Skip,
     Strategy,
     Unavailable,
-    fallback_events,
     plan,
-    started_events,
 )
 from actors.router._select import evolve as evolve_router
 from actors.router._types import (

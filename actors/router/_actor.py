@@ -34,6 +34,7 @@ from actors.router._messages import (
     RouterStatistics,
     StartAttempt,
 )
+from actors.router._plan_events import fallback_events, started_events
 from actors.router._retry import RetryBudget, can_retry, on_failure, on_success
 from actors.router._select import (
     ModelRoute,
@@ -42,9 +43,7 @@ from actors.router._select import (
     RouterState,
     Unavailable,
     evolve,
-    fallback_events,
     plan,
-    started_events,
 )
 from actors.router._types import RetryPolicy
 from events import Event

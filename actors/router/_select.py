@@ -12,7 +12,8 @@ cursor event exists and a replay reproduces the alternation after a restart:
   the model's round-robin cursor and, for a weighted model, the smooth weighted
   round-robin step is applied with the recorded weights.
 * ``FallbackSwitched`` enters ``to_model`` the same way, with the order re-planned at
-  the switch (call ``plan`` on the rest of the chain, then ``fallback_events``).
+  the switch (call ``plan`` on the rest of the chain, then
+  ``actors.router._plan_events.fallback_events``).
 
 A model therefore advances once per request that actually *uses* it: a fallback model
 that is never reached keeps its cursor, so traffic it serves as somebody's primary still
@@ -35,7 +36,6 @@ import msgspec
 from actors.router._demote import demote, waited
 from events._base import Event, UnknownEvent
 from events._routing import (
-    CandidateSkipped,
     FallbackSwitched,
     RequestStarted,
     deployment_id,
@@ -52,9 +52,7 @@ __all__ = [
     "Strategy",
     "Unavailable",
     "evolve",
-    "fallback_events",
     "plan",
-    "started_events",
 ]
 
 Strategy = Literal["round_robin", "least_inflight", "weighted", "performance"]
@@ -327,84 +325,3 @@ def _prefix_of_model(candidates: tuple[str, ...], model: str) -> Iterable[str]:
 
 def _usable_weights(weights: tuple[float, ...]) -> bool:
     return bool(weights) and all(math.isfinite(w) and w > 0 for w in weights)
-
-
-def started_events(
-    planned: Plan,
-    *,
-    request_id: str,
-    at: float,
-    role: str | None,
-    model: str | None,
-    kind: str | None,
-    stream: bool,
-    prompt_chars: int,
-    prompt_hash: str,
-    messages: int = 0,
-) -> tuple[Event, ...]:
-    """The events that record a planned request: ``RequestStarted`` then the skips.
-
-    Apply them (``evolve``) before awaiting anything, so that the next plan already
-    sees the advanced cursor.
-    """
-    started = RequestStarted(
-        request_id=request_id,
-        at=at,
-        role=role,
-        model=model,
-        kind=kind,
-        stream=stream,
-        chain=planned.chain,
-        candidates=planned.candidates,
-        weights=planned.weights,
-        prompt_chars=prompt_chars,
-        prompt_hash=prompt_hash,
-        messages=messages,
-    )
-    return (started, *_skip_events(planned.skipped, request_id, at))
-
-
-def fallback_events(
-    replanned: Plan, *, request_id: str, at: float, from_model: str, reason: str, detail: str = ""
-) -> tuple[Event, ...]:
-    """The events of switching to the next model: ``FallbackSwitched`` then its skips.
-
-    Args:
-        replanned: ``plan`` over the rest of the chain (after ``from_model``), computed
-            at the switch so the fallback's order reflects health and cursors now.
-        request_id: The request's id.
-        at: Wall-clock seconds since the epoch.
-        from_model: The model given up on.
-        reason: One of ``events.FALLBACK_REASONS``.
-        detail: Human-readable context.
-
-    Raises:
-        ValueError: ``replanned`` is empty (there is nothing to switch to).
-    """
-    if replanned.empty:
-        raise ValueError("cannot fall back: the re-planned chain has no admissible deployment")
-    target = replanned.groups[0]
-    # Skips of models beyond the target are not decisions taken yet; the next switch
-    # (if any) records them, so each skip is recorded when it actually mattered.
-    reached = set(replanned.chain[: replanned.chain.index(target.model) + 1])
-    skips = [s for s in replanned.skipped if s.deployment.rpartition("@")[0] in reached]
-    switched = FallbackSwitched(
-        request_id=request_id,
-        at=at,
-        from_model=from_model,
-        to_model=target.model,
-        reason=reason,
-        detail=detail,
-        candidates=target.deployments,
-        weights=target.weights,
-    )
-    return (switched, *_skip_events(skips, request_id, at))
-
-
-def _skip_events(skips: Iterable[Skip], request_id: str, at: float) -> tuple[Event, ...]:
-    return tuple(
-        CandidateSkipped(
-            request_id=request_id, at=at, deployment=s.deployment, reason=s.reason, detail=s.detail
-        )
-        for s in skips
-    )

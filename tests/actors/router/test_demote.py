@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.router._demote import DEGRADED_SHARE, demote, waited
-from actors.router._select import ModelRoute, RouterState, evolve, plan, started_events
+from actors.router._plan_events import started_events
+from actors.router._select import ModelRoute, RouterState, evolve, plan
 from events._base import Event
 
 A, B, C = "llama3@a", "llama3@b", "llama3@c"

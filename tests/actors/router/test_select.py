@@ -7,15 +7,14 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
+from actors.router._plan_events import fallback_events, started_events
 from actors.router._select import (
     ModelRoute,
     Plan,
     RouterState,
     Unavailable,
     evolve,
-    fallback_events,
     plan,
-    started_events,
 )
 from events._base import Event, UnknownEvent
 from events._codec import default_registry

@@ -6,15 +6,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from actors.router._plan_events import fallback_events, started_events
 from actors.router._select import (
     ModelRoute,
     Plan,
     RouterState,
     Unavailable,
     evolve,
-    fallback_events,
     plan,
-    started_events,
 )
 from events._base import Event
 from events._codec import default_registry
