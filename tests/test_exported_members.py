@@ -66,6 +66,7 @@ RUNTIME_ALL = sorted(
         "CheckPassed",
         "CheckResult",
         "Clock",
+        "CommittedBatch",
         "ConfigError",
         "ConfigProblem",
         "DeploymentDegraded",
