@@ -323,7 +323,7 @@ class ActorCell(Generic[M]):
                 await self._call_on_stop(instance, on_stop_timeout)
             await self.background.cancel_and_wait()
             self._log.info("actor.stopped", reason=reason)
-            await self._record(ActorStopped(actor=self.name, reason=reason))
+            await self._record(ActorStopped(actor=self.name, reason=reason), bound=_STOP_RECORD)
             self._notify_stopped()
         finally:
             self._done.set()
@@ -355,11 +355,15 @@ class ActorCell(Generic[M]):
         except Exception as exc:
             self._log.error("actor.on_stop.failed", exc_info=exc)
 
-    async def _record(self, event: Event) -> None:
+    async def _record(self, event: Event, *, bound: float | None = None) -> None:
+        """Append a supervision event; with ``bound``, give up waiting after that long
+        (a stuck log must not hold up a stop; the append may still commit)."""
         if self._event_log is None:
             return
         try:
-            await self._event_log.append(f"actor/{self.name}", [event])
+            await asyncio.wait_for(self._event_log.append(f"actor/{self.name}", [event]), bound)
+        except TimeoutError:
+            self._log.warning("actor.event.append_slow", event_type=type(event).__name__)
         except Exception as exc:
             # Supervision must outlive a broken log; the structured log still has it.
             self._log.error(
@@ -390,3 +394,7 @@ class ActorCell(Generic[M]):
         self._set_state(ActorState.STOPPED)
         self._instance = None
         self._done.set()
+
+
+_STOP_RECORD = 1.0
+"""Seconds a stopping actor waits for its ``ActorStopped`` to commit."""

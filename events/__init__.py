@@ -108,9 +108,11 @@ from events._sqlite import (
     SqliteLogStatistics,
 )
 from events._system import (
+    EVENT_LOG_STREAM,
     ActorFailed,
     ActorRestarted,
     ActorStopped,
+    EventLogRecovered,
 )
 
 _DISTRIBUTION = "llm-reliability-runtime"
@@ -118,6 +120,8 @@ _DISTRIBUTION = "llm-reliability-runtime"
 distribution's ``events`` package installed over ours fails with a clear error."""
 
 __all__ = [
+    "EVENT_LOG_STREAM",
+    "EventLogRecovered",
     "CommitHook",
     "CommittedBatch",
     "EventLogBacklogged",

@@ -175,7 +175,11 @@ class MemoryEventLog:
             raise ConcurrencyConflict(stream, expected_version, current)
         # Encode everything before touching any state, so a bad event writes nothing.
         encoded = [self._registry.encode(event) for event in events]
-        self._check_room(stream, len(encoded))
+        try:
+            self._check_room(stream, len(encoded))
+        except StorageFull as exc:
+            self._writer.pipeline.commit_failed(exc)
+            raise
         positions = self._storage.write(stream, encoded, self._now(), idempotency_key)
         self._committed([(stream, positions, events)], 1)
         return positions
@@ -225,6 +229,7 @@ class MemoryEventLog:
             try:
                 self._check_room(stream, len(encoded))
             except StorageFull as exc:
+                pipeline.commit_failed(exc)
                 pipeline.background_failed(stream, len(events), exc)
                 settle(future, exc)
                 continue
@@ -240,6 +245,8 @@ class MemoryEventLog:
         """Wake subscribers and feed the commit hooks."""
         self._storage.wake()
         pipeline = self._writer.pipeline
+        if written:
+            pipeline.commit_succeeded()
         if not pipeline.hooked or not written:
             return
         rows = self._storage.rows

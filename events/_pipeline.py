@@ -92,6 +92,9 @@ class PipelineStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Their total wait."""
     longest_room_wait: float
     """The longest single wait."""
+    failing_since: float | None = None
+    """Wall-clock time of the first failed commit since the last good one; ``None``
+    while commits succeed (the log is *failing* when this is set)."""
 
 
 class Pipeline:
@@ -114,6 +117,7 @@ class Pipeline:
         self.last_error: str | None = None
         self.room_waits = 0
         self.room_wait_seconds = self.longest_room_wait = 0.0
+        self.failing_since: float | None = None
         self._hooks: list[CommitHook] = []
         self._room: deque[asyncio.Future[None]] = deque()
 
@@ -209,6 +213,16 @@ class Pipeline:
             except Exception as exc:
                 log.error("eventlog.hook.failed", hook=repr(hook), error=repr(exc))
 
+    def commit_failed(self, error: BaseException) -> None:
+        """A commit failed (storage full, locked, read-only...): the log is failing."""
+        self.last_error = f"{type(error).__name__}: {error}"
+        if self.failing_since is None:
+            self.failing_since = time.time()
+
+    def commit_succeeded(self) -> None:
+        """A commit went through: the log is not failing (any more)."""
+        self.failing_since = None
+
     def background_committed(self, appends: int, events: int) -> None:
         """Count background appends a commit resolved."""
         self.background_appends += appends
@@ -236,6 +250,7 @@ class Pipeline:
             room_waits=self.room_waits,
             room_wait_seconds=self.room_wait_seconds,
             longest_room_wait=self.longest_room_wait,
+            failing_since=self.failing_since,
         )
 
 

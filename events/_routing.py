@@ -124,7 +124,9 @@ class RequestStarted(RoutingEvent, frozen=True, kw_only=True):
     model: str | None
     """The model asked for directly, or None when a role was asked for."""
     kind: str | None
-    """Task kind for performance tracking (the role's ``kind`` or the role name)."""
+    """Task kind for performance tracking (the role's ``kind`` or the role name), as
+    folded before recording: a client-chosen kind beyond the bound is ``other``
+    (``actors.performance.KindFold``)."""
     stream: bool
     """Whether the caller asked for a stream."""
     chain: tuple[str, ...] = ()

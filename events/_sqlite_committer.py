@@ -86,6 +86,10 @@ class _Flight:
     started: float
 
 
+_STALL = 2.0
+"""Seconds without a commit after which closing gives up on the writer."""
+
+
 class Committer:
     """Owns the write queue and commits everything queued as one transaction per batch."""
 
@@ -191,17 +195,30 @@ class Committer:
         self.pipeline.release_all()
 
     async def close_writer(self, task: asyncio.Task[None]) -> None:
-        """Stop the writer task (after it flushed the queue), then checkpoint the WAL."""
+        """Stop the writer task after it flushed the queue, then checkpoint the WAL.
+
+        A writer that commits nothing for ``_STALL`` seconds (a locked or broken file)
+        is given up on: what is still queued fails with ``EventLogClosed`` (counted),
+        and no checkpoint is tried, so closing never hangs on a stuck log.
+        """
         self.stop()
+        stalled = False
         try:
-            if not task.done():  # else it was cancelled from outside: nothing to flush
-                await asyncio.wait([task])  # unlike ``await task``, never raises its error
+            while not task.done():  # else it was cancelled from outside: nothing to flush
+                before = self.batches_committed
+                await asyncio.wait([task], timeout=_STALL)  # never raises the task's error
+                if not task.done() and self.batches_committed == before:
+                    stalled = True
+                    log.error("eventlog.close.stalled", path=str(self._path), queued=self.depth)
+                    break
         finally:
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self.fail_pending()
+        if stalled:
+            return
         try:
             await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
@@ -301,6 +318,7 @@ class Committer:
         for future in flight.snapshot_futures:
             settle(future, ())
         pipeline = self.pipeline
+        pipeline.commit_succeeded()
         pipeline.background_committed(background, events)
         self.after_commit()
         if pipeline.hooked:
@@ -317,6 +335,7 @@ class Committer:
             make: Callable[[], BaseException] = lambda: _copy(error, exc)  # noqa: E731
         else:
             make = lambda: _wrap(exc, self._path)  # noqa: E731
+        self.pipeline.commit_failed(make())
         for request, future, events, background in flight.appends:
             failure = make()
             if background and not future.done():
@@ -362,10 +381,9 @@ def _stream(request: AppendRequest | SnapshotRequest) -> str:
 
 def _fail(futures: list[Waiter], make: Callable[[], BaseException]) -> None:
     # One exception instance per caller: a shared one would collect every caller's
-    # traceback frames.
+    # traceback frames. ``settle`` marks it seen: a background append has no awaiter.
     for future in futures:
-        if not future.done():
-            future.set_exception(make())
+        settle(future, make())
 
 
 def _copy(error: EventLogError, cause: BaseException) -> EventLogError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from events._base import Event
 from events._codec import default_registry
 
-__all__ = ["ActorFailed", "ActorRestarted", "ActorStopped"]
+__all__ = ["EVENT_LOG_STREAM", "ActorFailed", "ActorRestarted", "ActorStopped", "EventLogRecovered"]
 
 SYSTEM_STREAM_PREFIX = "actor/"
 """Supervision events for actor ``name`` go to stream ``actor/<name>``."""
@@ -42,5 +42,25 @@ class ActorStopped(Event, frozen=True, kw_only=True):
     """``"stopped"``, ``"shutdown"`` or ``"too many restarts"``."""
 
 
-for _cls in (ActorFailed, ActorRestarted, ActorStopped):
+EVENT_LOG_STREAM = "runtime/event-log"
+"""Where the runtime records what happened to its own event log."""
+
+
+class EventLogRecovered(Event, frozen=True, kw_only=True):
+    """The event log accepts appends again after failing (disk full, locked...)."""
+
+    at: float
+    """Wall-clock seconds since the epoch."""
+    failing_since: float
+    """When the first commit failed."""
+    last_error: str
+    """The last failure, e.g. ``StorageFull: ...``."""
+    unrecorded_requests: int
+    """Requests answered (``on_log_failure: serve``) whose events could not be recorded
+    while it failed, counted since the runtime started."""
+    refused_requests: int
+    """Requests refused (``on_log_failure: refuse``) since the runtime started."""
+
+
+for _cls in (ActorFailed, ActorRestarted, ActorStopped, EventLogRecovered):
     default_registry.register(_cls)

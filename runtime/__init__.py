@@ -61,6 +61,7 @@ from events import (
     EscalationSucceeded,
     Event,
     EventLog,
+    EventLogRecovered,
     EventRegistry,
     FallbackSwitched,
     HealthEvent,
@@ -113,6 +114,7 @@ from runtime._errors import (
     ConfigProblem,
     EventLogBacklogged,
     EventLogError,
+    EventLogFailing,
     InvalidLogFile,
     InvalidRequest,
     LLMRuntimeError,
@@ -131,6 +133,7 @@ from runtime._errors import (
     StreamBroken,
 )
 from runtime._lifecycle import RuntimeState
+from runtime._log_guard import EventLogHealth
 from runtime._logging import configure_logging, log_requests
 from runtime._metrics import RuntimeMetrics
 from runtime._notify import Subscription
@@ -228,6 +231,9 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "EventLogBacklogged",
+    "EventLogFailing",
+    "EventLogHealth",
+    "EventLogRecovered",
     "DeploymentPerformance",
     "DeploymentStatus",
     "EndpointConfig",

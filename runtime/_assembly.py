@@ -69,6 +69,7 @@ from runtime._build import (
     retry_policy,
 )
 from runtime._config import RuntimeConfig
+from runtime._log_guard import LogGuard
 from runtime._notify import Notifier
 from runtime._pipeline import Appender, feed_projectors
 from runtime._redaction import redact_text
@@ -82,6 +83,8 @@ CATALOG_TTL = 60.0
 SUPERVISION = SupervisionPolicy(max_restarts=10, window=60.0, backoff_base=0.05, backoff_cap=2.0)
 """How the domain actors are restarted: soon (requests wait for them), at most 10 a
 minute before one is given up."""
+LOG_STALL = 2.0
+"""Seconds shutdown waits for the log's queue to commit before closing it anyway."""
 MAILBOX = 100_000
 """Mailbox capacity of the domain actors (only queued when busy or restarting)."""
 
@@ -112,6 +115,7 @@ class Parts:
     projectors: tuple[Projector[Any], ...]
     notifier: Notifier
     appender: Appender
+    guard: LogGuard
     unfeed: Callable[[], None]
     """Stops feeding the projections from the log's commits."""
     transports: dict[str, EndpointTransport]
@@ -147,7 +151,8 @@ async def assemble(
             await event_log.close()
         raise
     notifier = Notifier()
-    appender = Appender(event_log)
+    guard = LogGuard(event_log, clock, policy=config.event_log.on_log_failure)
+    appender = Appender(event_log, notifier.publish, guard.watch)
     unfeed = feed_projectors(event_log, projectors)
     system = ActorSystem(clock=clock, log=event_log, default_supervision=SUPERVISION)
     transports = endpoint_transports(config, options.transport, api_keys)
@@ -167,6 +172,7 @@ async def assemble(
         projectors=projectors,
         notifier=notifier,
         appender=appender,
+        guard=guard,
         unfeed=unfeed,
         transports=transports,
         system=system,
@@ -311,6 +317,13 @@ def _typed(state: object, kind: type[S]) -> S:
     return state
 
 
+async def _snapshot(projectors: tuple[Projector[Any], ...]) -> None:
+    """Snapshot every projection so the next start replays only what follows; on a
+    stuck log, give up after one snapshot's ``LOG_STALL`` (the next start replays more)."""
+    for projector in projectors:
+        await asyncio.wait_for(projector.snapshot_now(), LOG_STALL)
+
+
 def _async(step: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         step()
@@ -321,14 +334,15 @@ def _async(step: Callable[[], None]) -> Callable[[], Awaitable[None]]:
 async def dismantle(parts: Parts) -> None:
     """Stop everything in reverse order; every step runs even if one fails."""
     steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("event log recovery", parts.guard.aclose),
         ("actors", lambda: parts.system.shutdown(timeout=5.0)),
-        ("event log queue", parts.log.flush),
+        ("event log queue", lambda: asyncio.wait_for(parts.log.flush(), LOG_STALL)),
         *[(f"projection {p.projection.name}", p.drain) for p in parts.projectors],
         ("projection feed", _async(parts.unfeed)),
         ("notifier", parts.notifier.aclose),
         *[(f"transport {name}", t.aclose) for name, t in parts.transports.items()],
-        *[(f"snapshot {p.projection.name}", p.snapshot_now) for p in parts.projectors],
     ]
+    steps.append(("snapshots", lambda: _snapshot(parts.projectors)))
     if parts.owns_log:
         steps.append(("event log", parts.log.close))
     if parts.owns_clock:

@@ -47,6 +47,22 @@ class EventLogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Write projection snapshots every this many events (> 0)."""
     store_bodies: bool = False
     """Store prompt and completion bodies; by default only lengths and hashes are kept."""
+    acknowledge: Literal["after_commit", "background"] | None = None
+    """When ``chat``/``stream`` hand back their result: ``after_commit`` only once the
+    request's events are committed (a crash then never loses an answered request), or
+    ``background`` at once, the events following within the linger (~50 ms). Default:
+    ``after_commit`` with ``durability: full``, else ``background``."""
+
+    on_log_failure: Literal["refuse", "serve"] = "refuse"
+    """While the log cannot write (disk full, locked...): ``refuse`` new requests
+    (``EventLogFailing``) until it can, or ``serve`` them unrecorded (counted)."""
+
+    @property
+    def after_commit(self) -> bool:
+        """Whether requests wait for their events' commit (the ``acknowledge`` in force)."""
+        if self.acknowledge is None:
+            return self.durability == "full"
+        return self.acknowledge == "after_commit"
 
 
 class Timeouts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,4 +1,7 @@
-"""Semantic checks of a configuration: ranges, names and references (URLs: ``_urls``).
+"""Semantic checks of a configuration: ranges, names and references.
+
+URLs are judged by ``_urls``; bounds, names and the event log path by ``_config_rules``
+(the only I/O: a ``stat`` of the event log path and its directory).
 
 The checks run on ``ConfigParts``: whatever converted cleanly, plus the names that
 were written down even in items that failed to convert, so a type error in one
@@ -15,6 +18,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from runtime._config_rules import (
+    CHECK_INTERVAL,
+    COUNT,
+    DAILY_LIMIT,
+    DAY,
+    DRAIN,
+    DURATION,
+    LONG_DURATION,
+    MAX_ATTEMPTS,
+    POSITIVE,
+    RATIO,
+    UNIT,
+    Range,
+    event_log_path_problem,
+    name_problem,
+    secret_name_problem,
+    shown_number,
+)
 from runtime._errors import ConfigProblem
 from runtime._urls import check_url
 
@@ -45,7 +66,9 @@ def key_path(parent: str, key: str | int) -> str:
         return f"{parent}[{key}]"
     if _IDENTIFIER.fullmatch(key):
         return f"{parent}.{key}" if parent else key
-    quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    body = key.replace("\\", "\\\\").replace('"', '\\"')
+    # A control character in a key path would reach the terminal raw: show it escaped.
+    quoted = '"' + "".join(c if c.isprintable() else ascii(c)[1:-1] for c in body) + '"'
     return f"{parent}[{quoted}]"
 
 
@@ -77,37 +100,6 @@ class ConfigParts:
     shutdown: ShutdownConfig | None = None
 
 
-@dataclass(frozen=True)
-class _Range:
-    """An allowed numeric range, rendered in messages as ``> 0`` or ``in (0, 1]``."""
-
-    low: float
-    low_open: bool
-    high: float | None = None
-    high_open: bool = False
-
-    def contains(self, value: float) -> bool:
-        if value <= self.low if self.low_open else value < self.low:
-            return False
-        return not (
-            self.high is not None and (value >= self.high if self.high_open else value > self.high)
-        )
-
-    def __str__(self) -> str:
-        low, high = f"{self.low:g}", f"{self.high or 0:g}"
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {low}"
-        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"in {left}{low}, {high}{right}"
-
-
-POSITIVE = _Range(0, True)
-AT_LEAST_ONE = _Range(1, False)
-NON_NEGATIVE = _Range(0, False)
-RATIO = _Range(0, True, 1)
-UNIT = _Range(0, False, 1)
-
-
 class _Report:
     """Collects problems in the order they are found."""
 
@@ -122,16 +114,20 @@ class _Report:
     def add(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(path, message))
 
-    def number(self, path: str, value: float | None, allowed: _Range) -> None:
+    def number(self, path: str, value: float | None, allowed: Range) -> None:
         """Report ``value`` unless it is None or a finite number within ``allowed``."""
         if value is None:
             return
         if isinstance(value, float) and not math.isfinite(value):
             self.add(path, f"{value!r} is not a finite number; must be {allowed}")
         elif not allowed.contains(value):
-            self.add(path, f"{value!r} is out of range; must be {allowed}")
+            self.add(path, f"{shown_number(value)} is out of range; must be {allowed}")
 
-    def fields(self, path: str, section: object, rules: Mapping[str, _Range]) -> None:
+    def name(self, path: str, problem: str | None) -> None:
+        if problem is not None:
+            self.add(path, problem)
+
+    def fields(self, path: str, section: object, rules: Mapping[str, Range]) -> None:
         for name, allowed in rules.items():
             self.number(key_path(path, name), getattr(section, name), allowed)
 
@@ -140,9 +136,11 @@ def check_parts(parts: ConfigParts) -> list[ConfigProblem]:
     """Every semantic problem of ``parts``, in section order."""
     report = _Report(parts.invalid_paths)
     if parts.event_log is not None:
-        report.fields("event_log", parts.event_log, {"snapshot_every": AT_LEAST_ONE})
-        if not parts.event_log.path.strip():
-            report.add("event_log.path", "must not be empty")
+        snapshots = {"snapshot_every": Range(1, False, 10**9)}
+        report.fields("event_log", parts.event_log, snapshots)
+        problem = event_log_path_problem(parts.event_log.path)
+        if problem is not None:
+            report.add("event_log.path", problem)
     _check_endpoints(report, parts)
     _check_models(report, parts)
     _check_roles(report, parts)
@@ -155,7 +153,7 @@ def check_parts(parts: ConfigParts) -> list[ConfigProblem]:
     if parts.performance is not None:
         _check_performance(report, parts.performance)
     if parts.shutdown is not None:
-        report.fields("shutdown", parts.shutdown, {"drain_seconds": NON_NEGATIVE})
+        report.fields("shutdown", parts.shutdown, {"drain_seconds": DRAIN})
     return report.problems
 
 
@@ -180,6 +178,8 @@ def _check_endpoints(report: _Report, parts: ConfigParts) -> None:
         path = key_path("endpoints", index)
         if not endpoint.name.strip():
             report.add(key_path(path, "name"), "must not be empty")
+        problem = name_problem(endpoint.name, "endpoint") or secret_name_problem(endpoint.name)
+        report.name(key_path(path, "name"), problem)
         _check_duplicate(report, seen, endpoint.name, key_path(path, "name"), "endpoint name")
         problem = check_url(endpoint.url)
         if problem is not None:
@@ -192,8 +192,8 @@ def _check_endpoints(report: _Report, parts: ConfigParts) -> None:
                 "is not an environment variable name; it names the variable that "
                 "holds the key (e.g. api_key_env: OPENAI_API_KEY), never the key itself",
             )
-        report.number(key_path(path, "max_concurrency"), endpoint.max_concurrency, AT_LEAST_ONE)
-        rules = dict.fromkeys(endpoint.timeouts.__struct_fields__, POSITIVE)
+        report.number(key_path(path, "max_concurrency"), endpoint.max_concurrency, COUNT)
+        rules = dict.fromkeys(endpoint.timeouts.__struct_fields__, DURATION)
         report.fields(key_path(path, "timeouts"), endpoint.timeouts, rules)
 
 
@@ -205,13 +205,18 @@ def _check_models(report: _Report, parts: ConfigParts) -> None:
         path = key_path("models", index)
         if not model.name.strip():
             report.add(key_path(path, "name"), "must not be empty")
+        # A model name may hold '@' (an Ollama digest, name@sha256:...): deployment ids
+        # split at the last '@'. An alias is only ours to choose, so it may not.
+        report.name(key_path(path, "name"), name_problem(model.name, "model", at_sign=True))
+        if model.alias is not None:
+            report.name(key_path(path, "alias"), name_problem(model.alias, "alias"))
         _check_duplicate(report, seen, model.name, key_path(path, "name"), "model name")
         if model.alias is not None and model.alias != model.name:
             _check_duplicate(report, seen, model.alias, key_path(path, "alias"), "model name")
         _check_deployments(report, path, model, parts.endpoint_names)
-        report.number(key_path(path, "max_tokens"), model.max_tokens, AT_LEAST_ONE)
-        report.number(key_path(path, "temperature"), model.temperature, NON_NEGATIVE)
-        rules = dict.fromkeys(model.timeouts.__struct_fields__, POSITIVE)
+        report.number(key_path(path, "max_tokens"), model.max_tokens, Range(1, False, 10**8))
+        report.number(key_path(path, "temperature"), model.temperature, Range(0, False, 100))
+        rules = dict.fromkeys(model.timeouts.__struct_fields__, DURATION)
         report.fields(key_path(path, "timeouts"), model.timeouts, rules)
 
 
@@ -252,6 +257,7 @@ def _check_roles(report: _Report, parts: ConfigParts) -> None:
         path = key_path("roles", role)
         if not role.strip():
             report.add(path, "role name must not be empty")
+        report.name(path, name_problem(role, "role", at_sign=True))
         if not entry.models:
             report.add(path, "lists no model; name the primary model, then any fallbacks")
         seen: dict[str, str] = {}
@@ -262,20 +268,22 @@ def _check_roles(report: _Report, parts: ConfigParts) -> None:
             _check_duplicate(report, seen, canonical.get(name, name), item, "model in the chain")
         if entry.kind is not None and not entry.kind.strip():
             report.add(key_path(path, "kind"), "must not be empty; omit it to use the role name")
+        if entry.kind is not None:
+            report.name(key_path(path, "kind"), name_problem(entry.kind, "kind", at_sign=True))
 
 
 def _check_health(report: _Report, health: HealthConfig) -> None:
     rules = {
-        "failure_threshold": AT_LEAST_ONE,
+        "failure_threshold": COUNT,
         "failure_rate_threshold": RATIO,
-        "window_size": AT_LEAST_ONE,
-        "min_calls": AT_LEAST_ONE,
-        "quarantine_seconds": POSITIVE,
-        "quarantine_backoff": AT_LEAST_ONE,
-        "quarantine_max_seconds": POSITIVE,
-        "half_open_probes": AT_LEAST_ONE,
-        "check_interval_seconds": NON_NEGATIVE,
-        "degraded_latency_seconds": POSITIVE,
+        "window_size": Range(1, False, 100_000),
+        "min_calls": Range(1, False, 100_000),
+        "quarantine_seconds": LONG_DURATION,
+        "quarantine_backoff": Range(1, False, 1000),
+        "quarantine_max_seconds": LONG_DURATION,
+        "half_open_probes": COUNT,
+        "check_interval_seconds": CHECK_INTERVAL,
+        "degraded_latency_seconds": DURATION,
     }
     report.fields("health", health, rules)
     compared = report.valid("health.window_size", "health.min_calls")
@@ -286,6 +294,7 @@ def _check_health(report: _Report, health: HealthConfig) -> None:
             f"{health.window_size}; the failure rate would never be judged",
         )
     compared = report.valid("health.quarantine_seconds", "health.quarantine_max_seconds")
+    compared = compared and LONG_DURATION.contains(health.quarantine_seconds)
     if compared and 0 < health.quarantine_max_seconds < health.quarantine_seconds:
         report.add(
             "health.quarantine_max_seconds",
@@ -296,13 +305,13 @@ def _check_health(report: _Report, health: HealthConfig) -> None:
 
 def _check_retry(report: _Report, retry: RetryConfig) -> None:
     rules = {
-        "max_attempts": AT_LEAST_ONE,
-        "backoff_base": NON_NEGATIVE,
-        "backoff_cap": NON_NEGATIVE,
+        "max_attempts": MAX_ATTEMPTS,
+        "backoff_base": Range(0, False, 3600),
+        "backoff_cap": Range(0, False, DAY),
         "retry_budget_ratio": RATIO,
         "retry_budget_max_tokens": POSITIVE,
-        "retry_after_cap_seconds": NON_NEGATIVE,
-        "request_deadline_seconds": POSITIVE,
+        "retry_after_cap_seconds": Range(0, False, DAY),
+        "request_deadline_seconds": DURATION,
     }
     report.fields("retry", retry, rules)
     compared = report.valid("retry.backoff_base", "retry.backoff_cap")
@@ -317,7 +326,7 @@ def _check_quota(report: _Report, quota: QuotaConfig, parts: ConfigParts) -> Non
     problem = _timezone_problem(quota.timezone)
     if problem is not None:
         report.add("quota.timezone", problem)
-    report.number("quota.reset_hour", quota.reset_hour, _Range(0, False, 23))
+    report.number("quota.reset_hour", quota.reset_hour, Range(0, False, 23))
     report.number("quota.warn_ratio", quota.warn_ratio, RATIO)
     _check_limit(report, "quota", quota)
     for what, limits, known in (
@@ -334,9 +343,8 @@ def _check_quota(report: _Report, quota: QuotaConfig, parts: ConfigParts) -> Non
 
 
 def _check_limit(report: _Report, path: str, limit: QuotaLimit | QuotaConfig) -> None:
-    hint = _Range(1, False)
-    report.number(key_path(path, "daily_requests"), limit.daily_requests, hint)
-    report.number(key_path(path, "daily_tokens"), limit.daily_tokens, hint)
+    report.number(key_path(path, "daily_requests"), limit.daily_requests, DAILY_LIMIT)
+    report.number(key_path(path, "daily_tokens"), limit.daily_tokens, DAILY_LIMIT)
 
 
 def _timezone_problem(name: str) -> str | None:
@@ -348,7 +356,8 @@ def _timezone_problem(name: str) -> str | None:
 
 
 def _check_performance(report: _Report, performance: PerformanceConfig) -> None:
-    rules = {"window": AT_LEAST_ONE, "min_samples": AT_LEAST_ONE, "explore_ratio": UNIT}
+    window = Range(1, False, 1_000_000)
+    rules = {"window": window, "min_samples": window, "explore_ratio": UNIT}
     report.fields("performance", performance, rules)
     compared = report.valid("performance.window", "performance.min_samples")
     if compared and performance.window >= 1 and performance.min_samples > performance.window:

@@ -94,7 +94,7 @@ def parse_config_text(text: str, fmt: str, *, source: str = "<config>") -> Any:
     if fmt == "toml":
         try:
             return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except ValueError as exc:  # TOMLDecodeError, or an integer of > 4300 digits
             raise _toml_error(exc, source) from None
     if fmt != "yaml":
         raise ValueError(f"unknown config format {fmt!r}; use 'yaml' or 'toml'")
@@ -105,7 +105,7 @@ def parse_config_text(text: str, fmt: str, *, source: str = "<config>") -> Any:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         what = " ".join(part for part in (exc.context, exc.problem) if part)
         raise _error(where, f"YAML syntax error: {what}") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: 5000 digits, a bad date
         raise _error(source, f"YAML syntax error: {exc}") from None
 
 
@@ -180,7 +180,7 @@ def _error(path: str, message: str) -> ConfigError:
     return ConfigError([ConfigProblem(path, message)])
 
 
-def _toml_error(exc: tomllib.TOMLDecodeError, source: str) -> ConfigError:
+def _toml_error(exc: ValueError, source: str) -> ConfigError:
     # Python 3.11's TOMLDecodeError has no line attributes; the message ends with them.
     message = str(exc)
     match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)

@@ -14,8 +14,10 @@ class is defined::
      │    ├── InvalidLogFile             the path is not an SQLite event log
      │    ├── LogFromNewerVersion        the log's schema is newer than this release
      │    ├── StorageUnavailable         cannot open/write: read-only, locked, I/O error
-     │    └── EventLogBacklogged         the log's queue stayed full: a new request
+     │    ├── EventLogBacklogged         the log's queue stayed full: a new request
      │                                   waited for room past the bound (disk too slow)
+     │    └── EventLogFailing            runtime/_errors.py: the log cannot write and
+     │                                   on_log_failure is refuse: request refused
      ├── ActorError                      actors/_errors.py: the actor system refused
      │    ├── MailboxFull                tell_nowait() on a full mailbox
      │    ├── AskTimeout                 no reply in time (also a TimeoutError)
@@ -98,6 +100,7 @@ __all__ = [
     "ConfigProblem",
     "EventLogBacklogged",
     "EventLogError",
+    "EventLogFailing",
     "InvalidLogFile",
     "InvalidRequest",
     "LLMRuntimeError",
@@ -172,6 +175,12 @@ class InvalidRequest(LLMRuntimeError, ValueError):
 
 class RuntimeNotRunning(LLMRuntimeError):
     """The Runtime was used before ``start()`` (or ``async with``) or after ``aclose()``."""
+
+
+class EventLogFailing(EventLogError):
+    """The event log cannot write (disk full, locked, read-only) and
+    ``event_log.on_log_failure`` is ``refuse``: the request was refused before any
+    backend was called. The runtime retries the log every second and resumes by itself."""
 
 
 class StateUnavailable(LLMRuntimeError):

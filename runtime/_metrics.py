@@ -233,9 +233,9 @@ class RuntimeMetrics:
                 pass
 
     def _on_quota_warning(self, event: Event) -> None:
-        # Limit names are ``<scope>.<unit>`` of configured limits: bounded by the config.
+        # Limit names are ``<scope>.<unit>`` of configured limits; clamped all the same.
         if isinstance(event, QuotaWarningIssued):
-            self._quota_warnings.labels(event.limit).inc()
+            self._quota_warnings.labels(self._labels.limit(event.limit)).inc()
 
     def _on_append(self, seconds: float, events: int) -> None:
         self._append_latency.observe(seconds)

@@ -180,7 +180,27 @@ def _eventlog_families() -> _EventLogFamilies:
     )
 
 
+def _eventlog_health(stats: RuntimeStatistics) -> Iterator[Metric]:
+    health = stats.event_log_health
+    failing = GaugeMetricFamily(
+        "llmrt_eventlog_failing", "1 while the event log cannot write (disk full, locked...)."
+    )
+    failing.add_metric([], 0 if health.status == "ok" else 1)
+    unrecorded = CounterMetricFamily(
+        "llmrt_requests_unrecorded",
+        "Requests answered whose events the failing log could not record (on_log_failure: serve).",
+    )
+    unrecorded.add_metric([], health.unrecorded_requests)
+    refused = CounterMetricFamily(
+        "llmrt_requests_refused_log_failing",
+        "Requests refused because the event log could not write (on_log_failure: refuse).",
+    )
+    refused.add_metric([], health.refused_requests)
+    yield from (failing, unrecorded, refused)
+
+
 def _eventlog(stats: RuntimeStatistics) -> Iterator[Metric]:
+    yield from _eventlog_health(stats)
     depth, events, failures, waited, callbacks = _eventlog_families()
     pipeline = stats.event_log
     depth.add_metric([], pipeline.queued)

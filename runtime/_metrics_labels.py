@@ -1,17 +1,20 @@
 """Label values for the Prometheus metrics, clamped to a bounded set (pure).
 
-Every label value comes from the configuration (model, endpoint and role names) or
-from a closed vocabulary (failure classes, skip and fallback reasons, outcomes); a
-value outside it becomes ``other``. Request ids and user text never reach a label, so
-the number of series stays bounded whatever the traffic (a model name the backend
-invents, or a failure class from a newer release, cannot grow it).
+Every label value comes from the configuration (model, endpoint, role and quota limit
+names) or from a closed vocabulary (failure classes, skip and fallback reasons, outcomes); a
+value outside it becomes ``other``. Request ids, task kinds and user text never reach
+a label, so the number of series stays bounded whatever the traffic (a model name a
+client or the backend invents, or a failure class from a newer release, cannot grow
+it): at most (configured names + 1) per label.
 """
 
 from __future__ import annotations
 
 from actors.endpoint import FailureClass
 from actors.health import HealthStatus
+from actors.quota import limit_name
 from events import FALLBACK_REASONS, SKIP_REASONS
+from runtime._build import quota_limits
 from runtime._config import RuntimeConfig
 
 __all__ = ["NONE", "OTHER", "OUTCOMES", "Labels"]
@@ -36,6 +39,9 @@ class Labels:
         self.models = frozenset(m.name for m in config.models)
         self.endpoints = frozenset(e.name for e in config.endpoints)
         self.roles = frozenset(config.roles)
+        self.limits = frozenset(
+            limit_name(scope, unit) for scope, unit, _ in quota_limits(config).configured()
+        )
         self.statuses = _STATUSES
 
     def model(self, name: str | None) -> str:
@@ -62,6 +68,10 @@ class Labels:
         if not sep:
             return OTHER, OTHER
         return self.model(model), self.endpoint(endpoint)
+
+    def limit(self, name: str) -> str:
+        """A configured quota limit's name (``model:llama3.tokens``...), or ``other``."""
+        return name if name in self.limits else OTHER
 
     def outcome(self, value: str) -> str:
         """A request outcome (``succeeded``, ``failed``...), or ``other``."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from events import (
     CommittedBatch,
@@ -36,8 +36,12 @@ from events import (
     RoutingEvent,
     get_logger,
 )
+from runtime._errors import EventLogFailing
 
-__all__ = ["Appender", "feed_projectors"]
+__all__ = ["Appender", "acknowledged", "feed_projectors"]
+
+if TYPE_CHECKING:
+    from runtime._assembly import Parts
 
 log = get_logger(__name__)
 
@@ -48,8 +52,15 @@ _ROUTINE = (RoutingEvent, HealthOutcomeRecorded, QuotaReserved, QuotaSettled, Qu
 class Appender:
     """The ``record`` and ``submit`` functions the actors and the driver are given."""
 
-    def __init__(self, event_log: EventLog) -> None:
+    def __init__(
+        self,
+        event_log: EventLog,
+        publish: Callable[[Event], None],
+        watch: Callable[[str, asyncio.Future[tuple[int, ...]]], None],
+    ) -> None:
         self._log = event_log
+        self._publish = publish
+        self._watch = watch
         self.refused = 0
         """Events handed in after the log closed (logged; a shutdown-ordering bug)."""
 
@@ -59,10 +70,16 @@ class Appender:
             return
         urgent = not all(isinstance(event, _ROUTINE) for event in events)
         try:
-            self._log.append_nowait(stream, events, urgent=urgent)
+            self._watch(stream, self._log.append_nowait(stream, events, urgent=urgent))
         except EventLogError as exc:
             self.refused += 1
             log.error("runtime.events.refused", stream=stream, events=len(events), error=str(exc))
+
+    async def record_and_publish(self, stream: str, events: Sequence[Event]) -> None:
+        """``record``, then publish each event to the runtime's subscribers (escalation)."""
+        self.record(stream, events)
+        for event in events:
+            self._publish(event)
 
     def submit(self, stream: str, events: Sequence[Event]) -> asyncio.Future[tuple[int, ...]]:
         """Append now (urgent, in order with everything recorded); the future says
@@ -73,6 +90,27 @@ class Appender:
             future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
             future.set_exception(exc)
             return future
+
+
+async def acknowledged(parts: Parts) -> None:
+    """Before a call hands back its result: with ``acknowledge: after_commit``, wait
+    until everything queued so far — the request's own events included — is committed
+    (concurrent requests share the commit); with ``background``, nothing.
+
+    Raises:
+        EventLogFailing: The commit failed and ``on_log_failure`` is ``refuse``.
+    """
+    section = parts.config.event_log
+    if not section.after_commit:
+        return
+    await parts.log.flush()
+    failing = parts.log.pipeline_statistics()
+    if failing.failing_since is not None and section.on_log_failure == "refuse":
+        raise EventLogFailing(
+            f"the request was answered but its events could not be committed "
+            f"({failing.last_error}); with acknowledge: after_commit and on_log_failure: "
+            "refuse an unrecorded answer is not handed out"
+        )
 
 
 def feed_projectors(

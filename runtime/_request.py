@@ -11,10 +11,10 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from actors import ActorRef
-from actors.catalog import CatalogMessage, ensure_served
+from actors.catalog import ensure_served
 from actors.endpoint import Message
-from actors.router import RouteRequest
+from actors.performance import DEFAULT_KIND, GetPerformanceView, KindFold
+from actors.router import Refs, RouteRequest
 from events import split_deployment
 from runtime._config import RuntimeConfig
 from runtime._errors import InvalidRequest, ModelNotFoundError
@@ -40,6 +40,7 @@ class Resolver:
                     self._models[key] = (model.name, endpoints)
         self._names = tuple(m.name for m in config.models)
         self._urls = {e.name: e.url for e in config.endpoints}
+        self._kinds = KindFold([DEFAULT_KIND, *(kind for _, kind in self._roles.values())])
 
     def model(self, name: str) -> tuple[str, dict[str, str]]:
         """The configured model ``name`` refers to (name or alias) and its endpoints.
@@ -75,7 +76,7 @@ class Resolver:
 
     async def request(
         self,
-        catalog: ActorRef[CatalogMessage],
+        refs: Refs,
         messages: MessagesLike,
         *,
         role: str | None,
@@ -85,6 +86,11 @@ class Resolver:
         temperature: float | None,
     ) -> RouteRequest:
         """Check the call and build the router's request.
+
+        The request's ``kind`` is folded here (``actors.performance.KindFold``:
+        configured kinds kept, at most ``MAX_OTHER_KINDS`` others, the rest ``other``),
+        before anything is recorded: the logged ``RequestStarted.kind`` is the folded
+        one, so a replay files samples exactly as the live process did.
 
         Raises:
             InvalidRequest: Neither or both of role and model, an unknown role, bad
@@ -106,8 +112,12 @@ class Resolver:
         else:
             assert model is not None
             name, endpoints = self.model(model)
-            await ensure_served(catalog, name, endpoints)
+            await ensure_served(refs.catalog, name, endpoints)
             chain = (name,)
+        if kind is not None:
+            if not self._kinds.seeded:  # once: the kinds the replayed windows hold
+                self._kinds.seed((await refs.performance.ask(GetPerformanceView())).started)
+            kind = self._kinds.fold(kind)
         return RouteRequest(
             chain=chain,
             messages=checked,

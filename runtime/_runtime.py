@@ -21,9 +21,9 @@ restarted under supervision and rebuilds its state from the log. Events go to th
 own queue and are committed in the background (see ``runtime._pipeline`` for the
 durability this trades); a new request waits for room while that queue is full.
 
-Quotas fail closed: with a limit configured, each attempt's reservation is committed
-(awaited) before its backend call (``actors.quota._actor`` has the cost and the
-rules); without one, usage is still counted through background appends.
+Quotas fail closed: with a limit, each attempt's reservation is committed before its
+backend call (``actors.quota._actor``). With ``event_log.acknowledge: after_commit``
+a call hands back its result only once its events are committed (``acknowledged``).
 
 The synchronous readers (``health()``, ``usage()``...) ask the actors with
 ``ask_nowait``; while an actor restarts they raise ``StateUnavailable``. The lifecycle
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from types import TracebackType
 
 import httpx
@@ -46,15 +46,15 @@ from actors.performance import PerformanceSummary, SummarizePerformance
 from actors.quota import GetUsage, UsageSummary
 from actors.router import (
     Reply,
-    RouteRequest,
     StreamChunk,
 )
-from events import Event, EventLog, get_logger
+from events import Event, EventLog, LLMRuntimeError, get_logger
 from runtime._assembly import Options, Parts, assemble, dismantle
 from runtime._config import RuntimeConfig
 from runtime._config_load import load_config, resolve_api_keys
 from runtime._lifecycle import Calls, Lifecycle, RuntimeState
 from runtime._notify import Callback, Subscription
+from runtime._pipeline import acknowledged
 from runtime._request import MessagesLike, Resolver
 from runtime._statistics import RuntimeStatistics, collect_statistics, read
 from runtime._summary import HealthSummary, summarize
@@ -203,27 +203,6 @@ class Runtime:
             raise self._lifecycle.refuse()
         return self._parts
 
-    async def _request(
-        self,
-        parts: Parts,
-        messages: MessagesLike,
-        role: str | None,
-        model: str | None,
-        kind: str | None,
-        max_tokens: int | None,
-        temperature: float | None,
-    ) -> RouteRequest:
-        """Validate the call's arguments (and ``model=``) into the router's request."""
-        return await self._resolver.request(
-            parts.refs.catalog,
-            messages,
-            role=role,
-            model=model,
-            kind=kind,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        )
-
     # --- requests -----------------------------------------------------------------------
 
     async def chat(
@@ -248,12 +227,20 @@ class Runtime:
             RequestRejected: The backend refused the request itself.
         """
         parts = self._accepting()
+        parts.guard.admit()
         with self._calls.track():
             await parts.log.wait_for_room()
-            request = await self._request(
-                parts, messages, role, model, kind, max_tokens, temperature
-            )
-            return await parts.driver.chat(request)
+            request = await self._resolver.request(
+                parts.refs, messages, role=role, model=model, kind=kind,
+                max_tokens=max_tokens, temperature=temperature,
+            )  # fmt: skip
+            try:
+                reply = await parts.driver.chat(request)
+            except LLMRuntimeError:
+                await acknowledged(parts)
+                raise
+            await acknowledged(parts)
+            return reply
 
     async def stream(
         self,
@@ -273,21 +260,31 @@ class Runtime:
         the upstream call is cancelled now rather than when it is garbage collected.
         """
         parts = self._accepting()
+        parts.guard.admit()
         with self._calls.track() as call:
             await parts.log.wait_for_room()
-            request = await self._request(
-                parts, messages, role, model, kind, max_tokens, temperature
-            )
+            request = await self._resolver.request(
+                parts.refs, messages, role=role, model=model, kind=kind,
+                max_tokens=max_tokens, temperature=temperature,
+            )  # fmt: skip
             async with contextlib.aclosing(parts.driver.stream(request)) as chunks:
-                async for chunk in self._calls.relay(call, chunks):
-                    yield chunk
+                try:
+                    async for chunk in self._calls.relay(call, chunks):
+                        if chunk.done:
+                            await acknowledged(parts)
+                        yield chunk
+                except LLMRuntimeError:
+                    await acknowledged(parts)
+                    raise
 
     # --- health -------------------------------------------------------------------------
 
     def health(self) -> HealthSummary:
-        """Every model's status (the best of its deployments') and each deployment's."""
-        states = read(self._running().refs.health, GetHealth()).states
-        return summarize(self._config, states)
+        """Every model's status (the best of its deployments') and each deployment's,
+        and whether the event log writes (``event_log``)."""
+        parts = self._running()
+        states = read(parts.refs.health, GetHealth()).states
+        return summarize(self._config, states, parts.guard.health())
 
     async def reset_health(self, target: str, *, reason: str = "manual reset") -> tuple[str, ...]:
         """Reset to ``unknown`` a model's deployments (name or alias), one deployment
@@ -349,14 +346,8 @@ class Runtime:
         """
         parts = self._accepting()
         bodies = parts.config.event_log.store_bodies if store_bodies is None else store_bodies
-
-        async def append(stream: str, events: Sequence[Event]) -> None:
-            parts.appender.record(stream, events)
-            for event in events:
-                parts.notifier.publish(event)
-
         return await escalate(
-            goal=goal, check=check, chat=self.chat, append=append,
+            goal=goal, check=check, chat=self.chat, append=parts.appender.record_and_publish,
             generator_role=generator_role, escalation_role=escalation_role,
             overseer_role=overseer_role, tools=tuple(tools), max_attempts=max_attempts,
             kind=kind, now=parts.clock.time, store_bodies=bodies,

@@ -14,6 +14,7 @@ from actors.router import GetRouterStatistics, RouterStatistics
 from events import PipelineStatistics
 from runtime._assembly import Parts
 from runtime._errors import StateUnavailable
+from runtime._log_guard import EventLogHealth
 
 __all__ = ["RuntimeStatistics", "collect_statistics", "read"]
 
@@ -28,6 +29,8 @@ class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
     quota: QuotaStatistics
     event_log: PipelineStatistics
     """The log's queue: depth, background appends, failures, waits for room."""
+    event_log_health: EventLogHealth
+    """Whether the log writes; requests refused or answered unrecorded meanwhile."""
     endpoints: tuple[EndpointStatistics, ...]
     actors: tuple[ActorStatistics, ...]
     notification_errors: int
@@ -59,6 +62,7 @@ def collect_statistics(parts: Parts) -> RuntimeStatistics:
         health=read(refs.health, GetHealthStatistics()),
         quota=read(refs.quota, GetQuotaStatistics()),
         event_log=parts.log.pipeline_statistics(),
+        event_log_health=parts.guard.health(),
         endpoints=tuple(read(e, GetEndpointStatistics()) for e in refs.endpoints.values()),
         actors=parts.system.statistics(),
         notification_errors=parts.notifier.callback_errors,

@@ -10,6 +10,7 @@ import msgspec
 from actors.health import DeploymentHealth, aggregate
 from events import deployment_id
 from runtime._config import RuntimeConfig
+from runtime._log_guard import EventLogHealth
 
 __all__ = ["DeploymentStatus", "HealthSummary", "ModelStatus", "summarize"]
 
@@ -53,6 +54,8 @@ class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
 
     models: dict[str, ModelStatus]
     """Model name -> its status."""
+    event_log: EventLogHealth | None = None
+    """Whether the event log writes, and what was refused or unrecorded meanwhile."""
 
     def status(self, model: str) -> str:
         """The aggregated status of ``model``.
@@ -94,7 +97,11 @@ class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
         return "\n".join(lines)
 
 
-def summarize(config: RuntimeConfig, states: Mapping[str, DeploymentHealth]) -> HealthSummary:
+def summarize(
+    config: RuntimeConfig,
+    states: Mapping[str, DeploymentHealth],
+    event_log: EventLogHealth | None = None,
+) -> HealthSummary:
     """Build the summary from the health actor's states, in config order."""
     models: dict[str, ModelStatus] = {}
     for model in config.models:
@@ -107,7 +114,7 @@ def summarize(config: RuntimeConfig, states: Mapping[str, DeploymentHealth]) -> 
             status=aggregate(healths).value,
             deployments=tuple(_entry(h) for h in healths),
         )
-    return HealthSummary(models=models)
+    return HealthSummary(models=models, event_log=event_log)
 
 
 def _entry(health: DeploymentHealth) -> DeploymentStatus:

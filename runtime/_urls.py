@@ -1,8 +1,9 @@
 """Endpoint URL safety: only plain http(s) to a host that is not a metadata service.
 
 Backend URLs come from config only (RELIABILITY.md, Security). A URL with credentials,
-another scheme, a query or fragment, or a link-local / cloud-metadata host is refused at
-config load, with a message saying what to write instead.
+another scheme, a query or fragment, spaces or control characters, or a link-local /
+cloud-metadata host is refused at config load, with a message saying what to write
+instead. Messages never show the user info, query or fragment: any may hold a key.
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from urllib.parse import urlsplit, urlunsplit
+import unicodedata
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from runtime._redaction import is_secret_field, redact_text
 
 __all__ = ["check_url", "normalize_url"]
 
 _METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 _METADATA_IPS = (ipaddress.ip_network("fd00:ec2::254/128"),)  # AWS IMDS over IPv6
+_SECRET_PARAMS = frozenset({"auth", "sig", "signature", "pass", "pwd", "jwt", "session"})
+"""Query parameter names holding credentials beyond the redaction field names."""
 
 
 def check_url(url: str) -> str | None:
@@ -26,6 +32,10 @@ def check_url(url: str) -> str | None:
     DNS is I/O, and the HTTP layer refuses redirects to another host.
     """
     shown = _redact(url)
+    bad = next((c for c in url.strip() if c.isspace() or _is_control(c)), None)
+    if bad is not None:
+        what = "a space" if bad == " " else f"a whitespace or control character ({bad!r})"
+        return f"{shown!r} contains {what}; remove it (or percent-encode it, e.g. %20)"
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -40,11 +50,29 @@ def check_url(url: str) -> str | None:
         )
     if not parts.hostname:
         return f"{shown!r} has no host; use http://host:port"
+    if _secret_in_query(parts.query + "&" + parts.fragment):
+        return (
+            f"{shown!r} carries a key or token in its query string; endpoint URLs take "
+            "none: put the key in an environment variable named by api_key_env"
+        )
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
         return f"{shown!r} has a query string or fragment; give only scheme, host, port and path"
     if port == 0:
         return f"{shown!r} has port 0; use the port the server listens on"
     return _host_problem(parts.hostname, shown)
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _secret_in_query(query: str) -> bool:
+    """Whether a parameter's name or value looks like a credential."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return any(
+        is_secret_field(name) or name.lower() in _SECRET_PARAMS or redact_text(value) != value
+        for name, value in pairs
+    )
 
 
 def _host_problem(host: str, shown: str) -> str | None:
@@ -78,7 +106,10 @@ def _parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
 
 
 def _redact(url: str) -> str:
-    """``url`` with any user info replaced by ``***`` so messages never leak a secret."""
+    """``url`` with any user info, query and fragment replaced by ``***`` (may be secret)."""
+    for mark in "?#":
+        head, sep, tail = url.partition(mark)
+        url = f"{head}{mark}***" if sep and tail.strip() else url
     scheme, sep, rest = url.partition("://")
     authority, slash, tail = rest.partition("/")
     if not sep or "@" not in authority:

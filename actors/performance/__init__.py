@@ -17,6 +17,7 @@ from actors.performance._actor import (
     PerformanceMessage,
     SummarizePerformance,
 )
+from actors.performance._kinds import MAX_OTHER_KINDS, OTHER_KIND, KindFold, fold_kind
 from actors.performance._logic import (
     DEFAULT_KIND,
     DEFAULT_MAX_INFLIGHT,
@@ -56,7 +57,10 @@ __all__ = [
     "DEFAULT_MAX_INFLIGHT",
     "DEFAULT_WINDOW",
     "DeploymentPerformance",
+    "KindFold",
     "LATENCY_FLOOR_S",
+    "MAX_OTHER_KINDS",
+    "OTHER_KIND",
     "Level",
     "ModelPerformance",
     "OrderSettings",
@@ -74,6 +78,7 @@ __all__ = [
     "WindowStats",
     "clean",
     "evolve",
+    "fold_kind",
     "exploration_period",
     "kind_of",
     "make_order",

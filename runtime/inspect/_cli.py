@@ -15,10 +15,11 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 from events import EventLogError, SqliteEventLog, default_registry
 from runtime.inspect._errors import InspectError
+from runtime.inspect._escape import TerminalSafe, escape
 from runtime.inspect._explain import run_explain
 from runtime.inspect._filters import DEFAULT_LIMIT, Filter, Matcher, build_filter
 from runtime.inspect._open import open_log
@@ -261,11 +262,12 @@ def main(
         args = _parse(arguments, out, err)
         _configure_logging(err)
         style = style_for(out, args.color, args.width)
-        return asyncio.run(_dispatch(args, style, out, err))
+        safe = cast(TextIO, TerminalSafe(out, color=style.color))  # the write boundary
+        return asyncio.run(_dispatch(args, style, safe, err))
     except SystemExit as exit_:  # --help
         return exit_.code if isinstance(exit_.code, int) else 0
     except (InspectError, EventLogError) as exc:
-        err.write(f"error: {_one_line(str(exc))}\n")
+        err.write(f"error: {escape(_one_line(str(exc)))}\n")
         return 2
     except KeyboardInterrupt:
         with contextlib.suppress(OSError, ValueError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import textwrap
 
+from runtime.inspect._escape import escape
 from runtime.inspect._explain_text import plural
 from runtime.inspect._explain_types import Candidate, Explanation, Step
 from runtime.inspect._render import Style, colorize, tone_of
@@ -38,11 +39,11 @@ def _bodies(expl: Explanation, style: Style) -> str:
     """The stored messages and reply (``event_log.store_bodies``), verbatim but indented."""
     lines = [_section("Bodies (stored with event_log.store_bodies; secrets masked)", style)]
     for message in expl.prompt or ():
-        lines.append(f"  [{message.role}]")
-        lines.extend(f"    {line}" for line in message.content.splitlines() or [""])
+        lines.append(f"  [{escape(message.role)}]")
+        lines.extend(f"    {escape(line)}" for line in message.content.splitlines() or [""])
     if expl.reply is not None:
         lines.append("  [reply]")
-        lines.extend(f"    {line}" for line in expl.reply.splitlines() or [""])
+        lines.extend(f"    {escape(line)}" for line in expl.reply.splitlines() or [""])
     return "\n".join(lines)
 
 
@@ -56,8 +57,9 @@ def _field(label: str, value: str, width: int) -> str:
 
 
 def _wrap(text: str, width: int, first: str, rest: str) -> str:
+    """Wrap ``text`` (escaped: data from the log, a newline shows as ``\\n``)."""
     return textwrap.fill(
-        text,
+        escape(text),
         width=width,
         initial_indent=first,
         subsequent_indent=rest,
@@ -67,14 +69,14 @@ def _wrap(text: str, width: int, first: str, rest: str) -> str:
 
 
 def _header(expl: Explanation, style: Style, tz: dt.tzinfo | None, width: int) -> str:
-    title = _section(f"Request {expl.request_id}", style)
+    title = _section(f"Request {escape(expl.request_id)}", style)
     outcome = expl.outcome
-    status = colorize(outcome.status, tone_of(outcome.status), style)
+    status = colorize(escape(outcome.status), tone_of(outcome.status), style)
     lines = [
         title,
         _field("asked for", _asked(expl), width),
         _field("started", local_time(expl.started_at, tz, millis=True), width),
-        f"  {'outcome':<{_LABEL}}{status}: {_outcome_line(expl)}",
+        f"  {'outcome':<{_LABEL}}{status}: {escape(_outcome_line(expl))}",
     ]
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from events import StoredEvent, UnknownEvent
+from runtime.inspect._escape import escape, json_safe
 
 __all__ = [
     "Style",
@@ -96,7 +97,10 @@ def colorize(text: str, tone: str, style: Style) -> str:
         text: The text to colour.
         tone: One of ``good``, ``bad``, ``warn``, ``dim``, ``bold`` or ``""`` (no colour).
         style: Colour is applied only when ``style.color`` is true.
+
+    The text is escaped first (newlines kept): data can never forge our colour codes.
     """
+    text = escape(text, keep_newlines=True)
     code = _ANSI.get(tone)
     if not style.color or code is None or not text:
         return text
@@ -123,8 +127,8 @@ def tone_of(status: str) -> str:
 
 
 def dumps_json(obj: object) -> str:
-    """Encode ``obj`` (builtins or msgspec Structs) as one line of JSON."""
-    return _encoder.encode(msgspec.to_builtins(obj)).decode("utf-8")
+    """Encode ``obj`` (builtins or msgspec Structs) as one line of terminal-safe JSON."""
+    return json_safe(_encoder.encode(msgspec.to_builtins(obj)).decode("utf-8"))
 
 
 def truncate(text: str, width: int) -> str:
@@ -148,8 +152,8 @@ def _fit_widths(widths: list[int], budget: int) -> list[int]:
 
 
 def _cells(row: tuple[str, ...], count: int) -> list[str]:
-    """Pad or cut ``row`` to exactly ``count`` cells, flattening newlines."""
-    cells = [cell.replace("\n", " ") for cell in row[:count]]
+    """Pad or cut ``row`` to exactly ``count`` cells, escaped (a newline shows as ``\\n``)."""
+    cells = [escape(cell) for cell in row[:count]]
     return cells + [""] * (count - len(cells))
 
 
@@ -172,7 +176,7 @@ def render_table(table: Table, style: Style) -> str:
     status_columns = {
         i for i, header in enumerate(table.headers) if header.lower() in _STATUS_HEADERS
     }
-    lines = [colorize(table.title, "bold", style)] if table.title else []
+    lines = [colorize(escape(table.title), "bold", style)] if table.title else []
     if count:
         header = _join(list(table.headers), widths, style, set(), header=True)
         lines.append(header)
@@ -295,8 +299,13 @@ def _format_value(name: str, value: object) -> str:
         return ",".join(_format_value(name, item) for item in value)
     if isinstance(value, str):
         plain = value and not any(c in value for c in ' \t\n"=')
-        return value if plain else dumps_json(value)
+        return escape(value) if plain else _quoted(value)
     return str(value)
+
+
+def _quoted(value: str) -> str:
+    """``value`` in double quotes, like JSON, but control characters shown as ``\\x1b``."""
+    return '"' + escape(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 def event_fields(stored: StoredEvent) -> list[tuple[str, str]]:
@@ -309,7 +318,7 @@ def event_fields(stored: StoredEvent) -> list[tuple[str, str]]:
     event = stored.event
     if isinstance(event, UnknownEvent):
         payload = event.payload.decode("utf-8", errors="replace")
-        return [("reason", _format_value("reason", event.reason)), ("payload", payload)]
+        return [("reason", _format_value("reason", event.reason)), ("payload", escape(payload))]
     subject = stored.stream.partition("/")[2]
     pairs: list[tuple[str, str]] = []
     for field in msgspec.structs.fields(type(event)):
@@ -335,7 +344,7 @@ def format_event_line(stored: StoredEvent, style: Style, *, position_width: int 
     wide = style.width >= _WIDE
     position = str(stored.position).rjust(position_width)
     when = local_time(stored.timestamp, date=wide)
-    stream, kind = stored.stream, stored.type
+    stream, kind = escape(stored.stream), escape(stored.type)
     if wide:
         stream = truncate(stream, _STREAM_COLUMN).ljust(_STREAM_COLUMN)
         kind = truncate(kind, _TYPE_COLUMN).ljust(_TYPE_COLUMN)

@@ -10,6 +10,7 @@ import datetime as dt
 import textwrap
 
 from actors.performance import WindowStats
+from runtime.inspect._escape import escape
 from runtime.inspect._render import Style, Table, colorize, render_table
 from runtime.inspect._state_model import HealthRow, StateReport, UsageReport
 from runtime.inspect._when import clock_time, duration, local_time, relative
@@ -98,7 +99,7 @@ def reasons(report: StateReport, width: int) -> str:
         if row.reason:
             lines.append(
                 textwrap.fill(
-                    f"{row.deployment} is {row.status}: {row.reason}",
+                    escape(f"{row.deployment} is {row.status}: {row.reason}"),
                     width=max(width, 40),
                     subsequent_indent="    ",
                     break_long_words=False,

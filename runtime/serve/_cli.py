@@ -89,6 +89,18 @@ def parser() -> argparse.ArgumentParser:
         default=defaults.max_concurrency,
         help="requests served at once; more get 503 (256)",
     )
+    p.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=defaults.max_connections_per_client,
+        help="connections open at once from one client address; more get 503 (64)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=defaults.header_timeout,
+        help="seconds a connection may take to send its request headers; then 408 (10)",
+    )
     p.add_argument("--log-json", action="store_true", help="JSON log lines even on a TTY")
     p.add_argument("--log-level", default="info", choices=sorted(LEVELS))
     return p
@@ -143,7 +155,7 @@ async def serve(rt: Runtime, settings: ServeSettings) -> int:
             app,
             host=settings.host,
             port=settings.port,
-            limit_concurrency=settings.max_concurrency,
+            settings=settings,  # connection limits: per client, header deadline, overall
             access_log=False,  # uvicorn's lines carry query strings; Observe logs instead
             timeout_graceful_shutdown=_GRACE_S,
         )
@@ -189,6 +201,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
         max_messages=args.max_messages,
         request_timeout=args.request_timeout,
         max_concurrency=args.max_concurrency,
+        max_connections_per_client=args.max_connections_per_client,
+        header_timeout=args.header_timeout,
     )
 
 

@@ -17,6 +17,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from events import LLMRuntimeError
+from runtime.serve._connections import bounded_protocol
+from runtime.serve._settings import ServeSettings
 
 __all__ = ["AppServer", "ServerStartError"]
 
@@ -28,15 +30,28 @@ class ServerStartError(LLMRuntimeError, RuntimeError):
 class AppServer(uvicorn.Server):
     """uvicorn's server, with a start-up event and no signal handling of its own."""
 
-    def __init__(self, app: ASGIApp, *, host: str, port: int, **options: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str,
+        port: int,
+        settings: ServeSettings | None = None,
+        **options: Any,
+    ) -> None:
         """Configure (nothing runs yet).
 
         Args:
             app: The ASGI app.
             host: Address to listen on (validated by ``ServeSettings``).
             port: TCP port; 0 picks a free one (see ``url`` once started).
-            options: More ``uvicorn.Config`` options (``limit_concurrency``...).
+            settings: Whose connection limits to enforce (``max_concurrency``,
+                ``max_connections_per_client``, ``header_timeout``; see
+                ``runtime.serve._connections``); None: uvicorn's defaults (no limits).
+            options: More ``uvicorn.Config`` options (``timeout_graceful_shutdown``...).
         """
+        if settings is not None:
+            options["http"] = bounded_protocol(settings)
         # log_config=None: the process's own logging set-up applies (uvicorn's would
         # replace it). access_log=False is left to the CLI: uvicorn applies it to the
         # process-wide "uvicorn.access" logger, which an embedding process may use.

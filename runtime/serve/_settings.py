@@ -2,7 +2,8 @@
 
 The facade is safe by default: it listens on 127.0.0.1, and refuses to listen on any
 other address unless an API key is set (a bearer key every route then requires).
-Bodies, message counts, message sizes and ``max_tokens`` are capped.
+Bodies, message counts, message sizes and ``max_tokens`` are capped, and so are the
+connections of one client and the time a connection may take to send its headers.
 """
 
 from __future__ import annotations
@@ -54,7 +55,13 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds one request (a whole stream included) may take: 504, or an error event
     in a stream, after that."""
     max_concurrency: int = 256
-    """Connections and requests served at once; more get 503 (uvicorn's limit)."""
+    """Connections and requests served at once; more get 503 ``server_busy``."""
+    max_connections_per_client: int = 64
+    """Connections open at once from one client address; more are answered 503
+    ``too_many_connections`` and closed (so one client cannot take every slot)."""
+    header_timeout: float = 10.0
+    """Seconds a connection may take to send a request's headers (after connecting, or
+    after its previous response); then 408 ``header_timeout`` and closed (slowloris)."""
 
     def __post_init__(self) -> None:
         problems = _range_problems(self)
@@ -68,7 +75,9 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
             f"ServeSettings(host={self.host!r}, port={self.port}, api_key={shown}, "
             f"max_body_bytes={self.max_body_bytes}, max_tokens_cap={self.max_tokens_cap}, "
             f"max_messages={self.max_messages}, max_message_chars={self.max_message_chars}, "
-            f"request_timeout={self.request_timeout}, max_concurrency={self.max_concurrency})"
+            f"request_timeout={self.request_timeout}, max_concurrency={self.max_concurrency}, "
+            f"max_connections_per_client={self.max_connections_per_client}, "
+            f"header_timeout={self.header_timeout})"
         )
 
     __str__ = __repr__
@@ -106,12 +115,17 @@ def _range_problems(s: ServeSettings) -> list[str]:
         "max_messages",
         "max_message_chars",
         "max_concurrency",
+        "max_connections_per_client",
     ):
         value = getattr(s, name)
         if isinstance(value, bool) or value < 1:
             problems.append(f"{name} must be an integer >= 1, got {value!r}")
     if not (math.isfinite(s.request_timeout) and s.request_timeout > 0):
         problems.append(f"request_timeout must be a number of seconds > 0, got {s.request_timeout}")
+    if not (math.isfinite(s.header_timeout) and 0 < s.header_timeout <= 3600):
+        problems.append(
+            f"header_timeout must be a number of seconds in (0, 3600], got {s.header_timeout}"
+        )
     return problems
 
 

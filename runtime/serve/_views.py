@@ -78,8 +78,12 @@ def default_max_tokens(config: RuntimeConfig, target: Target, cap: int) -> int |
 
 
 def health_view(summary: HealthSummary) -> tuple[int, dict[str, Any]]:
-    """``/health``: 200 and ``status: ok`` if any model is usable, else 503."""
+    """``/health``: 200 and ``status: ok`` if any model is usable and requests are
+    accepted, else 503 (also while the event log fails under ``on_log_failure: refuse``)."""
     usable = any(m.status in USABLE for m in summary.models.values())
+    log = summary.event_log
+    if log is not None and log.status != "ok" and log.policy == "refuse":
+        usable = False
     body = {"status": "ok" if usable else "unavailable", **msgspec.to_builtins(summary)}
     return (200 if usable else 503), body
 

@@ -1,6 +1,7 @@
 """How much of a heavy run reaches the event log, and what it costs per request.
 
-Run: ``python -m tests.bench.event_pipeline [--requests N] [--concurrency C]``.
+Run: ``python -m tests.bench.event_pipeline [--requests N] [--concurrency C]
+[--durability normal|full] [--acknowledge after_commit|background]``.
 
 A ``Runtime`` with a real SQLite log sends N chat requests through an in-process
 transport (``httpx.MockTransport``: no sockets, so requests finish faster than any
@@ -51,17 +52,19 @@ def _answer(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=body, headers={"content-type": "application/json"})
 
 
-def _config(path: Path) -> RuntimeConfig:
+def _config(path: Path, log_options: dict[str, str]) -> RuntimeConfig:
     return RuntimeConfig(
         endpoints=(EndpointConfig(name="a", url="http://127.0.0.1:9", max_concurrency=1024),),
         models=(ModelConfig(name=MODEL, deployments=("a",)),),
-        event_log=EventLogConfig(path=str(path)),
+        event_log=EventLogConfig(path=str(path), **log_options),  # type: ignore[arg-type]
     )
 
 
-async def run(requests: int, concurrency: int, path: Path) -> dict[str, float]:
+async def run(
+    requests: int, concurrency: int, path: Path, log_options: dict[str, str]
+) -> dict[str, float]:
     transport = httpx.MockTransport(_answer)
-    rt = Runtime(_config(path), transport=lambda name: transport)
+    rt = Runtime(_config(path, log_options), transport=lambda name: transport)
     failed = 0
     cursor = iter(range(requests))
 
@@ -110,12 +113,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--durability", choices=("normal", "full"))
+    parser.add_argument("--acknowledge", choices=("after_commit", "background"))
     args = parser.parse_args()
+    log_options = {
+        name: value
+        for name, value in (("durability", args.durability), ("acknowledge", args.acknowledge))
+        if value is not None
+    }
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         path = Path(tmp) / "events.sqlite3"
-        figures = asyncio.run(run(args.requests, args.concurrency, path))
+        figures = asyncio.run(run(args.requests, args.concurrency, path, log_options))
         figures.update(_read_back(path, args.requests))
-    print(f"{args.requests} requests, concurrency {args.concurrency}, in-process transport")
+    shown = ", ".join(f"{k} {v}" for k, v in log_options.items()) or "default log settings"
+    print(
+        f"{args.requests} requests, concurrency {args.concurrency}, in-process transport, {shown}"
+    )
     for name, value in figures.items():
         print(f"  {name:28} {value:,.3f}")
     verdict = "nothing dropped" if figures["share_in_log"] == 1.0 else "EVENTS DROPPED"

@@ -245,24 +245,28 @@ def test_yaml_and_toml_round_trip_equal(raw: dict[str, Any]) -> None:
 
 # (key path, where to write it in a raw config, out-of-range values)
 _BREAKS: list[tuple[str, tuple[Any, ...], list[Any]]] = [
-    ("health.failure_threshold", ("health", "failure_threshold"), [0, -1]),
+    ("health.failure_threshold", ("health", "failure_threshold"), [0, -1, 2**200]),
     ("health.failure_rate_threshold", ("health", "failure_rate_threshold"), [0, 1.5, -0.2]),
     ("health.window_size", ("health", "window_size"), [0, -5]),
-    ("health.quarantine_seconds", ("health", "quarantine_seconds"), [0, -1.0]),
+    ("health.quarantine_seconds", ("health", "quarantine_seconds"), [0, -1.0, 1e-4]),
     ("health.quarantine_backoff", ("health", "quarantine_backoff"), [0.5, 0]),
-    ("health.check_interval_seconds", ("health", "check_interval_seconds"), [-1]),
+    (
+        "health.check_interval_seconds",
+        ("health", "check_interval_seconds"),
+        [-1, 1e-9, 0.05, 86_401],
+    ),
     ("health.half_open_probes", ("health", "half_open_probes"), [0]),
-    ("retry.max_attempts", ("retry", "max_attempts"), [0, -3]),
+    ("retry.max_attempts", ("retry", "max_attempts"), [0, -3, 101]),
     ("retry.retry_budget_ratio", ("retry", "retry_budget_ratio"), [0, 2]),
     ("retry.request_deadline_seconds", ("retry", "request_deadline_seconds"), [0]),
     ("quota.reset_hour", ("quota", "reset_hour"), [24, -1]),
     ("quota.warn_ratio", ("quota", "warn_ratio"), [0, 1.01]),
-    ("quota.daily_tokens", ("quota", "daily_tokens"), [0, -10]),
+    ("quota.daily_tokens", ("quota", "daily_tokens"), [0, -10, 10**15 + 1, 2**200]),
     ("performance.explore_ratio", ("performance", "explore_ratio"), [-0.1, 1.5]),
-    ("event_log.snapshot_every", ("event_log", "snapshot_every"), [0]),
-    ("endpoints[0].max_concurrency", ("endpoints", 0, "max_concurrency"), [0, -1]),
-    ("endpoints[0].timeouts.idle", ("endpoints", 0, "timeouts", "idle"), [0, -2.5]),
-    ("models[0].max_tokens", ("models", 0, "max_tokens"), [0]),
+    ("event_log.snapshot_every", ("event_log", "snapshot_every"), [0, 10**9 + 1]),
+    ("endpoints[0].max_concurrency", ("endpoints", 0, "max_concurrency"), [0, -1, 10_001, 2**200]),
+    ("endpoints[0].timeouts.idle", ("endpoints", 0, "timeouts", "idle"), [0, -2.5, 1e-4, 86_401]),
+    ("models[0].max_tokens", ("models", 0, "max_tokens"), [0, 2**200]),
     ("models[0].temperature", ("models", 0, "temperature"), [-0.5]),
 ]
 

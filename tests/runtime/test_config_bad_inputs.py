@@ -183,9 +183,9 @@ def test_api_key_env_must_be_a_variable_name_and_is_not_echoed() -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "rule"),
     [
-        ("retry", "max_attempts", -1, "must be >= 1"),
-        ("health", "window_size", 0, "must be >= 1"),
-        ("performance", "window", 0, "must be >= 1"),
+        ("retry", "max_attempts", -1, "must be in [1, 100]"),
+        ("health", "window_size", 0, "must be in [1, 100_000]"),
+        ("performance", "window", 0, "must be in [1, 1_000_000]"),
         ("health", "failure_rate_threshold", 1.5, "must be in (0, 1]"),
         ("retry", "backoff_cap", float("inf"), "is not a finite number"),
         ("quota", "reset_hour", 24, "must be in [0, 23]"),
@@ -327,7 +327,7 @@ def test_keys_that_need_quoting_in_paths() -> None:
         ("http://0xa9.0xfe.0xa9.0xfe/", "link-local or cloud metadata"),
         ("http://metadata.google.internal/computeMetadata/v1", "link-local or cloud metadata"),
         ("http://Metadata.Google.Internal./", "link-local or cloud metadata"),
-        ("http://host:11434/api?key=abc", "query string or fragment"),
+        ("http://host:11434/api?key=abc", "put the key in an environment variable"),
         ("http://host:11434/#frag", "query string or fragment"),
         ("http://host:11434/?", "query string or fragment"),
         ("http://:11434", "has no host"),

@@ -39,7 +39,10 @@ async def test_start_on_a_text_file_raises_invalid_log_file(tmp_path: Path) -> N
 
 
 async def test_start_on_a_directory_raises_a_runtime_error(tmp_path: Path) -> None:
-    rt = Runtime.from_config(config_with_log(tmp_path))
+    log = tmp_path / "events.sqlite3"
+    config = config_with_log(log)  # the config check refuses a directory: make it after
+    log.mkdir()
+    rt = Runtime.from_config(config)
     with pytest.raises(LLMRuntimeError) as caught:
         await rt.start()
     assert isinstance(caught.value, InvalidLogFile | StorageUnavailable)

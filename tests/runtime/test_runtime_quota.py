@@ -223,6 +223,10 @@ async def test_a_reservation_that_cannot_be_recorded_refuses_the_request(
 ) -> None:
     a, _ = servers
     cfg = with_quota(tmp_path, a, berlin(daily_requests=100))
+    # serve: the log's own failure policy would refuse first (tests/runtime/test_log_failure.py);
+    # this is the quota's fail-closed path, which holds under either policy.
+    section = msgspec.structs.replace(cfg.event_log, on_log_failure="serve")
+    cfg = msgspec.structs.replace(cfg, event_log=section)
     log = await SqliteEventLog.open(tmp_path / "events.sqlite3")
     async with log, Runtime.from_config(cfg, clock=clock, event_log=log) as rt:
         await rt.chat(MESSAGES, model="llama3")

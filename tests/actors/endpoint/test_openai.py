@@ -120,6 +120,13 @@ def test_parse_chat_response_error_body() -> None:
     assert not info.value.retryable and info.value.health_weight == 0.0
 
 
+def test_parse_chat_response_vllm_flat_error_in_a_200() -> None:
+    body = b'{"object":"error","message":"model is overloaded","type":"InternalError","code":503}'
+    with pytest.raises(BackendError) as info:
+        parse_chat_response("openai", 200, {}, body)
+    assert info.value.failure is FailureClass.SERVER_ERROR and "overloaded" in info.value.message
+
+
 def test_stream_fixture() -> None:
     parser = SseStreamParser()
     chunks = parser.feed(s.OPENAI_STREAM)
@@ -161,6 +168,12 @@ def test_stream_comments_fields_crlf_and_multiline_data() -> None:
             b'{"error":{"message":"Rate limit","code":"rate_limit_exceeded"}}\n',
             FailureClass.RATE_LIMITED,
         ),
+        # vLLM's flat error object, mid-stream: the server failed, not the protocol
+        (
+            b'data: {"object":"error","message":"CUDA error: out of memory","code":500}\n\n',
+            FailureClass.OUT_OF_MEMORY,
+        ),
+        (b'data: {"object":"error","message":"boom","code":500}\n\n', FailureClass.SERVER_ERROR),
         (b"data: {not json}\n\n", FailureClass.BAD_RESPONSE),
         (b'data: {"id": 1}\n\n', FailureClass.BAD_RESPONSE),
         (b'{"choices": []}\n', FailureClass.BAD_RESPONSE),

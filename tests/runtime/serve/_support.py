@@ -80,7 +80,7 @@ def facade_config(
 async def serving(rt: Runtime, settings: ServeSettings | None = None) -> AsyncIterator[str]:
     """Serve ``rt`` on 127.0.0.1 (a free port) for the block; yields the URL."""
     settings = settings or ServeSettings(api_key=KEY)
-    server = AppServer(create_app(rt, settings), host="127.0.0.1", port=0)
+    server = AppServer(create_app(rt, settings), host="127.0.0.1", port=0, settings=settings)
     url = await server.start()
     try:
         yield url
