@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from events._base import Event, UnknownEvent
+from events._secrets import mask_secrets_in_json
 
 __all__ = ["EventRegistry", "Upcaster", "default_registry"]
 
@@ -85,7 +86,7 @@ class EventRegistry:
             value = getattr(event, field)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name}.{field} is {value}; events must hold finite numbers")
-        return name, cls.schema_version, _encoder.encode(event)
+        return name, cls.schema_version, mask_secrets_in_json(_encoder.encode(event))
 
     def decode(self, name: str, schema_version: int, payload: bytes) -> Event | UnknownEvent:
         """Decode a stored payload; never raises for bad data (returns ``UnknownEvent``)."""

@@ -9,6 +9,9 @@ Two rules (RELIABILITY.md, "Secrets are redacted in logs and exceptions"):
   ``Bearer``/``Basic`` credentials, ``sk-...`` style keys, ``Authorization: ...`` header
   text, ``api_key=...``/``?key=...`` parameters, ``user:pass@`` in URLs — and those
   parts are masked, the rest kept.
+- **By exact value**: every secret the runtime read is registered at load
+  (``events._secrets.register_secret``) and masked wherever it appears, in its common
+  encodings too, whatever its shape.
 
 Body fields (``prompt``, ``messages``, ``content``, ``completion``...) hold what users
 typed; they are dropped unless the entry point opted in (``log_bodies``), and even then
@@ -26,6 +29,8 @@ import functools
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from events._secrets import redact_secrets
 
 __all__ = [
     "BODY_FIELDS",
@@ -163,6 +168,7 @@ def redact_text(text: str) -> str:
 
     Example: ``redact_text("GET /v1?key=abc123")`` is ``"GET /v1?key=[redacted]"``.
     """
+    text = redact_secrets(text)  # by exact value first, before a cut could split one
     if len(text) > _SCAN_LIMIT:
         text = text[:_SCAN_LIMIT] + "…[truncated]"
     low = text.lower()

@@ -4,7 +4,8 @@ A ``Projector`` holds the current state of one ``Projection``. It starts from th
 snapshot that still decodes (else from the projection's initial state) and replays the
 tail of the log; then it is advanced event by event with ``apply`` and saves a snapshot
 every ``snapshot_every`` log positions. Snapshots are an optimisation only: failing to
-save or decode one is logged and never changes or loses state.
+save or decode one is logged and never changes or loses state. Each is stored with a
+checksum (``events._snapshot_seal``); one that fails it is discarded, never trusted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from events._base import StoredEvent
 from events._logger import get_logger
 from events._protocol import EventLog, SnapshotStore
 from events._replay import Projection, replay
+from events._snapshot_seal import MAGIC, seal, unseal
 
 __all__ = ["Projector"]
 
@@ -28,6 +30,9 @@ S = TypeVar("S")
 logger = get_logger(__name__)
 
 _encoder = msgspec.json.Encoder()
+
+_TRIES = 8
+"""Snapshots tried, newest first, before falling back to a full replay."""
 
 
 class Projector(Generic[S]):
@@ -56,6 +61,9 @@ class Projector(Generic[S]):
         self._saving: asyncio.Task[None] | None = None
         self.snapshot_failures = 0
         """How many snapshot saves failed (each was logged; state was kept)."""
+        self.discarded_snapshots = 0
+        """How many stored snapshots failed their checksum and were not used (one without
+        a checksum, from an older release, is ignored too, but not counted: not damage)."""
 
     @classmethod
     async def start(
@@ -165,9 +173,9 @@ class Projector(Generic[S]):
 
     async def snapshot_now(self) -> None:
         """Save a snapshot of the current state; errors propagate (nothing is lost)."""
-        await self._store.save_snapshot(
-            self._projection.name, self._position, _encoder.encode(self._state)
-        )
+        name, position = self._projection.name, self._position
+        state = seal(name, position, _encoder.encode(self._state))
+        await self._store.save_snapshot(name, position, state)
         self._snapshot_position = self._position
 
     async def state_at(self, *, position: int | None = None, at: float | None = None) -> S:
@@ -187,24 +195,43 @@ class Projector(Generic[S]):
         return state
 
     async def _restore(self, at_or_before: int | None) -> tuple[S, int]:
-        """The newest decodable snapshot (at or before a position), else the initial state."""
+        """The newest sound snapshot (at or before a position), else the initial state.
+
+        A snapshot whose checksum fails (or that has none) is discarded with a warning
+        and the one before it is tried; the events are replayed from there.
+        """
         name = self._projection.name
-        found = await self._store.load_snapshot(name, at_or_before=at_or_before)
-        if found is None:
-            return self._projection.initial, 0
-        position, data = found
-        try:
-            return self._decoder.decode(data), position
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            # The state type changed since the snapshot was written: a full replay is
-            # slower but gives the right answer, so that is what we do.
-            logger.warning(
-                "projection.snapshot.undecodable",
-                projection=name,
-                snapshot_position=position,
-                error=str(exc),
-            )
-            return self._projection.initial, 0
+        bound = at_or_before
+        for _ in range(_TRIES):
+            found = await self._store.load_snapshot(name, at_or_before=bound)
+            if found is None:
+                break
+            position, data = found
+            state, problem = unseal(name, position, data)
+            if state is None:
+                if data.startswith(MAGIC):  # sealed, yet changed: damage, not age
+                    self.discarded_snapshots += 1
+                logger.warning(
+                    "projection.snapshot.discarded",
+                    projection=name,
+                    snapshot_position=position,
+                    reason=problem,
+                )
+                bound = position - 1
+                continue
+            try:
+                return self._decoder.decode(state), position
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                # The state type changed since the snapshot was written: a full replay
+                # is slower but gives the right answer, so that is what we do.
+                logger.warning(
+                    "projection.snapshot.undecodable",
+                    projection=name,
+                    snapshot_position=position,
+                    error=str(exc),
+                )
+                break
+        return self._projection.initial, 0
 
     async def _tail(self, state: S, after: int, to_position: int) -> tuple[S, int]:
         if to_position <= after:

@@ -7,9 +7,11 @@ abandoned iterator leaks nothing and never pins the WAL.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +100,25 @@ def decode_rows(rows: list[Row], registry: EventRegistry) -> list[StoredEvent]:
     out: list[StoredEvent] = []
     append = out.append
     for position, stream, version, timestamp, name, schema, key, payload in rows:
+        if (  # inline: this loop decodes every row of every read
+            type(name) is not str
+            or type(stream) is not str
+            or type(timestamp) is not float
+            or type(version) is not int
+            or type(schema) is not int
+            or type(payload) is not bytes
+            or (key is not None and type(key) is not str)
+            or not isfinite(timestamp)
+        ):
+            registry.unknown_count += 1
+            append(_corrupt(position, stream, version, timestamp, name, schema, key, payload))
+            continue
         try:
             event = decode(name, schema, payload)
-        except Exception as exc:  # a row whose columns have the wrong types
+        except Exception as exc:  # defensive: decode never raises for bad data
             registry.unknown_count += 1
             event = UnknownEvent(
-                type=str(name),
-                schema_version=schema if isinstance(schema, int) else -1,
-                payload=payload if isinstance(payload, bytes) else str(payload).encode(),
-                reason=f"corrupt row: {exc}",
+                type=name, schema_version=schema, payload=payload, reason=f"corrupt row: {exc}"
             )
         if key is not None and _SEP in key:
             key = key.partition(_SEP)[0]  # row i > 0 of a keyed append stores key␟i
@@ -123,6 +135,53 @@ def decode_rows(rows: list[Row], registry: EventRegistry) -> list[StoredEvent]:
             )
         )
     return out
+
+
+def _corrupt(
+    position: int,
+    stream: object,
+    version: object,
+    timestamp: object,
+    name: object,
+    schema: object,
+    key: object,
+    payload: object,
+) -> StoredEvent:
+    """A row with a column of the wrong type, as a readable ``UnknownEvent``."""
+    problems = [
+        f"{column} is {type(value).__name__}"
+        for column, value, want in (
+            ("stream", stream, str),
+            ("type", name, str),
+            ("stream_version", version, int),
+            ("schema_version", schema, int),
+            ("payload", payload, bytes),
+            ("timestamp", timestamp, float),
+        )
+        if type(value) is not want
+    ]
+    if type(timestamp) is float and not math.isfinite(timestamp):
+        problems.append(f"timestamp is {timestamp}")
+    if key is not None and type(key) is not str:
+        problems.append(f"idempotency_key is {type(key).__name__}")
+    stamp = float(timestamp) if isinstance(timestamp, int | float) else 0.0
+    raw = payload if isinstance(payload, bytes) else str(payload).encode()
+    event = UnknownEvent(
+        type=str(name),
+        schema_version=schema if type(schema) is int else -1,
+        payload=raw,
+        reason=f"corrupt row: {', '.join(problems)}",
+    )
+    return StoredEvent(
+        position=position,
+        stream=str(stream),
+        stream_version=version if type(version) is int else -1,
+        timestamp=stamp if math.isfinite(stamp) else 0.0,
+        type=str(name),
+        schema_version=event.schema_version,
+        idempotency_key=key if type(key) is str else None,
+        event=event,
+    )
 
 
 class ReaderPool:

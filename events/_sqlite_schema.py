@@ -132,6 +132,28 @@ def check_header(path: Path) -> None:
             f"{path} is not an SQLite database (wrong header); it is not an event log. "
             "Pass the path of an event log, or a new path to create one"
         )
+    if head and not Path(f"{path}-wal").exists():
+        _check_settled(path)
+
+
+def _check_settled(path: Path) -> None:
+    """Validate a file with no WAL beside it through an ``immutable`` connection.
+
+    With no ``-wal`` file the main file holds every commit, and an immutable read takes
+    no lock and creates no ``-wal``/``-shm`` files: another application's database (even
+    one in WAL mode) is refused without a single byte written next to it.
+    """
+    try:
+        conn = sqlite3.connect(f"{readonly_uri(path)}&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise translate(exc, path, "open") from exc
+    try:
+        if not _is_empty(conn):
+            _validate(conn, path)
+    except sqlite3.Error as exc:
+        raise translate(exc, path, "open") from exc
+    finally:
+        conn.close()
 
 
 def prepare_writer(
@@ -140,6 +162,11 @@ def prepare_writer(
     """Configure the writer connection, then validate the file or create the schema."""
     check_header(path)
     try:
+        # Validate before the first write (switching to WAL rewrites the header): a
+        # database that is not our log must be left byte-for-byte as it was.
+        empty = _is_empty(conn)
+        if not empty:
+            _validate(conn, path)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StorageUnavailable(
@@ -151,10 +178,8 @@ def prepare_writer(
         conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         if max_page_count is not None:
             conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
-        if _is_empty(conn):
+        if empty:
             _create(conn, path)
-        else:
-            _validate(conn, path)
     except sqlite3.Error as exc:
         raise translate(exc, path, "open") from exc
 

@@ -90,6 +90,7 @@ from events import (
     StreamInterrupted,
     UnknownEvent,
 )
+from runtime._api_keys import resolve_api_keys
 from runtime._config import (
     EndpointConfig,
     EventLogConfig,
@@ -105,7 +106,7 @@ from runtime._config import (
     TimeoutOverrides,
     Timeouts,
 )
-from runtime._config_load import load_config, resolve_api_keys, validate_config
+from runtime._config_load import load_config, validate_config
 from runtime._errors import (
     ActorError,
     AllCandidatesFailed,

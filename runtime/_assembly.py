@@ -69,6 +69,7 @@ from runtime._build import (
     retry_policy,
 )
 from runtime._config import RuntimeConfig
+from runtime._log_check import check_at_start, problems_at_start
 from runtime._log_guard import LogGuard
 from runtime._notify import Notifier
 from runtime._pipeline import Appender, feed_projectors
@@ -146,6 +147,8 @@ async def assemble(
         projectors = tuple(
             [await Projector.start(event_log, p, snapshot_every=every) for p in projections]
         )
+        problems = await problems_at_start(event_log, projectors, tail=options.event_log is None)
+        check_at_start(config.event_log.path, problems, config.event_log.on_damage)
     except BaseException:
         if options.event_log is None:
             await event_log.close()

@@ -57,6 +57,11 @@ class EventLogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """While the log cannot write (disk full, locked...): ``refuse`` new requests
     (``EventLogFailing``) until it can, or ``serve`` them unrecorded (counted)."""
 
+    on_damage: Literal["refuse", "warn"] = "refuse"
+    """When the start-up check finds the log damaged (a corrupt event or a gap near its
+    end, an absurd timestamp, a snapshot failing its checksum): ``refuse`` to start
+    (``InvalidLogFile``), or ``warn`` and start."""
+
     @property
     def after_commit(self) -> bool:
         """Whether requests wait for their events' commit (the ``acknowledge`` in force)."""

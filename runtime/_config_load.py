@@ -18,7 +18,6 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -36,7 +35,6 @@ __all__ = [
     "config_from_raw",
     "load_config",
     "parse_config_text",
-    "resolve_api_keys",
     "validate_config",
 ]
 
@@ -148,32 +146,6 @@ def validate_config(config: RuntimeConfig) -> RuntimeConfig:
     """
     canonical_sections(config)
     return config
-
-
-def resolve_api_keys(config: RuntimeConfig, environ: Mapping[str, str]) -> dict[str, str | None]:
-    """Endpoint name -> API key read from ``environ`` (None where no key is configured).
-
-    Entry points pass ``os.environ``; tests pass a dict.
-
-    Raises:
-        ConfigError: a named variable is missing or empty; every one is listed.
-    """
-    keys: dict[str, str | None] = {}
-    problems = _Problems()
-    for index, endpoint in enumerate(config.endpoints):
-        name = endpoint.api_key_env
-        value = environ.get(name) if name is not None else None
-        if name is not None and not value:
-            state = "is empty" if name in environ else "is not set"
-            problems.add(
-                key_path(key_path("endpoints", index), "api_key_env"),
-                f"environment variable {name!r} {state}; export the key in it "
-                f"or remove api_key_env from endpoint {endpoint.name!r}",
-            )
-        keys[endpoint.name] = value
-    if problems:
-        raise ConfigError(problems)
-    return keys
 
 
 def _error(path: str, message: str) -> ConfigError:

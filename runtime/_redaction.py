@@ -1,4 +1,5 @@
-"""Secret redaction for log lines (pure): by field name and by value pattern.
+"""Secret redaction for log lines (pure): by field name, by value pattern and by the
+exact value of every secret registered at load (``register_secret``).
 
 The masking core is ``events._redaction`` (``events.LogLine`` needs it and ``events``
 imports nothing of ours); this module is its name in the ``runtime`` package, where
@@ -17,9 +18,11 @@ from events._redaction import (
     redact_text,
     redact_value,
 )
+from events._secrets import MIN_SECRET_CHARS, register_secret
 
 __all__ = [
     "BODY_FIELDS",
+    "MIN_SECRET_CHARS",
     "REDACTED",
     "SECRET_FIELDS",
     "is_body_field",
@@ -27,4 +30,5 @@ __all__ = [
     "redact_mapping",
     "redact_text",
     "redact_value",
+    "register_secret",
 ]

@@ -49,9 +49,10 @@ from actors.router import (
     StreamChunk,
 )
 from events import Event, EventLog, LLMRuntimeError, get_logger
+from runtime._api_keys import resolve_api_keys
 from runtime._assembly import Options, Parts, assemble, dismantle
 from runtime._config import RuntimeConfig
-from runtime._config_load import load_config, resolve_api_keys
+from runtime._config_load import load_config
 from runtime._lifecycle import Calls, Lifecycle, RuntimeState
 from runtime._notify import Callback, Subscription
 from runtime._pipeline import acknowledged

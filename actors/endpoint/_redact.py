@@ -3,13 +3,16 @@
 Error bodies from backends and proxies sometimes echo the request's headers or a
 configured key back ("Incorrect API key provided: sk-abc..."). Everything that ends up
 in a ``BackendError`` (and so in logs and in the event log) goes through :func:`redact`
-first. Redaction is by *value pattern* here; redaction by field name happens in the
+first. Redaction is by *exact value* (every key the runtime read is registered in
+``events._secrets``) and by *value pattern* here; redaction by field name happens in the
 logging processor owned by the runtime.
 """
 
 from __future__ import annotations
 
 import re
+
+from events._secrets import redact_secrets
 
 __all__ = ["MAX_SNIPPET_CHARS", "REDACTED", "redact", "snippet"]
 
@@ -47,8 +50,10 @@ def redact(text: str) -> str:
 
     Returns:
         The text with Bearer/Basic credentials, ``sk-...`` keys and ``api_key=...``-style
-        values replaced.
+        values replaced, and every secret the runtime registered (``events._secrets``)
+        masked by exact value, whatever its shape.
     """
+    text = redact_secrets(text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -235,13 +235,19 @@ _GOOD_TYPES = frozenset({"DeploymentRecovered", "DeploymentStabilized", "CheckPa
 
 def utc_iso(timestamp: float) -> str:
     """Epoch seconds as ISO-8601 UTC with milliseconds: ``2024-05-01T12:00:00.000Z``."""
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    try:
+        moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    except (OverflowError, ValueError, OSError):  # a damaged row's timestamp
+        return f"<bad time {timestamp:g}>"
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def local_time(timestamp: float, *, date: bool = True) -> str:
     """Epoch seconds as local time: ``05-01 14:00:00`` (``date=False``: ``14:00:00``)."""
-    moment = datetime.fromtimestamp(timestamp)
+    try:
+        moment = datetime.fromtimestamp(timestamp)
+    except (OverflowError, ValueError, OSError):  # a damaged row's timestamp
+        return f"<bad time {timestamp:g}>"
     return moment.strftime("%m-%d %H:%M:%S" if date else "%H:%M:%S")
 
 

@@ -5,6 +5,10 @@ Checks, each reported as ok, warning or failed:
 - SQLite's ``PRAGMA integrity_check`` passes;
 - positions are gap-free from 1 (they are unique and increasing by construction);
 - every stream's versions are gap-free from 1 and increase with position;
+- every row has well-typed columns, a timestamp between 2000 and now + 1 day, and
+  payload numbers that are finite and not absurd (``_verify_rows``);
+- every snapshot has a sound checksum and equals a replay of the events it summarises
+  (``_verify_snapshots``);
 - every event decodes. An event of a type (or schema version) this release does not
   know is a *warning*, not a failure: a newer release wrote it and the log is fine
   (``--strict`` makes it a failure); an undecodable payload is a failure.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -29,6 +34,9 @@ from runtime._progress import Progress
 from runtime.inspect._errors import InspectError
 from runtime.inspect._render import Style, Table, colorize, dumps_json, render_table
 from runtime.inspect._stats import in_snapshot
+from runtime.inspect._verify_rows import RowFacts, absurd_numbers, collect_row_facts, row_checks
+from runtime.inspect._verify_snapshots import SnapshotRow, check_snapshots, collect_snapshots
+from runtime.inspect._verify_types import Check
 
 __all__ = ["Check", "Decoding", "SqlFacts", "VerifyReport", "checks_of", "run_verify"]
 
@@ -36,15 +44,6 @@ _SHOW = 5
 """Offending positions or streams named per problem."""
 _PROGRESS_ABOVE = 100_000
 """Show a progress bar (on a terminal) when the decode pass reads more events than this."""
-
-
-class Check(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of one check."""
-
-    check: str
-    status: str
-    """``ok``, ``warning`` or ``failed``."""
-    detail: str
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,6 +138,9 @@ class Decoding:
     positions: dict[str, list[int]] = field(default_factory=dict)
     types: Counter[str] = field(default_factory=Counter)
     """Type names of the events that did not decode (any kind)."""
+    absurd: int = 0
+    """Decoded events holding a non-finite or absurd number."""
+    absurd_at: list[int] = field(default_factory=list)
 
 
 async def decode_all(log: SqliteEventLog, last: int, progress: Progress | None) -> Decoding:
@@ -157,6 +159,10 @@ async def decode_all(log: SqliteEventLog, last: int, progress: Progress | None) 
                 shown = found.positions.setdefault(kind, [])
                 if len(shown) < _SHOW:
                     shown.append(stored.position)
+            elif absurd_numbers(event):
+                found.absurd += 1
+                if len(found.absurd_at) < _SHOW:
+                    found.absurd_at.append(stored.position)
     if progress is not None:
         progress.advance(found.read % 1_000)
     return found
@@ -247,8 +253,9 @@ async def run_verify(
 ) -> int:
     """Verify the log and write the report; returns 0 when intact, 1 when not."""
     try:
-        facts = await asyncio.to_thread(in_snapshot, log.path, collect_facts)
+        facts, rows, snapshots = await asyncio.to_thread(in_snapshot, log.path, _collect)
         decoded = await _decode(log, facts, err)
+        snapshot_check = await check_snapshots(log, snapshots)
     except (InspectError, EventLogError) as exc:
         # A file damaged beyond reading is the clearest failure verify can report.
         unreadable = Check(check="readable", status="failed", detail=str(exc))
@@ -257,6 +264,8 @@ async def run_verify(
         )
     else:
         checks = checks_of(facts, decoded, strict=strict)
+        checks += row_checks(rows, (decoded.absurd, tuple(decoded.absurd_at)))
+        checks.append(snapshot_check)
         report = VerifyReport(
             path=str(log.path),
             events=facts.count,
@@ -266,6 +275,12 @@ async def run_verify(
         )
     out.write((dumps_json(report) if json else render_verify(report, style)) + "\n")
     return 0 if report.ok else 1
+
+
+def _collect(conn: sqlite3.Connection) -> tuple[SqlFacts, RowFacts, list[SnapshotRow]]:
+    """Every SQL pass, in one read snapshot."""
+    facts = collect_facts(conn)
+    return facts, collect_row_facts(conn, time.time()), collect_snapshots(conn, facts.last)
 
 
 async def _decode(log: SqliteEventLog, facts: SqlFacts, err: TextIO) -> Decoding:

@@ -90,7 +90,10 @@ def local_time(ts: float | None, tz: dt.tzinfo | None = None, *, millis: bool = 
     """``2024-05-01 12:00:03`` (with ``.123`` when ``millis``) in local time, or ``-``."""
     if ts is None or not math.isfinite(ts):
         return "-"
-    moment = _moment(ts, tz)
+    try:
+        moment = _moment(ts, tz)
+    except (OverflowError, ValueError, OSError):  # a damaged row's timestamp
+        return f"<bad time {ts:g}>"
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{moment.microsecond // 1000:03d}" if millis else text
 
@@ -99,7 +102,10 @@ def clock_time(ts: float | None, tz: dt.tzinfo | None = None) -> str:
     """``12:00:03`` in local time (the date left out), or ``-``."""
     if ts is None or not math.isfinite(ts):
         return "-"
-    return _moment(ts, tz).strftime("%H:%M:%S")
+    try:
+        return _moment(ts, tz).strftime("%H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # a damaged row's timestamp
+        return f"<bad time {ts:g}>"
 
 
 def duration(seconds: float | None) -> str:

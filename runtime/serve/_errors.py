@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from events._secrets import redact_secrets
 from runtime._errors import (
     AllCandidatesFailed,
     InvalidRequest,
@@ -69,6 +70,7 @@ class HttpError(Exception):
         headers: Mapping[str, str] | None = None,
         request_id: str | None = None,
     ) -> None:
+        message = redact_secrets(message)  # a backend may have echoed a key into it
         super().__init__(message)
         self.status = status
         self.message = message

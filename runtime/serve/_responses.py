@@ -14,6 +14,7 @@ import msgspec
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Send
 
+from events._secrets import mask_secrets_in_json
 from runtime.serve import _ollama, _openai
 from runtime.serve._errors import HttpError
 
@@ -30,8 +31,10 @@ def is_ollama(path: str) -> bool:
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """``body`` encoded by msgspec (Structs included) as ``application/json``."""
-    return Response(_ENCODER.encode(body), status, headers, media_type="application/json")
+    """``body`` encoded by msgspec (Structs included) as ``application/json``, every
+    registered secret masked by value (a backend may echo the key)."""
+    payload = mask_secrets_in_json(_ENCODER.encode(body))
+    return Response(payload, status, headers, media_type="application/json")
 
 
 def error_response(path: str, error: HttpError) -> Response:

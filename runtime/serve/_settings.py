@@ -14,6 +14,7 @@ import math
 import msgspec
 
 from events import LLMRuntimeError
+from runtime._redaction import register_secret
 
 __all__ = ["MIN_KEY_LENGTH", "ServeSettings", "ServeSettingsError", "is_loopback"]
 
@@ -68,6 +69,7 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
         problems.extend(_key_problems(self))
         if problems:
             raise ServeSettingsError("; ".join(problems))
+        register_secret(self.api_key)  # masked by value in every sink from now on
 
     def __repr__(self) -> str:
         shown = "None" if self.api_key is None else "'[redacted]'"

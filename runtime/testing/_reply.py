@@ -84,11 +84,14 @@ def error_reply(
     return json_reply(status, body)
 
 
-def not_found_reply(ctx: ReplyContext, model: str) -> Reply:
-    """404 for a model the server does not have, as Ollama / OpenAI word it."""
+def not_found_reply(ctx: ReplyContext, model: str, *, detail: str | None = None) -> Reply:
+    """404 for a model the server does not have, as Ollama / OpenAI word it (``detail``
+    appended)."""
     message = f'model "{model}" not found, try pulling it first'
     if ctx.dialect == "openai":
         message = f"The model `{model}` does not exist or you do not have access to it."
+    if detail:
+        message = f"{message} ({detail})"
     return error_reply(ctx, 404, message, err_type="invalid_request_error", code="model_not_found")
 
 
@@ -106,7 +109,8 @@ def apply_fault(fault: Fault, normal: Reply, ctx: ReplyContext) -> Reply:
     elif kind == "hang":
         reply = dataclasses.replace(normal, hang=True)
     elif kind == "html_200":
-        reply = Reply(status=200, content_type=HTML, frames=[_wire.html_error_page()])
+        page = _wire.html_error_page(*(() if fault.message is None else (fault.message,)))
+        reply = Reply(status=200, content_type=HTML, frames=[page])
     elif kind == "huge":
         reply = _huge(fault, normal)
     else:
@@ -147,8 +151,8 @@ def _rate_limit(fault: Fault, ctx: ReplyContext) -> Reply:
 
 
 def _model_not_found(fault: Fault, ctx: ReplyContext) -> Reply:
-    """404 as if the model had been deleted."""
-    return not_found_reply(ctx, ctx.model or "unknown")
+    """404 as if the model had been deleted (``fault.message``, if set, added to it)."""
+    return not_found_reply(ctx, ctx.model or "unknown", detail=fault.message)
 
 
 def _out_of_memory(fault: Fault, ctx: ReplyContext) -> Reply:

@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from runtime.testing import _text, _wire
-from runtime.testing._faults import FaultBook
+from runtime.testing._faults import Fault, FaultBook
 from runtime.testing._reply import (
     NDJSON,
     SSE,
@@ -76,6 +76,9 @@ class Backend:
         self._started = clock()
         self._scripts: dict[str, deque[str]] = {}
         self._replies = 0
+        self.echo_key = False
+        """Put the request's ``Authorization`` value into every fault's error text, as
+        OpenAI-compatible servers do ("Incorrect API key provided: ...")."""
         self.reset()
 
     def reset(self) -> None:
@@ -145,6 +148,8 @@ class Backend:
         if fault is None:
             return normal
         self._by_fault[fault.kind] += 1
+        if self.echo_key:
+            fault = _echoing(fault, request)
         return apply_fault(fault, normal, ctx)
 
     def _count(self, route: str, model: str | None) -> None:
@@ -337,3 +342,13 @@ _ROUTES: Final[dict[str, tuple[str, _wire.Dialect, _Handler]]] = {
 
 API_ROUTES: Final = tuple(_ROUTES)
 """Every API path the backend answers."""
+
+
+def _echoing(fault: Fault, request: HttpRequest) -> Fault:
+    """``fault`` whose error text quotes the credential the request carried."""
+    sent = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+    credential = sent.split(" ", 1)[-1] if sent else "(none)"
+    said = fault.message or "request failed"
+    return msgspec.structs.replace(
+        fault, message=f"{said}: Incorrect API key provided: {credential}"
+    )

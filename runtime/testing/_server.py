@@ -41,6 +41,7 @@ class ChaosServer:
         faults: Iterable[Fault] = (),
         scripts: Mapping[str, Iterable[str]] | None = None,
         clock: Callable[[], float] = time.time,
+        echo_key: bool = False,
     ) -> None:
         """Configure the server; nothing is bound until `start` (or ``async with``).
 
@@ -51,6 +52,8 @@ class ChaosServer:
             faults: Global faults installed from the start.
             scripts: Exact reply texts per model, returned in order before generated text.
             clock: Wall clock for timestamps in bodies (Unix seconds).
+            echo_key: Quote the request's ``Authorization`` credential in every injected
+                fault's error text (as OpenAI-compatible servers do with a wrong key).
 
         Raises:
             ValueError: No models, an empty model name, or a port outside 0-65535.
@@ -62,6 +65,7 @@ class ChaosServer:
             raise ValueError(f"port must be within 0-65535, got {port!r}")
         self._backend = Backend(names, seed, clock)
         self._backend.faults.set(list(faults), model=None, append=False)
+        self._backend.echo_key = echo_key
         for model, replies in (scripts or {}).items():
             self._backend.script(model, replies)
         self._port = port

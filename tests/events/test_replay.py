@@ -11,6 +11,7 @@ import pytest
 from events._base import Event, StoredEvent, UnknownEvent
 from events._memory import MemoryEventLog
 from events._replay import Projection, fold, fold_from, replay
+from events._snapshot_seal import seal
 from events._snapshots import Projector
 from events._system import ActorFailed, ActorStopped
 from tests._logs import capture_logs
@@ -133,7 +134,7 @@ async def test_start_without_snapshot_is_a_full_replay(log: MemoryEventLog) -> N
 async def test_start_uses_the_latest_snapshot_then_the_tail(log: MemoryEventLog) -> None:
     await log.append("s", [Ping(n=1), Ping(n=2)])
     # A snapshot that deliberately differs from the fold proves it was used.
-    await log.save_snapshot("totals", 2, msgspec.json.encode(Totals(total=1000)))
+    await log.save_snapshot("totals", 2, seal("totals", 2, msgspec.json.encode(Totals(total=1000))))
     await log.append("s", [Ping(n=3)])
     projector = await Projector.start(log, TOTALS)
     assert projector.state == Totals(pings={"": 1}, total=1003)
@@ -142,7 +143,7 @@ async def test_start_uses_the_latest_snapshot_then_the_tail(log: MemoryEventLog)
 
 async def test_undecodable_snapshot_is_ignored_and_logged(log: MemoryEventLog) -> None:
     await log.append("s", [Ping(n=1), Ping(n=2)])
-    await log.save_snapshot("totals", 2, b'{"total": "not an int"}')
+    await log.save_snapshot("totals", 2, seal("totals", 2, b'{"total": "not an int"}'))
     with capture_logs() as logs:
         projector = await Projector.start(log, TOTALS)
     assert projector.state.total == 3
@@ -174,13 +175,37 @@ async def test_apply_snapshots_every_n_positions(log: MemoryEventLog) -> None:
     await log.append("s", [Ping(n=i) for i in range(7)])
     for stored in await collect(log.read()):
         await projector.apply(stored)
+    expected = fold(evolve_totals, Totals(), [Ping(n=i) for i in range(6)])
     assert await log.load_snapshot("totals") == (
         6,
-        msgspec.json.encode(fold(evolve_totals, Totals(), [Ping(n=i) for i in range(6)])),
+        seal("totals", 6, msgspec.json.encode(expected)),
     )
     assert await log.load_snapshot("totals", at_or_before=5) is not None
     restarted = await Projector.start(log, TOTALS)
     assert restarted.state == projector.state
+
+
+async def test_tampered_snapshot_is_discarded_for_the_one_before(log: MemoryEventLog) -> None:
+    await log.append("s", [Ping(n=1), Ping(n=2), Ping(n=3)])
+    await log.save_snapshot("totals", 1, seal("totals", 1, msgspec.json.encode(Totals(total=7))))
+    sealed = seal("totals", 2, msgspec.json.encode(Totals(total=3)))
+    await log.save_snapshot("totals", 2, sealed.replace(b"3", b"9"))  # one digit changed
+    with capture_logs() as logs:
+        projector = await Projector.start(log, TOTALS)
+    assert projector.state.total == 7 + 2 + 3  # the sound snapshot at 1, then the tail
+    assert projector.discarded_snapshots == 1
+    assert [e["reason"] for e in logs if e["event"] == "projection.snapshot.discarded"] == [
+        "checksum mismatch (the snapshot was changed after it was written)"
+    ]
+
+
+async def test_unsealed_snapshot_is_not_trusted(log: MemoryEventLog) -> None:
+    await log.append("s", [Ping(n=1), Ping(n=2)])
+    await log.save_snapshot("totals", 2, msgspec.json.encode(Totals(total=1000)))
+    with capture_logs() as logs:
+        projector = await Projector.start(log, TOTALS)
+    assert projector.state.total == 3  # a full replay, not the unchecked 1000
+    assert any(e["event"] == "projection.snapshot.discarded" for e in logs)
 
 
 class BrokenStore:
@@ -219,7 +244,7 @@ async def test_snapshot_now_and_state_at(log: MemoryEventLog, clock: FakeClock) 
         clock.advance(10)
     assert await log.load_snapshot("totals") == (
         2,
-        msgspec.json.encode(Totals(pings={"": 2}, total=3)),
+        seal("totals", 2, msgspec.json.encode(Totals(pings={"": 2}, total=3))),
     )
     start = clock.now - 50
     assert (await projector.state_at(position=4)).total == 10

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from events._base import Event, UnknownEvent
 from events._replay import fold, fold_from, replay
+from events._snapshot_seal import seal
 from events._snapshots import Projector
 from events._system import ActorFailed
 from tests.events.contract import (
@@ -133,7 +134,9 @@ def test_snapshot_plus_tail_equals_full_replay(
         full, last = await replay(log, evolve_totals, Totals())
         assert last == total
         at_cut, _ = await replay(log, evolve_totals, Totals(), to_position=cut)
-        await log.save_snapshot(TOTALS.name, cut, msgspec.json.encode(at_cut))
+        await log.save_snapshot(
+            TOTALS.name, cut, seal(TOTALS.name, cut, msgspec.json.encode(at_cut))
+        )
         projector = await Projector.start(log, TOTALS)
         assert (projector.state, projector.position) == (full, total)
         point = data.draw(st.integers(0, total), label="state_at position")

@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runtime._api_keys import resolve_api_keys
 from runtime._config import (
     EndpointConfig,
     HealthConfig,
@@ -26,7 +27,6 @@ from runtime._config_load import (
     config_from_raw,
     load_config,
     parse_config_text,
-    resolve_api_keys,
     validate_config,
 )
 from runtime._errors import ConfigError, ConfigProblem, LLMRuntimeError

@@ -107,6 +107,10 @@ def test_verify_passes_an_intact_log(demo: tuple[Path, dict[str, str]]) -> None:
         "positions",
         "stream versions",
         "decoding",
+        "row shape",
+        "timestamps",
+        "payload numbers",
+        "snapshots",
     ]
     assert {c["status"] for c in report["checks"]} == {"ok"}
     code, text, _ = run(str(demo[0]), "verify")
@@ -133,8 +137,11 @@ def test_verify_finds_a_missing_row(
     assert checks["positions"]["detail"] == f"3 positions missing (first gaps: {a}..{b}, 77)"
     assert checks["stream versions"]["status"] == "failed"
     assert stream in checks["stream versions"]["detail"]
+    # The snapshots taken after the deleted rows no longer match a replay of the events.
+    assert checks["snapshots"]["status"] == "failed"
+    assert "differs from a replay of the events" in checks["snapshots"]["detail"]
     code, text, _ = run(str(path), "verify")
-    assert code == 1 and "FAILED: 2 problem(s) found" in text
+    assert code == 1 and "FAILED: 3 problem(s) found" in text
 
 
 def test_verify_finds_a_corrupt_payload(demo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
@@ -151,7 +158,12 @@ def test_verify_finds_a_corrupt_payload(demo: tuple[Path, dict[str, str]], tmp_p
 def test_verify_counts_unknown_types_as_a_warning_unless_strict(
     demo: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    path = damaged(demo[0], tmp_path, "UPDATE events SET type = 'FromTheFuture' WHERE position = 5")
+    path = damaged(
+        demo[0],
+        tmp_path,
+        "UPDATE events SET type = 'FromTheFuture' WHERE position = 5",
+        "DELETE FROM snapshots",  # they summarise position 5 as the type it was
+    )
     code, report = as_json(str(path), "verify")
     unknown = next(c for c in report["checks"] if c["check"] == "unknown types")
     assert code == 0 and report["ok"] is True and unknown["status"] == "warning"
