@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from events._base import Event
 from events._errors import EventLogClosed
-from events._pipeline import Pipeline, settle
+from events._pipeline import Alarm, Pipeline, settle
 
 __all__ = ["MemoryWriter", "Queued"]
 
@@ -36,7 +36,8 @@ class MemoryWriter:
         self._commit = commit
         self._pending: deque[Queued] = deque()
         self._task: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Future[None] | None = None
+        self._alarm = Alarm()
+        self._wake = self._alarm.wake
         self._closed = False
 
     @property
@@ -95,23 +96,9 @@ class MemoryWriter:
             settle(future, error)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             wait = self.pipeline.linger_left() if self._pending else None
             if wait == 0:
                 self.commit_now()
                 continue
-            self._wakeup = wakeup = loop.create_future()
-            timer = loop.call_later(wait, self._wake) if wait is not None else None
-            try:
-                await wakeup
-            finally:
-                if timer is not None:
-                    timer.cancel()
-
-    def _wake(self) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None:
-            self._wakeup = None
-            if not wakeup.done():
-                wakeup.set_result(None)
+            await self._alarm.sleep(wait)

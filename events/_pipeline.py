@@ -40,6 +40,7 @@ from events._errors import EventLogBacklogged
 from events._logger import get_logger
 
 __all__ = [
+    "Alarm",
     "CommitHook",
     "CommittedBatch",
     "Pipeline",
@@ -95,6 +96,32 @@ class PipelineStatistics(msgspec.Struct, frozen=True, kw_only=True):
     failing_since: float | None = None
     """Wall-clock time of the first failed commit since the last good one; ``None``
     while commits succeed (the log is *failing* when this is set)."""
+
+
+class Alarm:
+    """What an idle writer sleeps on: woken by ``wake()``, or by itself after a while."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+
+    async def sleep(self, seconds: float | None) -> None:
+        """Sleep until ``wake()`` is called, or ``seconds`` pass (None: no limit)."""
+        loop = asyncio.get_running_loop()
+        self._future = future = loop.create_future()
+        timer = loop.call_later(seconds, self.wake) if seconds is not None else None
+        try:
+            await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def wake(self, _: object = None) -> None:
+        """End the current sleep, if any (a done callback's argument is ignored)."""
+        future, self._future = self._future, None
+        if future is not None and not future.done():
+            future.set_result(None)
 
 
 class Pipeline:

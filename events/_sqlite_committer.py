@@ -34,7 +34,7 @@ import aiosqlite
 from events._base import Event
 from events._errors import EventLogClosed, EventLogError
 from events._logger import get_logger
-from events._pipeline import CommittedBatch, Pipeline, settle
+from events._pipeline import Alarm, CommittedBatch, Pipeline, settle
 from events._sqlite_schema import run_sync, translate
 from events._sqlite_writer import (
     AppendRequest,
@@ -118,7 +118,9 @@ class Committer:
         self._max_batch = max_batch
         self._now = now
         self._pending: deque[Entry] = deque()
-        self._wakeup: asyncio.Future[None] | None = None
+        self._alarm = Alarm()
+        """Woken by a request that must not wait, stop(), a finished batch, the linger."""
+        self._wake = self._alarm.wake
         self._flights: deque[_Flight] = deque()
         self._cache = StreamCache()  # read and changed only in the connection's thread
         self._stopping = False
@@ -242,37 +244,18 @@ class Committer:
                 if self._pending and len(flights) < _IN_FLIGHT:
                     wait = 0.0 if self._stopping else self.pipeline.linger_left()
                     if wait > 0:
-                        await self._sleep(wait)
+                        await self._alarm.sleep(wait)
                     else:
                         self._launch(self._take())
                 elif flights and flights[0].task.done():
                     self._land(flights.popleft())
                 else:
-                    await self._sleep(None)
+                    await self._alarm.sleep(None)
         except asyncio.CancelledError:
             self._abandon()
             raise
         finally:
             self.stopped = True
-
-    async def _sleep(self, seconds: float | None) -> None:
-        # Woken by a request that must not wait, stop(), a batch finishing in the
-        # thread, or the linger's end.
-        loop = asyncio.get_running_loop()
-        self._wakeup = wakeup = loop.create_future()
-        timer = loop.call_later(seconds, self._wake) if seconds is not None else None
-        try:
-            await wakeup
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def _wake(self, _: object = None) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None:
-            self._wakeup = None
-            if not wakeup.done():
-                wakeup.set_result(None)
 
     def _take(self) -> list[Entry]:
         pending = self._pending

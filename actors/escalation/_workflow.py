@@ -58,7 +58,7 @@ __all__ = ["AppendFn", "ChatFn", "ChatReply", "CheckFn", "escalate"]
 log = get_logger(__name__)
 
 AppendFn = Callable[[str, Sequence[Event]], Awaitable[object]]
-"""``append(stream, events)``: records events (the runtime passes its recorder)."""
+"""``append(stream, events)``: records events (the runtime appends them in the background)."""
 CheckFn = Callable[[str], Awaitable[CheckResult]]
 """``check(code)``: runs/tests a candidate."""
 

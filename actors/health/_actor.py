@@ -80,7 +80,7 @@ __all__ = ["HealthActor", "Probe"]
 log = get_logger(__name__)
 
 Record = Callable[[str, Sequence[Event]], None]
-"""Persist events to a stream; must not block (the runtime's recorder queues them)."""
+"""Persist events to a stream; must not block (the runtime uses the log's append_nowait)."""
 Publish = Callable[[Event], None]
 """Tell subscribers about one event; must not block."""
 Probe = Callable[[str], Awaitable[RecordOutcome | None]]
