@@ -14,6 +14,8 @@ from events._catalog import (
     CATALOG_STREAM_PREFIX,
     ModelListFailed,
     ModelListRefreshed,
+    ModelNotServed,
+    ModelsDiscovered,
 )
 from events._codec import (
     EventRegistry,
@@ -184,6 +186,8 @@ __all__ = [
     "MemoryEventLog",
     "ModelListFailed",
     "ModelListRefreshed",
+    "ModelNotServed",
+    "ModelsDiscovered",
     "Projection",
     "Projector",
     "RequestCancelled",

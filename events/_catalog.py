@@ -11,7 +11,13 @@ from __future__ import annotations
 from events._base import Event
 from events._codec import default_registry
 
-__all__ = ["CATALOG_STREAM_PREFIX", "ModelListFailed", "ModelListRefreshed"]
+__all__ = [
+    "CATALOG_STREAM_PREFIX",
+    "ModelListFailed",
+    "ModelListRefreshed",
+    "ModelNotServed",
+    "ModelsDiscovered",
+]
 
 CATALOG_STREAM_PREFIX = "catalog/"
 """The catalog events of endpoint ``e`` go to stream ``catalog/<e>``."""
@@ -37,5 +43,37 @@ class ModelListFailed(Event, frozen=True, kw_only=True):
     at: float
 
 
-for _cls in (ModelListRefreshed, ModelListFailed):
+class ModelsDiscovered(Event, frozen=True, kw_only=True):
+    """The models an endpoint with ``models: auto`` (or glob patterns) is discovered to
+    serve changed: ``added`` became routable by name, ``removed`` no longer are.
+
+    Folded by the catalog (replay yields the same discovered models); recorded only
+    when the set changes.
+    """
+
+    endpoint: str
+    added: tuple[str, ...] = ()
+    """Model names as the endpoint lists them, newly discovered."""
+    removed: tuple[str, ...] = ()
+    """Model names discovered before that the endpoint's list (or its patterns) no
+    longer include."""
+    at: float
+
+
+class ModelNotServed(Event, frozen=True, kw_only=True):
+    """A warning: a configured model's endpoint has a known list without the model.
+
+    Requests skip that deployment (``unknown_model``) until the list includes it. Not
+    folded into any state: it only tells the operator (and ``inspect``).
+    """
+
+    model: str
+    """The configured model name."""
+    endpoint: str
+    served: tuple[str, ...]
+    """What the endpoint does serve (its list, sorted)."""
+    at: float
+
+
+for _cls in (ModelListRefreshed, ModelListFailed, ModelsDiscovered, ModelNotServed):
     default_registry.register(_cls)

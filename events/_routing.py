@@ -145,6 +145,9 @@ class RequestStarted(RoutingEvent, frozen=True, kw_only=True):
     prompt: tuple[BodyMessage, ...] | None = None
     """The request's messages, secrets masked, only with ``event_log.store_bodies``;
     None by default (then only ``prompt_chars`` and ``prompt_hash`` are kept)."""
+    operation: str = "chat"
+    """``chat``, or ``embed`` for an embeddings request (``messages`` then counts the
+    inputs)."""
 
 
 class CandidateSkipped(RoutingEvent, frozen=True, kw_only=True):

@@ -9,7 +9,16 @@ one ``EndpointActor`` per endpoint, then the ``CatalogActor``, ``HealthActor``,
 ``QuotaActor``, ``PerformanceActor`` and ``RouterActor``, each from its replayed
 state and under supervision (a restarted actor rebuilds its state from the log);
 settle quota reservations a crashed process left open. The request ``Driver`` holds
-only the actors' refs.
+only the actors' refs. Last, the start waits (at most ``FIRST_LISTS_WAIT`` seconds) for
+the first model list of every endpoint. Why: an endpoint whose list is unknown is
+assumed to serve every model (the attempt will tell), one whose list is known serves
+what it lists. Without the wait, a configured model its endpoint does not serve would
+be routed to (and fail there) before the first refresh and be skipped
+(``NoCandidates``) after it: routing would depend on timing. With it, every reachable
+endpoint's list is known before the first request, so "not served" is decided by the
+list from the first request on (and warned about at start: ``ModelNotServed``), and the
+one rule for an unknown list (an endpoint unreachable or slow at start) is the same
+before and after.
 
 Shutdown, in reverse: stop the actors (their background fetches and checks with
 them), flush the log's queue, snapshot the projections (the next start replays only
@@ -28,7 +37,14 @@ from typing import Any, TypeVar
 import httpx
 
 from actors import ActorRef, ActorSystem, Clock, RealClock, SupervisionPolicy
-from actors.catalog import CatalogActor, CatalogMessage, CatalogState, GetCatalogStatistics
+from actors.catalog import (
+    CatalogActor,
+    CatalogMessage,
+    CatalogState,
+    GetCatalogStatistics,
+    Refresh,
+    wait_all,
+)
 from actors.endpoint import (
     EndpointActor,
     EndpointMessage,
@@ -59,6 +75,8 @@ from runtime._build import (
     QUOTA_PROJECTION,
     ROUTER_PROJECTION,
     deployment_ids,
+    discovered_settings,
+    discovery_rules,
     endpoint_transports,
     health_policy,
     health_probe,
@@ -69,6 +87,7 @@ from runtime._build import (
     retry_policy,
 )
 from runtime._config import RuntimeConfig
+from runtime._config_check import config_notes
 from runtime._log_check import check_at_start, problems_at_start
 from runtime._log_guard import LogGuard
 from runtime._notify import Notifier
@@ -86,6 +105,9 @@ SUPERVISION = SupervisionPolicy(max_restarts=10, window=60.0, backoff_base=0.05,
 minute before one is given up."""
 LOG_STALL = 2.0
 """Seconds shutdown waits for the log's queue to commit before closing it anyway."""
+FIRST_LISTS_WAIT = 5.0
+"""Seconds the start waits at most for the first model list of every endpoint (a list
+still unknown then counts as serving everything, as it would have anyway)."""
 MAILBOX = 100_000
 """Mailbox capacity of the domain actors (only queued when busy or restarting)."""
 
@@ -165,6 +187,7 @@ async def assemble(
         refs, model_settings(config), machine_settings(config, quota=True), clock=clock,
         rng=options.rng or random.random, record=appender.record, publish=notifier.publish,
         mask=redact_text if config.event_log.store_bodies else None,
+        discovered=discovered_settings(config),
     )  # fmt: skip
     parts = Parts(
         config=config,
@@ -186,6 +209,9 @@ async def assemble(
     assert refs.quota is not None
     await refs.quota.ask(SettleOrphans(), timeout=None)
     await _started(refs)
+    for note in config_notes(config):
+        log.info("runtime.endpoint.url", note=note)
+    await _first_lists(refs.catalog, tuple(transports))
     await event_log.flush()
     log.info("runtime.started", endpoints=len(transports), deployments=len(parts.deployments))
     return parts
@@ -253,6 +279,7 @@ class _Wiring:
                 tuple(transports), dids, fetch, state=catalog_state(),
                 restore=self.restore(CATALOG_PROJECTION), record=record, publish=publish,
                 on_listed=on_listed, ttl=CATALOG_TTL, refresh_interval=CATALOG_TTL / 2,
+                discovery=discovery_rules(config),
             ),
             name="catalog", mailbox_size=MAILBOX,
         )  # fmt: skip
@@ -307,6 +334,19 @@ async def _started(refs: Refs) -> None:
         *(e.ask(GetEndpointStatistics()) for e in refs.endpoints.values()),
     ]
     await asyncio.gather(*waits)
+
+
+async def _first_lists(catalog: ActorRef[CatalogMessage], endpoints: tuple[str, ...]) -> None:
+    """Wait (bounded) for every endpoint's first list (see the module docstring).
+
+    The fetches join those the catalog's first timer round started; a fetch still
+    running after ``FIRST_LISTS_WAIT`` is not cancelled and applies its list when done.
+    """
+    fetches = await catalog.ask(Refresh(endpoints, first=True), timeout=None)
+    try:
+        await asyncio.wait_for(wait_all(fetches), FIRST_LISTS_WAIT)
+    except TimeoutError:
+        log.warning("runtime.started.lists_pending", waited_s=FIRST_LISTS_WAIT)
 
 
 def _endpoint_factory(transport: EndpointTransport, limit: int) -> Callable[[], EndpointActor]:

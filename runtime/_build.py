@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from actors import ActorRef
-from actors.catalog import CatalogMessage, CatalogState, FindUnlisted, Refresh, wait_all
+from actors.catalog import (
+    CatalogMessage,
+    CatalogState,
+    Discovery,
+    FindUnlisted,
+    Refresh,
+    wait_all,
+)
 from actors.catalog import evolve as evolve_catalog
 from actors.endpoint import (
     BackendError,
@@ -22,6 +29,7 @@ from actors.endpoint import (
     EndpointTransport,
     FailureClass,
     Message,
+    Parameters,
     call_chat,
 )
 from actors.health import DeploymentHealth, HealthPolicy, Probe, RecordOutcome, evolve_all
@@ -53,6 +61,7 @@ from events import (
     HealthReset,
     ModelListFailed,
     ModelListRefreshed,
+    ModelsDiscovered,
     Projection,
     RequestCancelled,
     RequestFailed,
@@ -70,6 +79,8 @@ from runtime._config import (
     RuntimeConfig,
     Timeouts,
 )
+from runtime._request import model_defaults
+from runtime._urls import api_base
 
 __all__ = [
     "CATALOG_PROJECTION",
@@ -78,6 +89,8 @@ __all__ = [
     "ROUTER_PROJECTION",
     "deadlines",
     "deployment_ids",
+    "discovered_settings",
+    "discovery_rules",
     "endpoint_transports",
     "health_policy",
     "health_probe",
@@ -125,9 +138,9 @@ CATALOG_PROJECTION: Projection[CatalogState] = Projection(
     initial=CatalogState(),
     evolve=evolve_catalog,
     state_type=CatalogState,
-    types=_names(ModelListRefreshed, ModelListFailed),
+    types=_names(ModelListRefreshed, ModelListFailed, ModelsDiscovered),
 )
-"""Every endpoint's model list (known, stale until refreshed)."""
+"""Every endpoint's model list (known, stale until refreshed) and discovered models."""
 
 
 QUOTA_PROJECTION: Projection[LedgerState] = Projection(
@@ -229,7 +242,7 @@ def model_settings(config: RuntimeConfig) -> dict[str, ModelSettings]:
                 weights=dict(model.weights),
             ),
             max_tokens=model.max_tokens,
-            temperature=model.temperature,
+            defaults=model_defaults(model),
             deadlines={
                 endpoint: deadlines(config.timeouts_for(model.name, endpoint))
                 for endpoint in model.deployments
@@ -237,6 +250,23 @@ def model_settings(config: RuntimeConfig) -> dict[str, ModelSettings]:
         )
         for model in config.models
     }
+
+
+def discovered_settings(config: RuntimeConfig) -> ModelSettings | None:
+    """What every discovered model is routed with: round robin (its route is the
+    catalog's), each endpoint's own timeouts, no model defaults; None when no endpoint
+    discovers models."""
+    if not any(e.models is not None for e in config.endpoints):
+        return None
+    return ModelSettings(
+        route=ModelRoute(deployments=()),
+        deadlines={e.name: deadlines(e.timeouts) for e in config.endpoints},
+    )
+
+
+def discovery_rules(config: RuntimeConfig) -> dict[str, Discovery]:
+    """Endpoint name -> its ``models:`` rule, for the endpoints that discover models."""
+    return {e.name: e.models for e in config.endpoints if e.models is not None}
 
 
 def deployment_ids(config: RuntimeConfig) -> tuple[str, ...]:
@@ -268,7 +298,7 @@ def endpoint_transports(
             chosen = httpx.AsyncHTTPTransport(verify=False)
         made[endpoint.name] = EndpointTransport(
             name=endpoint.name,
-            url=endpoint.url,
+            url=api_base(endpoint.url),
             api=endpoint.api,
             api_key=keys.get(endpoint.name),
             deadlines=deadlines(endpoint.timeouts),
@@ -302,7 +332,7 @@ def health_probe(
         if error is None and did in unlisted.deployments:
             return None
         if error is None and generate:
-            request = ChatRequest(model=model, messages=_PING, max_tokens=1)
+            request = ChatRequest(model=model, messages=_PING, params=Parameters(max_tokens=1))
             try:
                 await call_chat(endpoints[endpoint], request)
             except BackendError as exc:

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 Api = Literal["ollama", "openai"]
+OptionValue = str | int | float | bool | None
 Strategy = Literal["round_robin", "least_inflight", "weighted", "performance"]
 
 
@@ -98,7 +99,11 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     name: str
     """Unique name that models' ``deployments`` refer to."""
     url: str
-    """Base URL, http(s) only, no credentials, query or fragment; trailing ``/`` dropped."""
+    """Base URL, http(s) only, no credentials, query or fragment; trailing ``/`` dropped.
+    ``http://host:port``, ``http://host:port/v1`` (as the openai client is given it) and
+    a path prefix (``http://host/proxy/ollama``) all work for both APIs: a trailing
+    ``/v1`` is dropped (the API paths start with it, or for Ollama's native API at the
+    root, do without it) and any other prefix is kept."""
     api: Api = "ollama"
     """Wire protocol: ``ollama`` (``/api/chat``) or ``openai`` (``/v1/chat/completions``)."""
     api_key_env: str | None = None
@@ -109,6 +114,13 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Default deadlines for calls to this endpoint."""
     verify_tls: bool = True
     """Check the server's TLS certificate (turn off only for a self-signed test server)."""
+    models: Literal["auto"] | tuple[str, ...] | None = None
+    """Models this endpoint serves that may be used by name without configuring them:
+    ``auto`` (every model in its model list, ``/api/tags`` or ``/v1/models``) or glob
+    patterns (``["qwen*", "llama3*"]``). Found in the list, refreshed with it, routable
+    with ``model=`` without a restart (round robin over the endpoints discovering it,
+    their timeouts, no model defaults); a configured model of the same name wins.
+    None (the default): only configured models."""
 
 
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -128,6 +140,10 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Default cap on generated tokens, unless the call sets one."""
     temperature: float | None = None
     """Default sampling temperature (>= 0), unless the call sets one."""
+    options: dict[str, OptionValue | list[str]] = msgspec.field(default_factory=dict)
+    """Default backend options for this model (``num_ctx``, ``keep_alive``, ``top_k``,
+    ...), merged under a call's own ``options``: Ollama ``options`` entries, or extra
+    top-level fields of an OpenAI-compatible body."""
     timeouts: TimeoutOverrides = msgspec.field(default_factory=TimeoutOverrides)
     """Overrides of the endpoints' timeouts for this model (big models load slowly)."""
 
@@ -244,8 +260,9 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     endpoints: tuple[EndpointConfig, ...]
     """Backend servers (at least one)."""
-    models: tuple[ModelConfig, ...]
-    """Models and their deployments (at least one)."""
+    models: tuple[ModelConfig, ...] = ()
+    """Models and their deployments (at least one, unless an endpoint discovers models
+    with ``models: auto`` or patterns)."""
     roles: dict[str, RoleConfig] = msgspec.field(default_factory=dict)
     """Role name -> model chain (primary, then fallbacks)."""
     event_log: EventLogConfig = msgspec.field(default_factory=EventLogConfig)

@@ -33,11 +33,12 @@ from runtime._config_rules import (
     Range,
     event_log_path_problem,
     name_problem,
+    option_problem,
     secret_name_problem,
     shown_number,
 )
 from runtime._errors import ConfigProblem
-from runtime._urls import check_url
+from runtime._urls import check_url, describe_base_url
 
 if TYPE_CHECKING:
     from runtime._config import (
@@ -50,10 +51,11 @@ if TYPE_CHECKING:
         QuotaLimit,
         RetryConfig,
         RoleConfig,
+        RuntimeConfig,
         ShutdownConfig,
     )
 
-__all__ = ["ConfigParts", "check_parts", "key_path"]
+__all__ = ["ConfigParts", "check_parts", "config_notes", "key_path"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -193,14 +195,22 @@ def _check_endpoints(report: _Report, parts: ConfigParts) -> None:
                 "holds the key (e.g. api_key_env: OPENAI_API_KEY), never the key itself",
             )
         report.number(key_path(path, "max_concurrency"), endpoint.max_concurrency, COUNT)
+        patterns = endpoint.models
+        if isinstance(patterns, tuple) and not (patterns and all(p.strip() for p in patterns)):
+            report.add(
+                key_path(path, "models"),
+                'needs non-empty glob patterns (e.g. ["qwen*"]), or auto for every model',
+            )
         rules = dict.fromkeys(endpoint.timeouts.__struct_fields__, DURATION)
         report.fields(key_path(path, "timeouts"), endpoint.timeouts, rules)
 
 
 def _check_models(report: _Report, parts: ConfigParts) -> None:
-    if not parts.model_names and not parts.models:
-        report.add("models", "at least one model is required")
+    discovers = any(e.models is not None for _, e in parts.endpoints)
+    if not parts.model_names and not parts.models and not discovers:
+        report.add("models", "at least one model is required (or an endpoint's models: auto)")
     seen: dict[str, str] = {}
+    apis = {e.name: e.api for _, e in parts.endpoints}
     for index, model in parts.models:
         path = key_path("models", index)
         if not model.name.strip():
@@ -214,6 +224,14 @@ def _check_models(report: _Report, parts: ConfigParts) -> None:
         if model.alias is not None and model.alias != model.name:
             _check_duplicate(report, seen, model.alias, key_path(path, "alias"), "model name")
         _check_deployments(report, path, model, parts.endpoint_names)
+        for endpoint, api in ((e, apis[e]) for e in model.deployments if e in apis):
+            problem = option_problem(model.name, model.options, api) if model.options else None
+            if problem is not None:
+                option, why = problem
+                report.add(
+                    key_path(key_path(path, "options"), option), f"{why} (endpoint {endpoint!r})"
+                )
+                break
         report.number(key_path(path, "max_tokens"), model.max_tokens, Range(1, False, 10**8))
         report.number(key_path(path, "temperature"), model.temperature, Range(0, False, 100))
         rules = dict.fromkeys(model.timeouts.__struct_fields__, DURATION)
@@ -366,3 +384,10 @@ def _check_performance(report: _Report, performance: PerformanceConfig) -> None:
             f"{performance.min_samples} exceeds window "
             f"{performance.window}; scores would never be trusted",
         )
+
+
+def config_notes(config: RuntimeConfig) -> tuple[str, ...]:
+    """What the config check has to say that is not a problem: the form each
+    endpoint's base URL took, e.g. ``endpoint 'local': base URL http://h:8080 (a
+    trailing /v1 was removed; requests go to http://h:8080/v1/chat/completions)``."""
+    return tuple(describe_base_url(e.name, e.url, e.api) for e in config.endpoints)

@@ -16,12 +16,21 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.endpoint import (
+    ChatRequest,
+    Message,
+    Parameters,
+    UnsupportedParameter,
+    check_chat_request,
+)
 from runtime._redaction import redact_text
 
 __all__ = [
+    "option_problem",
     "CHECK_INTERVAL",
     "COUNT",
     "DAILY_LIMIT",
@@ -180,4 +189,21 @@ def event_log_path_problem(path: str) -> str | None:
             return f"{str(parent)!r} is not a directory, so it cannot hold the event log"
     except OSError as exc:
         return f"{path!r} cannot be checked: {exc.strerror or exc}"
+    return None
+
+
+def option_problem(model: str, options: Mapping[str, object], api: str) -> tuple[str, str] | None:
+    """``(option, why)`` when an endpoint speaking ``api`` could not carry one of a model's
+    default ``options`` (an Ollama-only option on an OpenAI endpoint, a reserved field),
+    else None: checked at load, so no call is refused later for the config's sake."""
+    request = ChatRequest(
+        model=model, messages=(Message(role="user"),), params=Parameters(options=dict(options))
+    )
+    try:
+        check_chat_request(api, request)
+    except UnsupportedParameter as exc:
+        return exc.parameter.removeprefix("options."), exc.why
+    except ValueError as exc:  # a field the runtime owns (model, messages, stream...)
+        owned = sorted(k for k in options if k in ("model", "messages", "stream", "stream_options"))
+        return (owned or [""])[0], str(exc)
     return None

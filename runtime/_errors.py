@@ -50,6 +50,9 @@ class is defined::
      │                                   rejected whole; .problems (also a ValueError)
      ├── InvalidRequest                  runtime/_errors.py: the call is wrong: no/both
      │                                   role and model, unknown role (a ValueError)
+     ├── UnsupportedParameter            actors/endpoint/_content.py: an endpoint's API
+     │                                   cannot carry a parameter the call set; nothing
+     │                                   was sent (a ValueError); .parameter, .endpoint
      ├── RuntimeNotRunning               runtime/_errors.py: not started, or closed
      ├── StateUnavailable                runtime/_errors.py: a synchronous reader found
      │                                   its actor restarting; try again in a moment
@@ -74,6 +77,7 @@ import msgspec
 
 from actors import ActorError
 from actors.catalog import CatalogError, ModelNotFoundError
+from actors.endpoint import UnsupportedParameter
 from actors.quota import QuotaError, QuotaExceeded, QuotaUnavailable
 from actors.router import (
     AllCandidatesFailed,
@@ -117,6 +121,7 @@ __all__ = [
     "StorageFull",
     "StorageUnavailable",
     "StreamBroken",
+    "UnsupportedParameter",
 ]
 
 

@@ -8,21 +8,33 @@ validation against the catalog is cached (no I/O while the lists are known).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actors.catalog import ensure_served
-from actors.endpoint import Message
+from actors.catalog import GetCatalog, available, ensure_served, find_discovered, match_key
+from actors.endpoint import (
+    ChatRequest,
+    Message,
+    Parameters,
+    UnsupportedParameter,
+    check_chat_request,
+)
 from actors.performance import DEFAULT_KIND, GetPerformanceView, KindFold
 from actors.router import Refs, RouteRequest
 from events import split_deployment
-from runtime._config import RuntimeConfig
+from runtime._config import ModelConfig, RuntimeConfig
 from runtime._errors import InvalidRequest, ModelNotFoundError
+from runtime._messages import MessagesLike, parse_messages
+from runtime._params import parameters
 
-__all__ = ["MessagesLike", "Resolver"]
+__all__ = ["MessagesLike", "Resolver", "model_defaults"]
 
-MessagesLike = Iterable[Message | Mapping[str, Any]]
-"""``[{"role": "user", "content": "hi"}]`` or ``Message`` objects."""
+
+def model_defaults(model: ModelConfig) -> Parameters:
+    """A configured model's parameters, under whatever a call sets."""
+    return Parameters(
+        max_tokens=model.max_tokens, temperature=model.temperature, options=dict(model.options)
+    )
 
 
 class Resolver:
@@ -39,19 +51,54 @@ class Resolver:
                 if key is not None:
                     self._models[key] = (model.name, endpoints)
         self._names = tuple(m.name for m in config.models)
+        self._known = tuple(self._models)  # names and aliases, for ModelNotFoundError
+        self._discovers = any(e.models is not None for e in config.endpoints)
+        self._keys = {match_key(k): found for k, found in self._models.items()}
+        apis = self._endpoint_apis = {e.name: e.api for e in config.endpoints}
+        self._apis = {m.name: tuple((e, apis[e]) for e in m.deployments) for m in config.models}
+        self._defaults = {m.name: model_defaults(m) for m in config.models}
         self._urls = {e.name: e.url for e in config.endpoints}
         self._kinds = KindFold([DEFAULT_KIND, *(kind for _, kind in self._roles.values())])
 
     def model(self, name: str) -> tuple[str, dict[str, str]]:
-        """The configured model ``name`` refers to (name or alias) and its endpoints.
+        """The configured model ``name`` refers to (name or alias) and its endpoints
+        (``served_model`` also finds discovered ones).
 
         Raises:
             ModelNotFoundError: No configured model has that name or alias.
         """
         found = self._models.get(name)
         if found is None:
-            raise ModelNotFoundError(name, self._urls, self._names)
+            raise ModelNotFoundError(name, self._urls, (), self._known)
         return found
+
+    async def served_model(self, refs: Refs, name: str) -> tuple[str, dict[str, str]]:
+        """The model ``name`` refers to and its endpoints (name -> URL): a configured
+        model (name or alias) first, else a model an endpoint discovers (``models:
+        auto`` or patterns), named as the first endpoint discovering it lists it. With
+        discovery on, ``llama3:latest`` also finds a configured ``llama3`` (configured
+        wins over discovered, names compared as the catalog does).
+
+        Raises:
+            ModelNotFoundError: Neither; it lists what the backends serve (their cached
+                lists) and the configured names, and the closest of them.
+        """
+        found = self._models.get(name)
+        if found is not None:
+            return found
+        if self._discovers:
+            found = self._keys.get(match_key(name))  # "llama3:latest" is "llama3"
+            if found is not None:
+                return found
+            hit = await find_discovered(refs.catalog, name)
+            if hit is not None:
+                served, endpoints = hit
+                apis = self._endpoint_apis
+                self._apis[served] = tuple((e, apis[e]) for e in endpoints)
+                self._defaults.setdefault(served, _PLAIN)
+                return served, {e: self._urls[e] for e in endpoints}
+        state = await refs.catalog.ask(GetCatalog(), timeout=None)
+        raise ModelNotFoundError(name, self._urls, available(state), self._known)
 
     def targets(self, deployments: tuple[str, ...], target: str) -> tuple[str, ...]:
         """The deployments ``reset_health(target)`` means: one deployment, a model's
@@ -82,8 +129,7 @@ class Resolver:
         role: str | None,
         model: str | None,
         kind: str | None,
-        max_tokens: int | None,
-        temperature: float | None,
+        params: Mapping[str, Any],
     ) -> RouteRequest:
         """Check the call and build the router's request.
 
@@ -94,14 +140,55 @@ class Resolver:
 
         Raises:
             InvalidRequest: Neither or both of role and model, an unknown role, bad
-                messages or limits.
+                messages or parameters.
+            UnsupportedParameter: A deployment the call may reach cannot carry one of
+                its parameters (nothing was sent).
             ModelNotFoundError: ``model`` is not configured, or none of its endpoints
                 serves it (after refreshing lists that were due).
         """
-        checked = _messages(messages)
-        _limits(max_tokens, temperature)
+        checked = parse_messages(messages)
+        wanted = parameters(params)
+        chain, kind = await self._chain(refs, role, model, kind)
+        if wanted != _PLAIN or any(_agentic(m) for m in checked):
+            self._check_carried(chain, checked, wanted)
+        return RouteRequest(
+            chain=chain, messages=checked, role=role, model=model, kind=kind, params=wanted
+        )
+
+    async def embed_request(
+        self,
+        refs: Refs,
+        inputs: str | Sequence[str],
+        *,
+        role: str | None,
+        model: str | None,
+        kind: str | None,
+        dimensions: int | None,
+        options: Mapping[str, Any] | None,
+    ) -> RouteRequest:
+        """Check an ``embed`` call and build the router's request (see ``request``)."""
+        texts = (inputs,) if isinstance(inputs, str) else inputs
+        if (
+            not isinstance(texts, Sequence)
+            or not texts
+            or not all(isinstance(t, str) for t in texts)
+        ):
+            raise InvalidRequest("inputs must be a string or a non-empty list of strings to embed")
+        if dimensions is not None and (isinstance(dimensions, bool) or dimensions < 1):
+            raise InvalidRequest(f"dimensions must be an integer >= 1, got {dimensions!r}")
+        wanted = parameters({"options": options})
+        chain, kind = await self._chain(refs, role, model, kind)
+        return RouteRequest(
+            chain=chain, inputs=tuple(texts), role=role, model=model, kind=kind,
+            params=wanted, dimensions=dimensions,
+        )  # fmt: skip
+
+    async def _chain(
+        self, refs: Refs, role: str | None, model: str | None, kind: str | None
+    ) -> tuple[tuple[str, ...], str | None]:
+        """The chain of models a call routes over, and its folded kind."""
         if (role is None) == (model is None):
-            raise InvalidRequest("pass exactly one of role= or model= to chat()/stream()")
+            raise InvalidRequest("pass exactly one of role= or model=")
         if role is not None:
             found = self._roles.get(role)
             if found is None:
@@ -111,49 +198,41 @@ class Resolver:
             kind = kind if kind is not None else role_kind
         else:
             assert model is not None
-            name, endpoints = self.model(model)
-            await ensure_served(refs.catalog, name, endpoints)
+            name, endpoints = await self.served_model(refs, model)
+            try:
+                await ensure_served(refs.catalog, name, endpoints)
+            except ModelNotFoundError as exc:  # say what else there is to ask for
+                raise ModelNotFoundError(name, endpoints, exc.available, self._known) from None
             chain = (name,)
         if kind is not None:
             if not self._kinds.seeded:  # once: the kinds the replayed windows hold
                 self._kinds.seed((await refs.performance.ask(GetPerformanceView())).started)
             kind = self._kinds.fold(kind)
-        return RouteRequest(
-            chain=chain,
-            messages=checked,
-            role=role,
-            model=model,
-            kind=kind,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        )
+        return chain, kind
+
+    def _check_carried(
+        self, chain: tuple[str, ...], messages: tuple[Message, ...], params: Parameters
+    ) -> None:
+        """Refuse, before anything is sent, a call that a deployment of its chain could
+        not carry whole: a parameter is never dropped on the way to a backend."""
+        for name in dict.fromkeys(chain):
+            merged = params.over(self._defaults[name])
+            request = ChatRequest(model=name, messages=messages, params=merged)
+            for endpoint, api in self._apis[name]:
+                try:
+                    check_chat_request(api, request)
+                except UnsupportedParameter as exc:
+                    raise exc.at(endpoint, name) from None
 
 
-def _messages(messages: MessagesLike) -> tuple[Message, ...]:
-    if isinstance(messages, str | bytes):
-        raise InvalidRequest(
-            "messages must be a list of {'role': ..., 'content': ...}, not a string; "
-            "wrap it: [{'role': 'user', 'content': text}]"
-        )
-    checked: list[Message] = []
-    for index, item in enumerate(messages):
-        if isinstance(item, Message):
-            checked.append(item)
-            continue
-        role = item.get("role") if isinstance(item, Mapping) else None
-        content = item.get("content") if isinstance(item, Mapping) else None
-        if not isinstance(role, str) or not isinstance(content, str):
-            raise InvalidRequest(
-                f"messages[{index}] must have string 'role' and 'content', got {item!r:.80}"
-            )
-        checked.append(Message(role=role, content=content))
-    if not checked:
-        raise InvalidRequest("messages is empty; send at least one message")
-    return tuple(checked)
+_PLAIN = Parameters()
 
 
-def _limits(max_tokens: int | None, temperature: float | None) -> None:
-    if max_tokens is not None and (isinstance(max_tokens, bool) or max_tokens < 1):
-        raise InvalidRequest(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
-    if temperature is not None and not 0 <= temperature <= 100:
-        raise InvalidRequest(f"temperature must be a number >= 0, got {temperature!r}")
+def _agentic(message: Message) -> bool:
+    """Whether a message carries more than text (parts, tool calls, a tool answer)."""
+    return (
+        not isinstance(message.content, str)
+        or bool(message.tool_calls)
+        or message.tool_call_id is not None
+        or message.name is not None
+    )

@@ -34,38 +34,37 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from actors import Clock
 from actors.escalation import CheckFn, EscalationResult, escalate
 from actors.health import GetHealth, ResetHealth
-from actors.performance import PerformanceSummary, SummarizePerformance
-from actors.quota import GetUsage, UsageSummary
-from actors.router import (
-    Reply,
-    StreamChunk,
-)
-from events import Event, EventLog, LLMRuntimeError, get_logger
+from actors.router import Embeddings, Reply, RouteRequest, StreamChunk
+from events import EventLog, LLMRuntimeError, get_logger
 from runtime._api_keys import resolve_api_keys
 from runtime._assembly import Options, Parts, assemble, dismantle
 from runtime._config import RuntimeConfig
 from runtime._config_load import load_config
 from runtime._lifecycle import Calls, Lifecycle, RuntimeState
-from runtime._notify import Callback, Subscription
+from runtime._observing import Observing
+from runtime._params import GenerationParams
 from runtime._pipeline import acknowledged
 from runtime._request import MessagesLike, Resolver
-from runtime._statistics import RuntimeStatistics, collect_statistics, read
+from runtime._statistics import RuntimeStatistics, read
 from runtime._summary import HealthSummary, summarize
 
 __all__ = ["Runtime", "RuntimeStatistics"]
 
 log = get_logger(__name__)
 
+_T = TypeVar("_T")
 
-class Runtime:
+
+class Runtime(Observing):
     """Reliable access to LLM backends: routing, retries, fallback, health, events."""
 
     def __init__(
@@ -213,13 +212,20 @@ class Runtime:
         role: str | None = None,
         model: str | None = None,
         kind: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
+        **params: Unpack[GenerationParams],
     ) -> Reply:
         """A complete reply from the role's chain (or the one model asked for).
 
+        ``messages`` take the OpenAI chat shape (text or parts with images, assistant
+        ``tool_calls``, ``tool`` messages); ``params`` are ``max_tokens``,
+        ``temperature``, ``top_p``, ``top_k``, ``seed``, ``stop``, the penalties,
+        ``logprobs``, ``tools``, ``tool_choice``, ``response_format`` and ``options``
+        (see ``GenerationParams`` and the README's table of where each one goes).
+
         Raises:
             InvalidRequest: Bad arguments (no/both role and model, unknown role...).
+            UnsupportedParameter: A deployment the call may reach cannot carry one of
+                its parameters (no request was sent).
             ModelNotFoundError: ``model`` is not served (no request was sent).
             QuotaExceeded: A daily quota is used up (no request was sent for it).
             QuotaUnavailable: The quota reservation could not be recorded (refused).
@@ -227,21 +233,12 @@ class Runtime:
             AllCandidatesFailed: Every attempt failed; ``.attempts`` lists them.
             RequestRejected: The backend refused the request itself.
         """
-        parts = self._accepting()
-        parts.guard.admit()
-        with self._calls.track():
-            await parts.log.wait_for_room()
-            request = await self._resolver.request(
-                parts.refs, messages, role=role, model=model, kind=kind,
-                max_tokens=max_tokens, temperature=temperature,
-            )  # fmt: skip
-            try:
-                reply = await parts.driver.chat(request)
-            except LLMRuntimeError:
-                await acknowledged(parts)
-                raise
-            await acknowledged(parts)
-            return reply
+        return await self._answer(
+            lambda parts: self._resolver.request(
+                parts.refs, messages, role=role, model=model, kind=kind, params=params
+            ),
+            lambda parts, request: parts.driver.chat(request),
+        )
 
     async def stream(
         self,
@@ -250,10 +247,10 @@ class Runtime:
         role: str | None = None,
         model: str | None = None,
         kind: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
+        **params: Unpack[GenerationParams],
     ) -> AsyncGenerator[StreamChunk, None]:
-        """Chunks of the reply as they come; the last has ``done=True`` and usage.
+        """Chunks of the reply as they come; the last has ``done=True``, the usage and
+        any ``tool_calls`` (assembled from the stream's deltas). Arguments as ``chat``.
 
         Fallback happens only before the first chunk; a failure after it raises
         ``StreamBroken`` with the partial text. Other errors as for ``chat``.
@@ -265,9 +262,8 @@ class Runtime:
         with self._calls.track() as call:
             await parts.log.wait_for_room()
             request = await self._resolver.request(
-                parts.refs, messages, role=role, model=model, kind=kind,
-                max_tokens=max_tokens, temperature=temperature,
-            )  # fmt: skip
+                parts.refs, messages, role=role, model=model, kind=kind, params=params
+            )
             async with contextlib.aclosing(parts.driver.stream(request)) as chunks:
                 try:
                     async for chunk in self._calls.relay(call, chunks):
@@ -277,6 +273,55 @@ class Runtime:
                 except LLMRuntimeError:
                     await acknowledged(parts)
                     raise
+
+    async def embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        role: str | None = None,
+        model: str | None = None,
+        kind: str | None = None,
+        dimensions: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Embeddings:
+        """One vector per input, in order, from the role's chain (or the model asked
+        for): the same routing, health, retries, fallbacks, quota (prompt tokens) and
+        events as ``chat`` (``RequestStarted.operation`` is ``embed``).
+
+        Raises: as ``chat``.
+        """
+        return await self._answer(
+            lambda parts: self._resolver.embed_request(
+                parts.refs,
+                inputs,
+                role=role,
+                model=model,
+                kind=kind,
+                dimensions=dimensions,
+                options=options,
+            ),
+            lambda parts, request: parts.driver.embed(request),
+        )
+
+    async def _answer(
+        self,
+        resolve: Callable[[Parts], Awaitable[RouteRequest]],
+        drive: Callable[[Parts, RouteRequest], Awaitable[_T]],
+    ) -> _T:
+        """One call with a single answer: admitted, tracked, room in the log waited
+        for, resolved, driven; handed back once acknowledged."""
+        parts = self._accepting()
+        parts.guard.admit()
+        with self._calls.track():
+            await parts.log.wait_for_room()
+            request = await resolve(parts)
+            try:
+                answer = await drive(parts, request)
+            except LLMRuntimeError:
+                await acknowledged(parts)
+                raise
+            await acknowledged(parts)
+            return answer
 
     # --- health -------------------------------------------------------------------------
 
@@ -306,18 +351,6 @@ class Runtime:
         return chosen
 
     # --- usage, performance, escalation ---------------------------------------------------
-
-    def usage(self) -> UsageSummary:
-        """Today's (this quota period's) requests and tokens per model, role and
-        endpoint, every configured limit with what is left, and the reset time."""
-        quota = self._running().refs.quota
-        assert quota is not None  # the runtime always runs a quota actor
-        return read(quota, GetUsage())
-
-    def performance(self) -> PerformanceSummary:
-        """Windows and scores per (task kind, model), per deployment and per
-        (task kind, deployment) — what the ``performance`` strategy orders by."""
-        return read(self._running().refs.performance, SummarizePerformance())
 
     async def escalate(
         self,
@@ -353,40 +386,3 @@ class Runtime:
             overseer_role=overseer_role, tools=tuple(tools), max_attempts=max_attempts,
             kind=kind, now=parts.clock.time, store_bodies=bodies,
         )  # fmt: skip
-
-    # --- notifications ------------------------------------------------------------------
-
-    def subscribe(self, types: Iterable[type[Event]] = (), *, maxsize: int = 1_000) -> Subscription:
-        """An async iterator over events of ``types`` (all events if empty).
-
-        Example: ``async for event in rt.subscribe(types=[FallbackSwitched]): ...``.
-        It ends when the runtime closes; ``close()`` it to stop earlier.
-        """
-        return self._running().notifier.subscribe(types, maxsize=maxsize)
-
-    def on(self, event_type: type[Event], callback: Callback) -> Callable[[], None]:
-        """Call ``callback(event)`` for every event of ``event_type`` (or a subclass).
-
-        The callback runs soon after the event, never inside a request; a coroutine
-        function is run as a task. Returns a function that removes the callback.
-        """
-        return self._running().notifier.on(event_type, callback)
-
-    def on_append(self, callback: Callable[[float, int], None]) -> Callable[[], None]:
-        """Call ``callback(seconds, events)`` after each commit of the event log.
-
-        ``seconds`` runs from handing the batch to storage to its commit; ``events``
-        is how many events it carried. The callback runs in the log's writer task: keep
-        it cheap (its exceptions are logged). Returns a function that removes it.
-        """
-        return self._running().log.on_commit(
-            lambda batch: callback(batch.seconds, len(batch.events))
-        )
-
-    def statistics(self) -> RuntimeStatistics:
-        """Counters of the router, health, quota, event log, endpoints and actors."""
-        return collect_statistics(self._running())
-
-    async def flush_events(self) -> None:
-        """Wait until every event recorded so far is committed to the log."""
-        await self._running().log.flush()

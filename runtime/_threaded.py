@@ -37,9 +37,9 @@ import itertools
 import os
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 import pykka
@@ -48,9 +48,10 @@ from actors import Clock
 from actors.escalation import CheckResult, EscalationResult
 from actors.performance import PerformanceSummary
 from actors.quota import UsageSummary
-from actors.router import Reply
+from actors.router import Embeddings, Reply
 from events import EventLog
 from runtime._config import RuntimeConfig
+from runtime._params import GenerationParams
 from runtime._request import MessagesLike
 from runtime._runtime import Runtime, RuntimeStatistics
 from runtime._summary import HealthSummary
@@ -181,8 +182,7 @@ class ThreadedRuntime:
         role: str | None = None,
         model: str | None = None,
         kind: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
+        **params: Unpack[GenerationParams],
     ) -> pykka.Future[Reply]:
         """``Runtime.chat`` on the loop; the future holds the ``Reply`` or its error.
 
@@ -191,11 +191,32 @@ class ThreadedRuntime:
         """
         rt, snapshot = self._runtime, _snapshot(messages)
         return self._core.submit(
-            lambda: rt.chat(
-                snapshot, role=role, model=model, kind=kind, max_tokens=max_tokens,
-                temperature=temperature,
+            lambda: rt.chat(snapshot, role=role, model=model, kind=kind, **params)
+        )
+
+    def embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        role: str | None = None,
+        model: str | None = None,
+        kind: str | None = None,
+        dimensions: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> pykka.Future[Embeddings]:
+        """``Runtime.embed`` on the loop; the future holds the ``Embeddings``.
+
+        Raises:
+            RuntimeNotRunning: Called after ``stop()`` (at once, not via the future).
+        """
+        rt = self._runtime
+        texts = inputs if isinstance(inputs, str) else tuple(inputs)
+        extra = dict(options) if options is not None else None
+        return self._core.submit(
+            lambda: rt.embed(
+                texts, role=role, model=model, kind=kind, dimensions=dimensions, options=extra
             )
-        )  # fmt: skip
+        )
 
     def stream(
         self,
@@ -204,9 +225,8 @@ class ThreadedRuntime:
         role: str | None = None,
         model: str | None = None,
         kind: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
         buffer: int = 16,
+        **params: Unpack[GenerationParams],
     ) -> ThreadedStream:
         """``Runtime.stream`` on the loop, as a synchronous iterator of chunks.
 
@@ -222,10 +242,7 @@ class ThreadedRuntime:
         rt, snapshot = self._runtime, _snapshot(messages)
         return ThreadedStream(
             self._core,
-            lambda: rt.stream(
-                snapshot, role=role, model=model, kind=kind, max_tokens=max_tokens,
-                temperature=temperature,
-            ),
+            lambda: rt.stream(snapshot, role=role, model=model, kind=kind, **params),
             buffer=buffer,
             keep_alive=self,
         )  # fmt: skip

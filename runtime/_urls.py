@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from runtime._redaction import is_secret_field, redact_text
 
-__all__ = ["check_url", "normalize_url"]
+__all__ = ["api_base", "check_url", "describe_base_url", "normalize_url"]
 
 _METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 _METADATA_IPS = (ipaddress.ip_network("fd00:ec2::254/128"),)  # AWS IMDS over IPv6
@@ -124,3 +124,29 @@ def normalize_url(url: str) -> str:
     return urlunsplit(
         (parts.scheme.lower(), host.lower(), parts.path.rstrip("/"), parts.query, parts.fragment)
     )
+
+
+_API_PATHS = {"ollama": "/api/chat", "openai": "/v1/chat/completions"}
+
+
+def api_base(url: str) -> str:
+    """The base the API paths (``/api/...``, ``/v1/...``) are joined to: ``url``
+    without a trailing ``/`` or ``/v1`` (any other path prefix is kept).
+
+    ``http://h:8080/v1`` is how the openai client is given a server; its API paths here
+    start with ``/v1`` already, and Ollama's native API is at the root (its OpenAI one
+    at ``/v1``), so for both APIs the ``/v1`` goes: ``http://h:8080``.
+    """
+    base = url.rstrip("/")
+    if base.lower().endswith("/v1"):
+        base = base[: -len("/v1")].rstrip("/")
+    return base
+
+
+def describe_base_url(name: str, url: str, api: str) -> str:
+    """One line saying which form endpoint ``name``'s base URL took, and where its chat
+    requests go (for the config check and the start-up log)."""
+    base = api_base(url)
+    how = "a trailing /v1 was removed; " if base != url.rstrip("/") else ""
+    target = base + _API_PATHS.get(api, "")
+    return f"endpoint {name!r}: base URL {_redact(base)} ({how}requests go to {_redact(target)})"

@@ -55,6 +55,9 @@ PURE = {
     "events/_redaction.py",
     "runtime/_redaction.py",
     "runtime/_request_line.py",
+    "runtime/_messages.py",
+    "runtime/_params.py",
+    "runtime/_listing.py",
     "runtime/_metrics_labels.py",
     "runtime/_demo_text.py",
     "runtime/inspect/_render.py",
@@ -90,6 +93,7 @@ PURE_PACKAGES = {
 }
 SHELLS = {
     "actors/catalog/_actor.py",
+    "actors/catalog/_client.py",
     "actors/endpoint/_actor.py",
     "actors/endpoint/_clocks.py",
     "actors/endpoint/_handle.py",
@@ -101,6 +105,7 @@ SHELLS = {
     "actors/router/_actor.py",
     "actors/router/_calls.py",
     "actors/router/_driver.py",
+    "actors/router/_reserve.py",
     "actors/router/_run.py",
 }
 

@@ -9,7 +9,16 @@ bring back.
 
 from __future__ import annotations
 
-from actors.catalog._actor import CatalogActor, Fetch, OnListed, ensure_served, wait_all
+from actors.catalog._actor import CatalogActor, Fetch, OnListed
+from actors.catalog._client import ensure_served, find_discovered, wait_all
+from actors.catalog._discovery import (
+    Discovery,
+    discover,
+    discovered_endpoints,
+    discovered_models,
+    discovery_change,
+    not_served,
+)
 from actors.catalog._errors import CatalogError, ModelNotFoundError
 from actors.catalog._logic import (
     DEFAULT_TTL,
@@ -29,7 +38,9 @@ from actors.catalog._messages import (
     ApplyListing,
     CatalogMessage,
     CatalogStatistics,
+    Discovered,
     Fetches,
+    FindDiscovered,
     FindUnlisted,
     GetCatalog,
     GetCatalogStatistics,
@@ -44,6 +55,15 @@ from actors.catalog._messages import (
 
 __all__ = [
     "CatalogError",
+    "Discovered",
+    "Discovery",
+    "FindDiscovered",
+    "discover",
+    "discovered_endpoints",
+    "discovered_models",
+    "discovery_change",
+    "find_discovered",
+    "not_served",
     "CatalogState",
     "DEFAULT_TTL",
     "EndpointModels",

@@ -12,19 +12,33 @@ only when it differs from the known one, and a failure (``ModelListFailed``) onl
 its error differs from the last one: replaying the changes yields the same lists, and
 a 60-second poll does not write a row a minute per endpoint for nothing.
 
+Discovery (``_discovery``): an endpoint with a ``Discovery`` rule (``auto`` or glob
+patterns) makes the models of its list that match routable by name. Each change is
+recorded as ``ModelsDiscovered`` with the list's change, and folded; at start the
+discovered sets are brought in line with the rules in force (a changed config).
+
+Not served: once an endpoint's list is known in this process, each configured model
+of that endpoint the list lacks is a warning, ``ModelNotServed`` (recorded, published,
+logged), once per process until the list includes the model again.
+
 Restart: the new instance rebuilds the lists from the log (``restore``) before its
 first message; a fetch started by the failed instance still reports to the new one.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import cast
 
 from actors._actor import Actor
 from actors._clock import TimerHandle
 from actors._ref import ActorRef
+from actors.catalog._discovery import (
+    Discovery,
+    discovered_endpoints,
+    discovery_change,
+    not_served,
+)
 from actors.catalog._errors import ModelNotFoundError
 from actors.catalog._logic import (
     DEFAULT_FAILURE_BACKOFF,
@@ -40,7 +54,9 @@ from actors.catalog._messages import (
     ApplyListing,
     CatalogMessage,
     CatalogStatistics,
+    Discovered,
     Fetches,
+    FindDiscovered,
     FindUnlisted,
     GetCatalog,
     GetCatalogStatistics,
@@ -53,9 +69,16 @@ from actors.catalog._messages import (
     Validation,
 )
 from actors.endpoint import BackendError
-from events import CATALOG_STREAM_PREFIX, Event, ModelListFailed, ModelListRefreshed, get_logger
+from events import (
+    CATALOG_STREAM_PREFIX,
+    Event,
+    ModelListFailed,
+    ModelListRefreshed,
+    ModelNotServed,
+    get_logger,
+)
 
-__all__ = ["CatalogActor", "Fetch", "OnListed", "ensure_served", "wait_all"]
+__all__ = ["CatalogActor", "Fetch", "OnListed"]
 
 log = get_logger(__name__)
 
@@ -89,6 +112,7 @@ class CatalogActor(Actor[CatalogMessage]):
         failure_backoff: float = DEFAULT_FAILURE_BACKOFF,
         miss_refresh_interval: float = 1.0,
         refresh_interval: float = 0.0,
+        discovery: Mapping[str, Discovery] | None = None,
     ) -> None:
         """Create the actor from the replayed ``state`` (None: ``restore`` it at start).
 
@@ -106,6 +130,8 @@ class CatalogActor(Actor[CatalogMessage]):
             miss_refresh_interval: A list younger than this is not re-fetched on a miss.
             refresh_interval: Seconds between timer rounds (0: no timer); the first
                 round runs at start.
+            discovery: Endpoint -> its discovery rule (``auto`` or glob patterns);
+                endpoints absent discover nothing.
         """
         self._endpoints = tuple(endpoints)
         self._deployments = tuple(d.rpartition("@")[::2] for d in deployments)
@@ -122,10 +148,22 @@ class CatalogActor(Actor[CatalogMessage]):
         self._fetching: dict[str, Awaitable[BackendError | None]] = {}
         self._timer: TimerHandle | None = None
         self._fetches = self._rounds = 0
+        rules = discovery or {}
+        self._discovery = {e: rules[e] for e in self._endpoints if e in rules}
+        self._configured: dict[str, list[str]] = {}
+        for model, where in self._deployments:
+            self._configured.setdefault(where, []).append(model)
+        self._warned: set[str] = set()
 
     async def on_start(self) -> None:
         if self._state is None:
             self._state = await self._restore()
+        for endpoint in self._endpoints:  # the rules in force may differ from the log's
+            change = discovery_change(
+                self._lists, endpoint, self._discovery.get(endpoint), self.clock.time()
+            )
+            if change is not None:
+                self._note(endpoint, [change])
         if self._interval > 0:
             # now=True: fill the cache at start-up without waiting a whole interval.
             self._timer = self.tell_every(self._interval, RefreshStale(), now=True)
@@ -152,7 +190,11 @@ class CatalogActor(Actor[CatalogMessage]):
                 return self._unlisted(dids)
             case ValidateModel():
                 return self._validate(message)
-            case Refresh(endpoints=endpoints):
+            case FindDiscovered():
+                return self._find_discovered(message)
+            case Refresh(endpoints=endpoints, first=first):
+                if first:  # running fetches are joined; finished ones are not repeated
+                    endpoints = tuple(e for e in endpoints if self._untried(e))
                 return Fetches(tuple(self._refresh(e) for e in endpoints))
             case RefreshSoon(endpoint=endpoint):
                 if endpoint not in self._fetching and self._due_on_miss(endpoint):
@@ -201,8 +243,25 @@ class CatalogActor(Actor[CatalogMessage]):
                     return Validation(fetch=again)
             return Validation(error=exc)
 
+    def _find_discovered(self, message: FindDiscovered) -> Discovered:
+        found: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for name in message.models:
+            where = discovered_endpoints(self._lists, name, self._endpoints)
+            if where:
+                found[name] = (next(iter(where.values())), tuple(where))
+        if len(found) < len(message.models) and message.stage == 0:
+            again = tuple(e for e in self._discovery if self._due_on_miss(e))
+            if again:
+                return Discovered(found=found, fetch=again)
+        return Discovered(found=found)
+
     def _entry(self, endpoint: str) -> EndpointModels:
         return self._lists.endpoints.get(endpoint) or EndpointModels()
+
+    def _untried(self, endpoint: str) -> bool:
+        entry = self._entry(endpoint)
+        tried = entry.fetched_at is not None or entry.failed_at is not None
+        return endpoint in self._fetching or not tried
 
     def _never_fetched(self, endpoint: str) -> bool:
         entry = self._entry(endpoint)
@@ -249,11 +308,15 @@ class CatalogActor(Actor[CatalogMessage]):
                 or tuple(dict.fromkeys(event.models)) != before.models
             )
         self._state = evolve(self._lists, event, now=self.clock.monotonic())
-        if changed:
-            self._publish(event)
-            self._record(CATALOG_STREAM_PREFIX + endpoint, (event,))
+        events: list[Event] = [event] if changed else []
         if message.models is None:
+            self._note(endpoint, events)
             return _NONE_LISTED
+        change = discovery_change(self._lists, endpoint, self._discovery.get(endpoint), at)
+        if change is not None:
+            events.append(change)
+        events.extend(self._not_served(endpoint, at))
+        self._note(endpoint, events)
         state = self._lists
         return Listed(
             tuple(
@@ -262,6 +325,35 @@ class CatalogActor(Actor[CatalogMessage]):
                 if where == endpoint and serves(state, model, endpoint)
             )
         )
+
+    def _note(self, endpoint: str, events: Sequence[Event]) -> None:
+        """Fold (those not folded yet), publish and record ``events`` of ``endpoint``."""
+        for event in events:
+            if not isinstance(event, ModelListRefreshed | ModelListFailed):
+                self._state = evolve(self._lists, event)
+            self._publish(event)
+        if events:
+            self._record(CATALOG_STREAM_PREFIX + endpoint, tuple(events))
+
+    def _not_served(self, endpoint: str, at: float) -> list[ModelNotServed]:
+        """Warnings for configured models ``endpoint``'s list newly lacks (see above)."""
+        models = self._configured.get(endpoint, ())
+        missing, served = not_served(self._lists, endpoint, models)
+        warnings: list[ModelNotServed] = []
+        for model in models:
+            did = f"{model}@{endpoint}"
+            if model not in missing:
+                self._warned.discard(did)
+            elif did not in self._warned:
+                self._warned.add(did)
+                warnings.append(
+                    ModelNotServed(model=model, endpoint=endpoint, served=served, at=at)
+                )
+                log.warning(
+                    "catalog.model_not_served", model=model, endpoint=endpoint,
+                    served=", ".join(served[:20]) + (", ..." if len(served) > 20 else ""),
+                )  # fmt: skip
+        return warnings
 
 
 _SERVED = Validation()
@@ -286,36 +378,3 @@ async def _fetch_one(
     if listed.deployments and on_listed is not None:
         await on_listed(listed.deployments)
     return None
-
-
-async def ensure_served(
-    catalog: ActorRef[CatalogMessage], model: str, endpoints: Mapping[str, str]
-) -> None:
-    """Check that one of ``endpoints`` serves ``model``, fetching lists only when due.
-
-    An answer from the cache costs no I/O. Lists never fetched are fetched first; on a
-    miss, lists older than the miss interval are fetched once more (a model pulled a
-    moment ago is found) before the error is raised.
-
-    Raises:
-        ModelNotFoundError: No endpoint of the model serves it.
-    """
-    stage = 0
-    answer = await catalog.ask(ValidateModel(model, endpoints), timeout=None)
-    while answer.fetch:
-        await wait_all(await catalog.ask(Refresh(answer.fetch), timeout=None))
-        stage += 1
-        answer = await catalog.ask(ValidateModel(model, endpoints, stage), timeout=None)
-    if answer.error is not None:
-        raise answer.error
-
-
-async def wait_all(fetches: Fetches) -> tuple[BackendError | None, ...]:
-    """Wait for fetches; a caller giving up does not cancel them (others may wait too).
-
-    Returns:
-        Each fetch's error, or None for a fetch that succeeded.
-    """
-    if not fetches.waits:
-        return ()
-    return tuple(await asyncio.shield(asyncio.gather(*fetches.waits)))

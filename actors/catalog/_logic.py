@@ -1,6 +1,8 @@
 """Which models each endpoint serves: a cached list per endpoint, as pure logic.
 
-The state is folded from ``ModelListRefreshed``/``ModelListFailed``. Freshness is
+The state is folded from ``ModelListRefreshed``/``ModelListFailed``, and the models
+discovered on endpoints with ``models: auto`` (or glob patterns) from
+``ModelsDiscovered`` (see ``_discovery``). Freshness is
 measured on the monotonic clock (a wall-clock step must not make a list look fresh or
 stale), and a monotonic reading is meaningless after a restart, so it is not in the
 events: the live shell passes ``now`` to ``evolve`` and gets ``fetched_at`` set, a replay
@@ -24,7 +26,7 @@ import msgspec
 
 from actors.catalog._errors import ModelNotFoundError
 from events._base import Event, UnknownEvent
-from events._catalog import ModelListFailed, ModelListRefreshed
+from events._catalog import ModelListFailed, ModelListRefreshed, ModelsDiscovered
 
 __all__ = [
     "CatalogState",
@@ -71,6 +73,11 @@ class CatalogState(msgspec.Struct, frozen=True, kw_only=True):
     """Endpoint name -> its cached list."""
     index: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
     """``match_key(name)`` -> endpoint -> the name as that endpoint lists it."""
+    discovered: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+    """Endpoint -> the models discovered on it (names as it lists them), routable by
+    name without being configured."""
+    discovered_index: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+    """``match_key(name)`` -> endpoint -> the name as listed, for discovered models only."""
 
 
 def match_key(name: str) -> str:
@@ -96,13 +103,29 @@ def evolve(
         case ModelListRefreshed(endpoint=endpoint, models=models):
             entry = EndpointModels(models=tuple(dict.fromkeys(models)), fetched_at=now)
             endpoints = {**state.endpoints, endpoint: entry}
-            return CatalogState(endpoints=endpoints, index=_build_index(endpoints))
+            return msgspec.structs.replace(
+                state, endpoints=endpoints, index=_build_index(endpoints)
+            )
         case ModelListFailed(endpoint=endpoint, error=error):
             old = state.endpoints.get(endpoint, EndpointModels())
             # The previous list is kept: a backend that is briefly unreachable still
             # serves the same models, and health (not the catalog) tracks reachability.
             entry = msgspec.structs.replace(old, error=error, failed_at=now)
-            return CatalogState(endpoints={**state.endpoints, endpoint: entry}, index=state.index)
+            return msgspec.structs.replace(state, endpoints={**state.endpoints, endpoint: entry})
+        case ModelsDiscovered(endpoint=endpoint, added=added, removed=removed):
+            gone = set(removed)
+            kept = [m for m in state.discovered.get(endpoint, ()) if m not in gone]
+            names = tuple(dict.fromkeys((*kept, *added)))
+            discovered = {**state.discovered, endpoint: names}
+            if not names:
+                del discovered[endpoint]
+            return msgspec.structs.replace(
+                state,
+                discovered=discovered,
+                discovered_index=_build_index(
+                    {e: EndpointModels(models=m) for e, m in discovered.items()}
+                ),
+            )
         case _:
             return state
 
@@ -165,7 +188,10 @@ def serves(state: CatalogState, model: str, endpoint: str) -> bool:
     """Whether ``endpoint`` may serve ``model``: False only if its known list lacks it.
 
     An endpoint whose list was never fetched is given the benefit of the doubt (the
-    attempt itself will tell); this is the router's ``serves`` callable.
+    attempt itself will tell); this is the router's ``serves`` callable. That is the one
+    rule for an unknown list, whenever it applies: the runtime's start waits (bounded)
+    for every endpoint's first list, so a reachable endpoint's list is known from the
+    first request on and "not served" does not depend on timing (``runtime._assembly``).
     """
     entry = state.endpoints.get(endpoint)
     if entry is None or entry.models is None:

@@ -13,6 +13,8 @@ from actors.endpoint import BackendError
 
 __all__ = [
     "ApplyListing",
+    "Discovered",
+    "FindDiscovered",
     "CatalogMessage",
     "CatalogStatistics",
     "Fetches",
@@ -82,9 +84,14 @@ class ValidateModel(Ask[Validation], frozen=True):
 
 
 class Refresh(Ask[Fetches], frozen=True):
-    """Fetch these lists now (joining fetches already running)."""
+    """Fetch these lists now (joining fetches already running).
+
+    ``first``: only the lists this process has not fetched (or tried) yet; the start
+    waits for those.
+    """
 
     endpoints: tuple[str, ...]
+    first: bool = False
 
 
 class RefreshSoon(Ask[None], frozen=True):
@@ -110,6 +117,27 @@ class FindUnlisted(Ask[Unlisted], frozen=True):
     deployments: tuple[str, ...]
 
 
+class Discovered(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to ``FindDiscovered``."""
+
+    found: Mapping[str, tuple[str, tuple[str, ...]]] = msgspec.field(default_factory=dict)
+    """Name asked for -> (the name as the first endpoint lists it, the endpoints
+    discovering it in config order); names not discovered are absent."""
+    fetch: tuple[str, ...] = ()
+    """A name was not found: fetch these lists (``Refresh``), then ask with ``stage + 1``."""
+
+
+class FindDiscovered(Ask[Discovered], frozen=True):
+    """Which endpoints discover these model names (cached, no I/O).
+
+    ``stage`` 0: on a miss, the discovering endpoints' lists never fetched or older
+    than the miss interval are worth one fetch; 1: the answer is final.
+    """
+
+    models: tuple[str, ...]
+    stage: int = 0
+
+
 class GetCatalog(Ask[CatalogState], frozen=True):
     """The lists (an immutable value)."""
 
@@ -124,6 +152,7 @@ class RefreshStale(msgspec.Struct, frozen=True):
 
 CatalogMessage = (
     ValidateModel
+    | FindDiscovered
     | Refresh
     | RefreshSoon
     | ApplyListing

@@ -4,8 +4,10 @@ Pure (sans-IO: fed with bytes, returning values or raising :class:`BackendError`
 ``_api``, ``_ollama``, ``_openai``, ``_streams``, ``_classify``, ``_types`` and the
 slot state ``_slots``. The shells: ``EndpointActor`` (``_actor``), the single owner of
 one endpoint's slots and counters; ``CallHandle`` (``_handle``), which runs one
-admitted call in the caller's task; ``EndpointTransport`` (``_transport``, ``_calls``),
-which moves the bytes with httpx.
+admitted call in the caller's task; ``EndpointTransport`` (``_transport``, ``_clocks``),
+which moves the bytes with httpx. The chat wire translation is ``_wire_chat`` (every
+parameter translated or refused with ``UnsupportedParameter``), tool calls in replies
+``_wire_tools``, embeddings ``_wire_embed``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ from actors.endpoint._actor import (
     EndpointMessage,
     GetEndpointStatistics,
     call_chat,
+    call_embed,
     call_list_models,
 )
 from actors.endpoint._api import (
     APIS,
     build_chat_request,
+    build_embed_request,
     build_models_request,
+    check_chat_request,
     new_stream_parser,
     parse_chat_response,
+    parse_embed_response,
     parse_models_response,
     resolve_model,
 )
@@ -36,9 +42,18 @@ from actors.endpoint._classify import (
     classify_http_error,
     parse_retry_after,
 )
+from actors.endpoint._content import (
+    ContentPart,
+    ImagePart,
+    ResponseFormat,
+    TextPart,
+    ToolCall,
+    UnsupportedParameter,
+    text_of,
+)
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._handle import AbandonCall, CallHandle, EndCall
-from actors.endpoint._metrics import CallResult, EndpointStatistics
+from actors.endpoint._metrics import CallResult, EmbedCallResult, EndpointStatistics
 from actors.endpoint._ollama import NdjsonStreamParser, normalize_ollama_model, ollama_model_matches
 from actors.endpoint._openai import SseStreamParser
 from actors.endpoint._redact import redact, snippet
@@ -50,9 +65,12 @@ from actors.endpoint._types import (
     ChatRequest,
     ChatResult,
     Chunk,
+    EmbedRequest,
+    EmbedResult,
     HttpRequestSpec,
     Message,
     OptionValue,
+    Parameters,
     Timings,
     Usage,
     sanitize_usage,
@@ -79,7 +97,12 @@ __all__ = [
     "EndpointTransport",
     "GetEndpointStatistics",
     "call_chat",
+    "call_embed",
     "call_list_models",
+    "EmbedCallResult",
+    "build_embed_request",
+    "check_chat_request",
+    "parse_embed_response",
     "EndpointStatistics",
     "FailureClass",
     "HeadersLike",
@@ -88,6 +111,16 @@ __all__ = [
     "Message",
     "NdjsonStreamParser",
     "OptionValue",
+    "Parameters",
+    "ContentPart",
+    "ImagePart",
+    "ResponseFormat",
+    "TextPart",
+    "ToolCall",
+    "UnsupportedParameter",
+    "text_of",
+    "EmbedRequest",
+    "EmbedResult",
     "SseStreamParser",
     "StreamParser",
     "Timings",

@@ -28,10 +28,10 @@ from actors._ask import Ask
 from actors._ref import ActorRef
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._handle import AbandonCall, CallHandle, EndCall
-from actors.endpoint._metrics import CallResult, EndpointStatistics
+from actors.endpoint._metrics import CallResult, EmbedCallResult, EndpointStatistics
 from actors.endpoint._slots import EndpointState, abandon, admit, end, statistics
 from actors.endpoint._transport import EndpointTransport
-from actors.endpoint._types import ChatRequest
+from actors.endpoint._types import ChatRequest, EmbedRequest
 
 __all__ = [
     "AbandonCall",
@@ -41,6 +41,7 @@ __all__ = [
     "EndpointMessage",
     "GetEndpointStatistics",
     "call_chat",
+    "call_embed",
     "call_list_models",
 ]
 
@@ -49,9 +50,10 @@ _call_ids = itertools.count(1)
 
 
 class Call(Ask[CallHandle], frozen=True):
-    """Admit one call (``chat``, ``stream`` or ``list_models``); answers its handle."""
+    """Admit one call (``chat``, ``stream``, ``embed`` or ``list_models``); answers its
+    handle."""
 
-    op: Literal["chat", "stream", "list_models"]
+    op: Literal["chat", "stream", "embed", "list_models"]
 
 
 class GetEndpointStatistics(Ask[EndpointStatistics], frozen=True):
@@ -130,6 +132,14 @@ async def call_chat(
     """Admit and run one chat call on ``endpoint``; raises ``BackendError``."""
     handle = await endpoint.ask(Call("chat"), timeout=None)
     return await handle.chat(req, deadlines)
+
+
+async def call_embed(
+    endpoint: ActorRef[EndpointMessage], req: EmbedRequest, deadlines: Deadlines | None = None
+) -> EmbedCallResult:
+    """Admit and run one embeddings call on ``endpoint``; raises ``BackendError``."""
+    handle = await endpoint.ask(Call("embed"), timeout=None)
+    return await handle.embed(req, deadlines)
 
 
 async def call_list_models(endpoint: ActorRef[EndpointMessage]) -> tuple[str, ...]:

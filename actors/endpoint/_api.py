@@ -5,6 +5,11 @@ The shell's whole protocol work is::
     spec = build_chat_request(api, req, api_key=key)        # -> httpx
     result = parse_chat_response(api, status, headers, body) # <- httpx
     # or, streaming: parser = new_stream_parser(api, content_type=...); feed(); end()
+    spec = build_embed_request(api, embed_req, api_key=key)  # embeddings, likewise
+    result = parse_embed_response(api, status, headers, body, expected=len(inputs))
+
+``check_chat_request`` runs the chat translation without building anything, so a
+request a deployment's API cannot carry is refused before any call is made.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from actors.endpoint._ollama import (
 )
 from actors.endpoint._openai import (
     SseStreamParser,
+    auth_headers,
     build_openai_chat,
     build_openai_models,
     parse_openai_chat,
@@ -34,10 +40,21 @@ from actors.endpoint._streams import (
     bad_response,
     check_not_html,
 )
-from actors.endpoint._types import ChatRequest, ChatResult, HttpRequestSpec
+from actors.endpoint._types import (
+    ChatRequest,
+    ChatResult,
+    EmbedRequest,
+    EmbedResult,
+    HttpRequestSpec,
+)
+from actors.endpoint._wire_chat import ollama_chat_body, openai_chat_body
+from actors.endpoint._wire_embed import build_embed_spec, parse_ollama_embed, parse_openai_embed
 
 __all__ = [
     "build_chat_request",
+    "build_embed_request",
+    "check_chat_request",
+    "parse_embed_response",
     "build_models_request",
     "new_stream_parser",
     "parse_chat_response",
@@ -60,12 +77,74 @@ def build_chat_request(api: str, req: ChatRequest, *, api_key: str | None) -> Ht
     never put in the URL or the body. Ollama has no auth, so a key is not sent there.
 
     Raises:
-        ValueError: unknown ``api``, bad key, or extra_options overriding a reserved field.
+        UnsupportedParameter: a parameter ``api`` cannot carry (see ``_wire_chat``).
+        ValueError: unknown ``api``, bad key, or options overriding a reserved field.
     """
     _check_api(api)
     if api == "ollama":
         return build_ollama_chat(req)
     return build_openai_chat(req, api_key=api_key)
+
+
+def check_chat_request(api: str, req: ChatRequest) -> None:
+    """Refuse ``req`` for ``api`` exactly as ``build_chat_request`` would, sending nothing.
+
+    Raises:
+        UnsupportedParameter: exactly when ``build_chat_request`` raises it.
+        ValueError: unknown ``api``, or a request ``build_chat_request`` refuses as
+            malformed (options overriding a reserved field, a schema-less json_schema).
+    """
+    _check_api(api)
+    if api == "ollama":
+        ollama_chat_body(req)
+    else:
+        openai_chat_body(req)
+
+
+def build_embed_request(api: str, req: EmbedRequest, *, api_key: str | None) -> HttpRequestSpec:
+    """The HTTP request for embeddings (``POST /api/embed`` or ``/v1/embeddings``).
+
+    The key is sent like for chat: to ``openai`` endpoints only.
+
+    Raises:
+        UnsupportedParameter: an Ollama-only option for an ``openai`` endpoint.
+        ValueError: unknown ``api``, bad key, no inputs, or options setting model/input.
+    """
+    _check_api(api)
+    auth = auth_headers(api_key) if api == "openai" else ()
+    return build_embed_spec(api, req, auth)
+
+
+def parse_embed_response(
+    api: str,
+    status: int,
+    headers: HeadersLike,
+    body: bytes,
+    *,
+    expected: int | None = None,
+    now_epoch: float | None = None,
+    max_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+) -> EmbedResult:
+    """An EmbedResult from a complete embeddings response.
+
+    Args:
+        api: "ollama" or "openai".
+        status: HTTP status.
+        headers: Response headers (Mapping or pairs).
+        body: The whole body.
+        expected: The number of inputs: the reply must hold as many vectors.
+        now_epoch: Current Unix time, to read an HTTP-date Retry-After.
+        max_bytes: The response size cap.
+
+    Raises:
+        BackendError: classified like ``parse_chat_response``; bad_response for a
+            malformed body, a wrong vector count, or a value that is not a finite number.
+    """
+    _check_api(api)
+    _check_ok(api, status, headers, body, max_bytes, now_epoch)
+    if api == "ollama":
+        return parse_ollama_embed(body, expected=expected)
+    return parse_openai_embed(body, expected=expected)
 
 
 def build_models_request(api: str, *, api_key: str | None = None) -> HttpRequestSpec:

@@ -19,9 +19,9 @@ from actors._ask import Ask
 from actors.endpoint._classify import BackendError
 from actors.endpoint._clocks import CallClock
 from actors.endpoint._deadlines import Deadlines
-from actors.endpoint._metrics import CallResult
+from actors.endpoint._metrics import CallResult, EmbedCallResult
 from actors.endpoint._transport import EndpointTransport
-from actors.endpoint._types import ChatRequest, Chunk
+from actors.endpoint._types import ChatRequest, Chunk, EmbedRequest
 
 if TYPE_CHECKING:
     from actors._ref import ActorRef
@@ -98,6 +98,18 @@ class CallHandle:
             self._told_end(call, exc)
             raise
         self._ref.notify(EndCall(self._incarnation, self._call_id, None, call.bytes_received))
+
+    async def embed(self, req: EmbedRequest, deadlines: Deadlines | None = None) -> EmbedCallResult:
+        """One embeddings call (see ``EndpointTransport.embed``); raises ``BackendError``."""
+        call = self._transport.new_call(deadlines)
+        await self._admitted(call)
+        try:
+            result = await self._transport.embed(req, call)
+        except BaseException as exc:
+            self._told_end(call, exc)
+            raise
+        self._ref.notify(EndCall(self._incarnation, self._call_id, None, call.bytes_received))
+        return result
 
     async def list_models(self, deadlines: Deadlines | None = None) -> tuple[str, ...]:
         """The model names the endpoint serves; raises ``BackendError``."""

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import msgspec
 
-from actors.endpoint._types import ChatResult, Timings, Usage
+from actors.endpoint._types import ChatResult, EmbedResult, Timings, Usage
 
-__all__ = ["CallResult", "Counters", "EndpointStatistics", "tokens_per_second"]
+__all__ = [
+    "CallResult",
+    "Counters",
+    "EmbedCallResult",
+    "EndpointStatistics",
+    "tokens_per_second",
+]
 
 
 class CallResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -20,6 +26,15 @@ class CallResult(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds to the first content: for a non-stream call, to the response headers."""
     tokens_per_s: float | None
     """Generation speed when usage is known (backend timings preferred), else None."""
+
+
+class EmbedCallResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The vectors of an embeddings call plus how long it took."""
+
+    result: EmbedResult
+    """The parsed vectors, in input order."""
+    latency_s: float
+    """Seconds from sending the request (a concurrency slot held) to the parsed body."""
 
 
 class EndpointStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,7 +51,7 @@ class EndpointStatistics(msgspec.Struct, frozen=True, kw_only=True):
     waiting: int
     """Calls waiting for a slot right now."""
     requests: int
-    """Calls started (chat, stream and list_models), whatever their outcome."""
+    """Calls started (chat, stream, embed and list_models), whatever their outcome."""
     failures: int
     """Calls that ended in a BackendError (cancellations are not failures)."""
     failures_by_class: dict[str, int]

@@ -8,16 +8,18 @@ from typing import Any
 import msgspec
 
 from actors.endpoint._classify import classify_error_payload
+from actors.endpoint._content import ToolCall
 from actors.endpoint._streams import StreamParser, bad_response, decode_json_object
 from actors.endpoint._types import (
     ChatRequest,
     ChatResult,
     Chunk,
     HttpRequestSpec,
-    OptionValue,
     Timings,
     sanitize_usage,
 )
+from actors.endpoint._wire_chat import ollama_chat_body
+from actors.endpoint._wire_tools import finish_reason_with_tools, ollama_tool_calls
 
 __all__ = [
     "NdjsonStreamParser",
@@ -37,22 +39,13 @@ _DEFAULT_TAG = "latest"
 
 
 def build_ollama_chat(req: ChatRequest) -> HttpRequestSpec:
-    """The ``POST /api/chat`` request for ``req``.
+    """The ``POST /api/chat`` request for ``req`` (body: ``_wire_chat``).
 
-    ``stream`` is always sent: Ollama streams when it is absent.
+    Raises:
+        UnsupportedParameter: a parameter Ollama's API cannot carry.
+        ValueError: a malformed response format.
     """
-    options: dict[str, OptionValue | list[str]] = dict(req.extra_options)
-    named: dict[str, OptionValue | list[str]] = {
-        "num_predict": req.max_tokens,
-        "temperature": req.temperature,
-        "top_p": req.top_p,
-        "seed": req.seed,
-        "stop": list(req.stop) or None,
-    }
-    options.update({k: v for k, v in named.items() if v is not None})
-    body: dict[str, Any] = {"model": req.model, "messages": req.messages, "stream": req.stream}
-    if options:
-        body["options"] = options
+    body = ollama_chat_body(req)
     accept = "application/x-ndjson" if req.stream else "application/json"
     return HttpRequestSpec(
         method="POST",
@@ -147,13 +140,22 @@ def _content(obj: Mapping[str, Any], raw: bytes | str) -> str:
     return content
 
 
-def _chunk(obj: Mapping[str, Any], raw: bytes | str) -> Chunk:
-    """One NDJSON object (or the whole non-stream body) as a Chunk."""
+def _chunk(obj: Mapping[str, Any], raw: bytes | str, *, first_call: int = 0) -> Chunk:
+    """One NDJSON object (or the whole non-stream body) as a Chunk.
+
+    Its ``tool_calls`` are the object's own (ids missing numbered from ``first_call``);
+    the stream parser gathers them onto the final chunk.
+    """
     if "error" in obj:
         raise classify_error_payload(_API, dict(obj), status=200)
     content = _content(obj, raw)
+    message = obj.get("message")
+    calls = ollama_tool_calls(
+        message.get("tool_calls") if isinstance(message, dict) else None, raw, first=first_call
+    )
+    logprobs = obj.get("logprobs")
     if obj.get("done") is not True:
-        return Chunk(content=content)
+        return Chunk(content=content, tool_calls=calls, logprobs=logprobs)
     reason = obj.get("done_reason")
     return Chunk(
         content=content,
@@ -161,6 +163,8 @@ def _chunk(obj: Mapping[str, Any], raw: bytes | str) -> Chunk:
         finish_reason=reason if isinstance(reason, str) else None,
         usage=sanitize_usage(obj.get("prompt_eval_count"), obj.get("eval_count")),
         timings=_timings(obj),
+        tool_calls=calls,
+        logprobs=logprobs,
     )
 
 
@@ -176,9 +180,11 @@ def parse_ollama_chat(body: bytes) -> ChatResult:
     return ChatResult(
         content=chunk.content,
         model=model if isinstance(model, str) else "",
-        finish_reason=chunk.finish_reason,
+        finish_reason=finish_reason_with_tools(chunk.finish_reason, chunk.tool_calls),
         usage=chunk.usage,
         timings=chunk.timings,
+        tool_calls=chunk.tool_calls,
+        logprobs=chunk.logprobs,
     )
 
 
@@ -186,6 +192,8 @@ class NdjsonStreamParser(StreamParser):
     """Incremental parser of Ollama's NDJSON chat stream, fed with raw bytes.
 
     Each line is one JSON object; the last has ``"done": true`` with usage and timings.
+    Tool calls arrive whole in some line(s): they are gathered onto the final chunk.
+    A line's top-level ``logprobs`` ride on its chunk.
     Blank lines are keep-alives. Lines after the final object are ignored.
 
     Example::
@@ -199,14 +207,24 @@ class NdjsonStreamParser(StreamParser):
 
     _api = _API
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._calls: tuple[ToolCall, ...] = ()
+
     def _parse_line(self, line: bytes) -> list[Chunk]:
         if not line.strip():
             return []
-        chunk = _chunk(decode_json_object(_API, line), line)
+        obj = decode_json_object(_API, line)
+        chunk = _chunk(obj, line, first_call=len(self._calls))
+        self._calls += chunk.tool_calls
         if chunk.done:
             self.done = True
-            return [chunk]
-        return [chunk] if chunk.content else []
+            calls = self._calls
+            reason = finish_reason_with_tools(chunk.finish_reason, calls)
+            return [msgspec.structs.replace(chunk, tool_calls=calls, finish_reason=reason)]
+        if not chunk.content:
+            return []  # a keep-alive or tool-call line: its calls go on the final chunk
+        return [msgspec.structs.replace(chunk, tool_calls=())]
 
     def _unfinished(self) -> str:
         return 'stream ended without a final "done": true object (truncated)'

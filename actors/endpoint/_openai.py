@@ -22,9 +22,16 @@ from actors.endpoint._types import (
     Usage,
     sanitize_usage,
 )
+from actors.endpoint._wire_chat import openai_chat_body
+from actors.endpoint._wire_tools import (
+    ToolCallAssembler,
+    finish_reason_with_tools,
+    openai_tool_calls,
+)
 
 __all__ = [
     "SseStreamParser",
+    "auth_headers",
     "build_openai_chat",
     "build_openai_models",
     "parse_openai_chat",
@@ -32,11 +39,14 @@ __all__ = [
 ]
 
 _API = "openai"
-# Fields the runtime owns; extra_options may not change what is asked or how it streams.
-_RESERVED = frozenset({"model", "messages", "stream", "stream_options"})
 
 
-def _auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
+def auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
+    """The ``Authorization: Bearer`` header for ``api_key`` (none without a key).
+
+    Raises:
+        ValueError: an empty key or one with control characters.
+    """
     if api_key is None:
         return ()
     if not api_key or any(c in api_key for c in "\r\n\0"):
@@ -46,33 +56,19 @@ def _auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def build_openai_chat(req: ChatRequest, *, api_key: str | None) -> HttpRequestSpec:
-    """The ``POST /v1/chat/completions`` request for ``req``.
+    """The ``POST /v1/chat/completions`` request for ``req`` (body: ``_wire_chat``).
 
     Raises:
-        ValueError: ``extra_options`` tries to set a reserved field, or the key is bad.
+        UnsupportedParameter: a parameter this API cannot carry.
+        ValueError: ``options`` try to set a reserved field, or the key is bad.
     """
-    clash = _RESERVED.intersection(req.extra_options)
-    if clash:
-        raise ValueError(f"extra_options may not set {sorted(clash)}; use ChatRequest fields")
-    body: dict[str, Any] = dict(req.extra_options)
-    named: dict[str, Any] = {
-        "max_tokens": req.max_tokens,
-        "temperature": req.temperature,
-        "top_p": req.top_p,
-        "seed": req.seed,
-        "stop": list(req.stop) or None,
-    }
-    body.update({k: v for k, v in named.items() if v is not None})
-    body.update(model=req.model, messages=req.messages, stream=req.stream)
-    if req.stream:
-        # Without this OpenAI sends no usage at all in a stream.
-        body["stream_options"] = {"include_usage": True}
+    body = openai_chat_body(req)
     accept = "text/event-stream" if req.stream else "application/json"
     headers = (("Content-Type", "application/json"), ("Accept", accept))
     return HttpRequestSpec(
         method="POST",
         path="/v1/chat/completions",
-        headers=headers + _auth_headers(api_key),
+        headers=headers + auth_headers(api_key),
         body=msgspec.json.encode(body),
     )
 
@@ -82,7 +78,7 @@ def build_openai_models(*, api_key: str | None = None) -> HttpRequestSpec:
     return HttpRequestSpec(
         method="GET",
         path="/v1/models",
-        headers=(("Accept", "application/json"), *_auth_headers(api_key)),
+        headers=(("Accept", "application/json"), *auth_headers(api_key)),
     )
 
 
@@ -165,12 +161,17 @@ def parse_openai_chat(body: bytes) -> ChatResult:
     if choice is None:
         raise bad_response(_API, "completion without choices", body)
     model = obj.get("model")
+    message = choice.get("message")
+    raw_calls = message.get("tool_calls") if isinstance(message, dict) else None
+    calls = openai_tool_calls(raw_calls, body)
     return ChatResult(
-        content=_text(choice.get("message"), body),
+        content=_text(message, body),
         model=model if isinstance(model, str) else "",
-        finish_reason=_reason(choice),
+        finish_reason=finish_reason_with_tools(_reason(choice), calls),
         usage=_usage(obj),
         timings=_timings(obj),
+        tool_calls=calls,
+        logprobs=choice.get("logprobs"),
     )
 
 
@@ -181,7 +182,9 @@ class SseStreamParser(StreamParser):
     several ``data:`` lines join with "\\n", ``:`` starts a comment (keep-alive pings),
     ``event:``/``id:``/``retry:`` are accepted. Content chunks come out as they arrive;
     ``data: [DONE]`` yields the final ``done`` chunk with the finish reason and the
-    usage of the (choice-less) usage event. Errors: ``data: {"error": ...}``, an
+    usage of the (choice-less) usage event, and the tool calls assembled from the
+    deltas (see ``ToolCallAssembler``). A delta's ``logprobs`` ride on its chunk (a
+    delta without text is not a chunk). Errors: ``data: {"error": ...}``, an
     ``event: error`` event and older llama.cpp's non-standard ``error: {...}`` line.
     Line endings are LF or CRLF (a lone CR is not treated as a line end).
     """
@@ -195,6 +198,7 @@ class SseStreamParser(StreamParser):
         self._finish: str | None = None
         self._usage: Usage | None = None
         self._timings: Timings | None = None
+        self._tools = ToolCallAssembler()
 
     def _parse_line(self, line: bytes) -> list[Chunk]:
         if not line:
@@ -227,12 +231,14 @@ class SseStreamParser(StreamParser):
             return []
         if data.strip() == b"[DONE]":
             self.done = True
+            calls = self._tools.calls()
             final = Chunk(
                 content="",
                 done=True,
-                finish_reason=self._finish,
+                finish_reason=finish_reason_with_tools(self._finish, calls),
                 usage=self._usage,
                 timings=self._timings,
+                tool_calls=calls,
             )
             return [final]
         obj = decode_json_object(_API, data)
@@ -251,9 +257,14 @@ class SseStreamParser(StreamParser):
             if "usage" not in obj:
                 raise bad_response(_API, "SSE event without choices or usage", raw)
             return []
-        content, reason = _text(choice.get("delta"), raw), _reason(choice)
+        delta = choice.get("delta")
+        content, reason = _text(delta, raw), _reason(choice)
+        if isinstance(delta, dict):
+            self._tools.add(delta.get("tool_calls"), raw)
         self._finish = reason or self._finish
-        return [Chunk(content=content, finish_reason=reason)] if content or reason else []
+        if not (content or reason):
+            return []  # a role-only, tool-call or usage delta: nothing to show yet
+        return [Chunk(content=content, finish_reason=reason, logprobs=choice.get("logprobs"))]
 
     def _unfinished(self) -> str:
         return "stream ended without 'data: [DONE]' (truncated)"

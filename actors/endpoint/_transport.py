@@ -17,49 +17,43 @@ by whichever of the two was binding.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import httpx
 import msgspec
 
 from actors.endpoint._api import (
     build_chat_request,
+    build_embed_request,
     build_models_request,
     new_stream_parser,
     parse_chat_response,
+    parse_embed_response,
     parse_models_response,
 )
-from actors.endpoint._classify import Api, BackendError, FailureClass, classify_http_error
-from actors.endpoint._clocks import CallClock, RequestBuilder, body_of, close_body, httpx_timeout
-from actors.endpoint._deadlines import Deadlines
-from actors.endpoint._failures import (
-    redirect_error,
-    timeout_error,
-    transport_error,
-    with_endpoint,
+from actors.endpoint._classify import Api, BackendError, FailureClass
+from actors.endpoint._clocks import (
+    ERROR_BODY_CAP,
+    CallClock,
+    HttpExchange,
+    RequestBuilder,
+    body_of,
+    close_body,
+    httpx_timeout,
 )
-from actors.endpoint._metrics import CallResult, tokens_per_second
+from actors.endpoint._deadlines import Deadlines
+from actors.endpoint._metrics import CallResult, EmbedCallResult, tokens_per_second
 from actors.endpoint._streams import bad_response
-from actors.endpoint._types import ChatRequest, Chunk, HttpRequestSpec
-from events import get_logger
+from actors.endpoint._types import ChatRequest, Chunk, EmbedRequest
 
-__all__ = ["EndpointTransport"]
-
-log = get_logger(__name__)
-
-_T = TypeVar("_T")
-
-ERROR_BODY_CAP = 64 * 1024
-"""Bytes of a non-2xx body read for classification; the rest is never read."""
+__all__ = ["ERROR_BODY_CAP", "EndpointTransport"]
 # llama.cpp's server closes idle keep-alive connections after 5 s; expiring ours first
 # avoids sending a request on a socket the server is closing ("connection reset").
 _KEEPALIVE_EXPIRY = 4.0
 
 
-class EndpointTransport:
+class EndpointTransport(HttpExchange):
     """Talks to one backend endpoint (Ollama or OpenAI-compatible) over HTTP.
 
     Every failure is raised as a classified :class:`BackendError` whose message names
@@ -244,6 +238,34 @@ class EndpointTransport:
             self._log_complete("stream", latency, ttft)
             yield final
 
+    async def embed(self, req: EmbedRequest, call: CallClock) -> EmbedCallResult:
+        """One embeddings call (``/api/embed`` or ``/v1/embeddings``).
+
+        Raises:
+            BackendError: the classified failure (a wrong vector count is bad_response).
+            UnsupportedParameter, ValueError: the pure core refused to build the request.
+        """
+        spec = build_embed_request(self._api, req, api_key=self._api_key)
+        async with self._errors(call, "embed"):
+            response = await self._open(spec, call)
+            try:
+                await self._check_status(response, call)
+                body = await self._read_body(response, call, self._max_response)
+                result = parse_embed_response(
+                    self._api,
+                    response.status_code,
+                    response.headers,
+                    body,
+                    expected=len(req.inputs),
+                    now_epoch=self._wall(),
+                    max_bytes=self._max_response,
+                )
+            finally:
+                await response.aclose()
+            latency = self._monotonic() - call.started
+            self._log_complete("embed", latency, None)
+            return EmbedCallResult(result=result, latency_s=latency)
+
     async def list_models(self, call: CallClock) -> tuple[str, ...]:
         """The model names the endpoint serves (``/api/tags`` or ``/v1/models``).
 
@@ -266,128 +288,3 @@ class EndpointTransport:
                 )
             finally:
                 await response.aclose()
-
-    # --- the call skeleton ------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _errors(self, call: CallClock, op: str) -> AsyncIterator[None]:
-        """Run one call: refuse it once closed; name, log and classify its failure."""
-        if self._closed:
-            raise RuntimeError(f"endpoint {self._name!r} ({self._url}) is closed")
-        call.started = self._monotonic()
-        try:
-            yield
-        except BackendError as exc:
-            raise self._failed(exc, op) from exc
-        except httpx.HTTPError as exc:
-            raise self._failed(self._translate(exc, call), op) from exc
-
-    async def _within(
-        self, step: Awaitable[_T], deadline: float, failure: FailureClass, call: CallClock
-    ) -> _T:
-        """Await ``step`` by ``deadline`` (and the total deadline), else raise classified."""
-        timer = asyncio.timeout_at(min(deadline, call.total_at))
-        call.timer = timer
-        try:
-            async with timer:
-                return await step
-        except TimeoutError:
-            if not timer.expired():
-                raise
-            when = timer.when()
-            if when is not None and when >= call.total_at:
-                failure = FailureClass.TIMEOUT_TOTAL
-            raise timeout_error(self._api, failure, call.deadlines) from None
-        finally:
-            call.timer = None
-
-    async def _open(self, spec: HttpRequestSpec, call: CallClock) -> httpx.Response:
-        """Send the request; return once the response headers arrived."""
-        sending = self._client.send(self._requests.build(spec, call), stream=True)
-        response = await self._within(
-            sending, call.first_byte_at, FailureClass.TIMEOUT_FIRST_BYTE, call
-        )
-        call.headers_at = self._monotonic()
-        return response
-
-    async def _next_read(self, raw: AsyncIterator[bytes], call: CallClock) -> bytes | None:
-        """The next piece of the body within its deadline; None at its end."""
-        while True:
-            deadline, failure = call.next_read()
-            try:
-                data = await self._within(anext(raw), deadline, failure, call)
-            except StopAsyncIteration:
-                return None
-            if data:
-                call.got_body = True
-                call.bytes_received += len(data)
-                return data
-
-    async def _read_body(self, response: httpx.Response, call: CallClock, cap: int) -> bytes:
-        """The body, but never more than ``cap`` plus one network read.
-
-        Reading stops as soon as the cap is passed, so an endless body costs bounded
-        memory; the parser then reports the oversized body.
-        """
-        body = bytearray()
-        raw = body_of(response)
-        try:
-            while len(body) <= cap and (data := await self._next_read(raw, call)) is not None:
-                body += data
-        finally:
-            await close_body(raw, None)
-        return bytes(body)
-
-    async def _check_status(self, response: httpx.Response, call: CallClock) -> None:
-        """Raise the classified error for a redirect, a non-2xx or an encoded body."""
-        status = response.status_code
-        if 300 <= status < 400:
-            raise redirect_error(self._api, status, response.headers.get("location", ""))
-        if not 200 <= status < 300:
-            try:
-                body = await self._read_body(response, call, ERROR_BODY_CAP)
-            except (BackendError, httpx.TransportError):
-                # The status already says what failed; a broken error body must not
-                # turn a 503 into a "connection" failure.
-                body = b""
-            raise classify_http_error(
-                self._api, status, response.headers, body[:ERROR_BODY_CAP], now_epoch=self._wall()
-            )
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):
-            raise bad_response(
-                self._api, f"body is {encoding}-encoded although identity was requested"
-            )
-
-    # --- errors -----------------------------------------------------------------------
-
-    def _translate(self, exc: httpx.HTTPError, call: CallClock) -> BackendError:
-        """Classify an httpx error raised by the transport."""
-        if isinstance(exc, httpx.ConnectTimeout):
-            return timeout_error(self._api, FailureClass.TIMEOUT_CONNECT, call.deadlines)
-        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
-            # httpx's own timeouts are a backstop behind the asyncio deadlines.
-            return timeout_error(self._api, call.next_read()[1], call.deadlines)
-        if isinstance(exc, httpx.PoolTimeout):
-            return timeout_error(self._api, FailureClass.TIMEOUT_TOTAL, call.deadlines)
-        failure = FailureClass.UNKNOWN
-        if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
-            failure = FailureClass.CONNECTION
-        return transport_error(self._api, failure, type(exc).__name__, str(exc))
-
-    def _failed(self, exc: BackendError, op: str) -> BackendError:
-        """Log a failure; return it with the endpoint's name and URL."""
-        log.warning(
-            "endpoint.request.failed",
-            endpoint=self._name,
-            op=op,
-            failure=exc.failure.value,
-            status=exc.status,
-            retryable=exc.retryable,
-        )
-        return with_endpoint(exc, self._name, self._url)
-
-    def _log_complete(self, op: str, latency: float, ttft: float | None) -> None:
-        log.debug(
-            "endpoint.request.complete", endpoint=self._name, op=op, latency_s=latency, ttft_s=ttft
-        )

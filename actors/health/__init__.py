@@ -40,6 +40,7 @@ from actors.health._messages import (
     RunChecks,
     Screen,
     Screened,
+    Watch,
 )
 from actors.health._policy import HealthPolicy, quarantine_duration
 from actors.health._status import (
@@ -97,6 +98,7 @@ __all__ = [
     "HealthStatistics",
     "NotAdmitted",
     "NoteListed",
+    "Watch",
     "Probe",
     "RecordProbe",
     "ReleaseProbe",

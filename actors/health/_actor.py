@@ -64,6 +64,7 @@ from actors.health._messages import (
     RunChecks,
     Screen,
     Screened,
+    Watch,
 )
 from actors.health._policy import HealthPolicy
 from actors.health._status import (
@@ -131,6 +132,7 @@ class HealthActor(Actor[HealthMessage]):
         self._probe = probe
         self._interval = check_interval
         self._states: dict[str, DeploymentHealth] = {}
+        self._known: Mapping[str, DeploymentHealth] = {}
         self._proven: dict[str, float] = {}
         self._steady: set[str] = set()
         self._transitions = self._outcomes = self._rounds = self._checks = 0
@@ -141,6 +143,7 @@ class HealthActor(Actor[HealthMessage]):
         known = self._replayed if self._replayed is not None else await self._restore()
         self._replayed = None
         self._states = {did: _rehydrated(known.get(did), did) for did in self._deployments}
+        self._known = dict(known)  # its own copy: the replayed map is the projector's
         if self._probe is not None and self._interval > 0:
             self._timer = self.tell_every(self._interval, RunChecks())
 
@@ -174,6 +177,10 @@ class HealthActor(Actor[HealthMessage]):
                 for did in dids:
                     if did in self._states:
                         self._apply(did, CatalogSawModel())
+            case Watch(deployments=dids):
+                for did in dids:
+                    if did not in self._states:
+                        self._states[did] = _rehydrated(self._known.get(did), did)
             case GetHealth():
                 return HealthStates(states=dict(self._states))
             case GetHealthStatistics():

@@ -22,6 +22,7 @@ __all__ = [
     "HealthStates",
     "HealthStatistics",
     "NoteListed",
+    "Watch",
     "NotAdmitted",
     "RecordProbe",
     "ReleaseProbe",
@@ -129,6 +130,12 @@ class NoteListed(Ask[None], frozen=True):
     deployments: tuple[str, ...]
 
 
+class Watch(Ask[None], frozen=True):
+    """Watch these deployments too (models discovered after start); known ones stay."""
+
+    deployments: tuple[str, ...]
+
+
 class GetHealth(Ask[HealthStates], frozen=True):
     """Every watched deployment's health (a copy)."""
 
@@ -161,6 +168,7 @@ HealthMessage = (
     | ReportOutcome
     | ResetHealth
     | NoteListed
+    | Watch
     | GetHealth
     | GetHealthStatistics
     | RunChecks

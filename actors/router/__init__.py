@@ -66,6 +66,7 @@ from actors.router._select import (
 from actors.router._select import evolve as evolve_router
 from actors.router._types import (
     AttemptRecord,
+    Embeddings,
     ModelSettings,
     Reply,
     RetryPolicy,
@@ -93,6 +94,7 @@ __all__ = [
     "on_success",
     "AllCandidatesFailed",
     "AttemptRecord",
+    "Embeddings",
     "Driver",
     "EndAttempt",
     "EndRequest",

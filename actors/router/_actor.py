@@ -141,11 +141,12 @@ class RouterActor(Actor[RouterMessage]):
         kind: str | None,
         role: str | None,
         degraded: frozenset[str] = frozenset(),
+        routes: Mapping[str, ModelRoute] | None = None,
     ) -> Plan:
         unavailable = {d: Unavailable(reason=r, detail=t) for d, (r, t) in blocked.items()}
         return plan(
             chain,
-            self._routes,
+            {**routes, **self._routes} if routes else self._routes,  # configured ones win
             self._cursors,
             unavailable=unavailable,
             serves=(lambda m, e: f"{m}@{e}" not in unlisted) if unlisted else None,
@@ -163,12 +164,12 @@ class RouterActor(Actor[RouterMessage]):
 
     def _plan_route(self, m: PlanRoute) -> Planned:
         planned = self._plan(
-            m.chain, m.blocked, m.unlisted, m.performance, m.kind, m.role, m.degraded
+            m.chain, m.blocked, m.unlisted, m.performance, m.kind, m.role, m.degraded, m.routes
         )
         events = started_events(
             planned, request_id=m.request_id, at=m.at, role=m.role, model=m.model,
             kind=m.kind, stream=m.stream, prompt_chars=m.prompt_chars,
-            prompt_hash=m.prompt_hash, messages=m.messages,
+            prompt_hash=m.prompt_hash, messages=m.messages, operation=m.operation,
         )  # fmt: skip
         self._fold(events)
         self._counts["requests"] += 1
@@ -176,7 +177,7 @@ class RouterActor(Actor[RouterMessage]):
 
     def _plan_fallback(self, m: PlanFallback) -> Planned:
         planned = self._plan(
-            m.rest, m.blocked, m.unlisted, m.performance, m.kind, m.role, m.degraded
+            m.rest, m.blocked, m.unlisted, m.performance, m.kind, m.role, m.degraded, m.routes
         )
         if planned.empty:
             return Planned(plan=planned, events=(), view=self._view)

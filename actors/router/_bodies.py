@@ -44,9 +44,7 @@ def with_bodies(
     out: list[Event] = []
     for event in events:
         if isinstance(event, RequestStarted):
-            prompt = tuple(
-                BodyMessage(role=m.role, content=mask(m.content)) for m in request.messages
-            )
+            prompt = tuple(BodyMessage(role=m.role, content=mask(m.text)) for m in request.messages)
             event = replace(event, prompt=prompt)
         elif isinstance(event, RequestSucceeded) and reply is not None:
             event = replace(event, content=mask(reply))

@@ -25,6 +25,7 @@ from actors.endpoint import (
     ChatRequest,
     Chunk,
     Deadlines,
+    EmbedRequest,
     FailureClass,
 )
 from actors.health import ReleaseProbe, ReportOutcome
@@ -41,40 +42,51 @@ __all__ = ["Calls"]
 class Calls:
     """Makes the calls of a runtime's requests and reports their ends."""
 
-    def __init__(self, refs: Refs, models: Mapping[str, ModelSettings], clock: Clock) -> None:
+    def __init__(
+        self,
+        refs: Refs,
+        models: Mapping[str, ModelSettings],
+        clock: Clock,
+        discovered: ModelSettings | None = None,
+    ) -> None:
         self._refs = refs
         self._models = models
+        self._discovered = discovered
         self._clock = clock
 
+    def _settings(self, model: str) -> ModelSettings:
+        """A configured model's settings, else (a discovered model) the shared ones."""
+        settings = self._models.get(model) or self._discovered
+        if settings is None:
+            raise KeyError(f"model {model!r} is neither configured nor discovered")
+        return settings
+
     async def _admitted_call(
-        self, run: RunningRequest, step: Attempt, stream: bool
+        self, run: RunningRequest, step: Attempt, op: Literal["chat", "stream", "embed"]
     ) -> tuple[CallHandle, ChatRequest, Deadlines, float]:
-        """What every call starts with: the backend request (the call's settings, else
+        """What every call starts with: the backend request (the call's parameters over
         the model's defaults), its deadlines, the router told, the endpoint's handle."""
         target, request = step.target, run.request
-        settings = self._models[target.model]
+        settings = self._settings(target.model)
         req = ChatRequest(
             model=target.model,
             messages=request.messages,
-            max_tokens=request.max_tokens
-            if request.max_tokens is not None
-            else settings.max_tokens,
-            temperature=(
-                request.temperature if request.temperature is not None else settings.temperature
-            ),
-            stream=stream,
+            stream=op == "stream",
+            params=request.params.over(settings.defaults),
         )
         deadlines = _deadlines(settings, target.endpoint, step.remaining_s)
         self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
         started = self._clock.monotonic()
-        op: Literal["chat", "stream"] = "stream" if stream else "chat"
         handle = await ask(self._refs.endpoints[target.endpoint], Call(op))
         return handle, req, deadlines, started
 
     async def call(self, run: RunningRequest, step: Attempt) -> Succeeded | Failed:
-        """Call the deployment for a whole reply."""
+        """Call the deployment for a whole reply (or, for an embeddings request, its
+        vectors, kept in ``run.vectors``)."""
         clock = self._clock
-        handle, req, deadlines, started = await self._admitted_call(run, step, False)
+        if run.request.inputs:
+            return await self._embed(run, step)
+        handle, req, deadlines, started = await self._admitted_call(run, step, "chat")
         try:
             called: CallResult = await handle.chat(req, deadlines)
         except BackendError as exc:
@@ -87,7 +99,33 @@ class Calls:
             step=step, at=clock.time(), now=clock.monotonic(), latency_s=called.latency_s,
             ttft_s=called.ttft_s, tokens_per_s=called.tokens_per_s, usage=result.usage,
             content=result.content, chars=len(result.content),
-            finish_reason=result.finish_reason,
+            finish_reason=result.finish_reason, tool_calls=result.tool_calls,
+            logprobs=result.logprobs,
+        )  # fmt: skip
+
+    async def _embed(self, run: RunningRequest, step: Attempt) -> Succeeded | Failed:
+        clock, request = self._clock, run.request
+        handle, _, deadlines, started = await self._admitted_call(run, step, "embed")
+        req = EmbedRequest(
+            model=step.target.model,
+            inputs=request.inputs,
+            dimensions=request.dimensions,
+            options={
+                **self._settings(step.target.model).defaults.options,
+                **request.params.options,
+            },
+        )
+        try:
+            called = await handle.embed(req, deadlines)
+        except BackendError as exc:
+            return Failed(
+                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
+                latency_s=clock.monotonic() - started,
+            )  # fmt: skip
+        run.vectors = called.result.vectors
+        return Succeeded(
+            step=step, at=clock.time(), now=clock.monotonic(), latency_s=called.latency_s,
+            usage=called.result.usage,
         )  # fmt: skip
 
     async def open_stream(self, run: RunningRequest, step: Attempt) -> Outcome:
@@ -98,7 +136,7 @@ class Calls:
         ``run.final_chunk``) for a stream that ended before any text.
         """
         clock = self._clock
-        handle, req, deadlines, started = await self._admitted_call(run, step, True)
+        handle, req, deadlines, started = await self._admitted_call(run, step, "stream")
         chunks = handle.stream(req, deadlines)
         try:
             first = await _next(chunks)
@@ -119,6 +157,7 @@ class Calls:
             return Succeeded(
                 step=step, at=clock.time(), now=clock.monotonic(), latency_s=ttft,
                 ttft_s=ttft, usage=first.usage, finish_reason=first.finish_reason,
+                tool_calls=first.tool_calls,
             )  # fmt: skip
         run.opened = OpenStream(step=step, chunks=chunks, first=first, started=started, ttft=ttft)
         return Delivered(step=step, at=clock.time(), now=clock.monotonic())
@@ -147,7 +186,7 @@ class Calls:
         yield Succeeded(
             step=step, at=clock.time(), now=clock.monotonic(),
             latency_s=clock.monotonic() - started, ttft_s=opened.ttft, usage=chunk.usage,
-            chars=run.chars, finish_reason=chunk.finish_reason,
+            chars=run.chars, finish_reason=chunk.finish_reason, tool_calls=chunk.tool_calls,
         )  # fmt: skip
 
     # --- what an attempt's end tells the actors -----------------------------------------
@@ -233,6 +272,8 @@ def _piece(request_id: str, model: str, endpoint: str, chunk: Chunk) -> StreamCh
         done=chunk.done,
         finish_reason=chunk.finish_reason,
         usage=chunk.usage,
+        tool_calls=chunk.tool_calls,
+        logprobs=chunk.logprobs,
     )
 
 

@@ -29,23 +29,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, cast
 
 from actors._clock import Clock
-from actors._ref import ActorRef
-from actors.catalog import FindUnlisted
-from actors.health import AcquireProbe, Screen, Screened
+from actors.catalog import FindDiscovered, FindUnlisted
+from actors.health import AcquireProbe, Screen, Screened, Watch
 from actors.health import NotAdmitted as HealthNotAdmitted
 from actors.performance import GetPerformanceView, Observe, PerformanceState
-from actors.quota import QuotaMessage, QuotaUnavailable, Refused, Release
-from actors.quota import Reserve as ReserveQuota
+from actors.quota import Release
 from actors.router._bodies import Mask
 from actors.router._calls import Calls
 from actors.router._machine import (
     MachineSettings,
     next_step,
+    prompt_chars,
     prompt_hash,
     start,
 )
@@ -55,6 +53,7 @@ from actors.router._messages import (
     Planned,
     PlanRoute,
 )
+from actors.router._reserve import reserve
 from actors.router._run import (
     UNSTARTED,
     Refs,
@@ -63,6 +62,7 @@ from actors.router._run import (
     new_id,
     outcome_of,
 )
+from actors.router._select import ModelRoute
 from actors.router._steps import (
     Admit,
     Admitted,
@@ -75,17 +75,14 @@ from actors.router._steps import (
     NotAdmitted,
     Outcome,
     PassOver,
-    QuotaRefused,
     Repeat,
     Replan,
     Replanned,
     Reserve,
-    Reserved,
     Step,
     Wait,
 )
-from actors.router._steps import QuotaUnavailable as QuotaFailed
-from actors.router._types import ModelSettings, Reply, RouteRequest, StreamChunk
+from actors.router._types import Embeddings, ModelSettings, Reply, RouteRequest, StreamChunk
 from events import REQUEST_STREAM_PREFIX, Event
 
 __all__ = ["Driver", "Refs"]
@@ -108,6 +105,7 @@ class Driver:
         record: Record,
         publish: Publish,
         mask: Mask | None = None,
+        discovered: ModelSettings | None = None,
     ) -> None:
         """Create the driver.
 
@@ -121,10 +119,14 @@ class Driver:
             publish: Announces each event as it happens.
             mask: With ``event_log.store_bodies``, masks secrets in the messages and
                 replies then stored on the request's events; None: no bodies stored.
+            discovered: The settings of a model that is not configured but discovered
+                (its route is the catalog's: round robin over the endpoints listing it);
+                None: only configured models are routed.
         """
         self._refs = refs
         self._models = dict(models)
-        self._calls = Calls(refs, self._models, clock)
+        self._calls = Calls(refs, self._models, clock, discovered)
+        self._discovers = discovered is not None
         self._settings = settings
         self._clock = clock
         self._rng = rng
@@ -149,6 +151,25 @@ class Driver:
         # chat the loop returns the reply or raises.
         drive = self._drive(self._running(request), stream=False)
         return cast(Coroutine[Any, Any, Reply], drive)
+
+    async def embed(self, request: RouteRequest) -> Embeddings:
+        """Route one embeddings request (``request.inputs``) to its vectors.
+
+        The same loop as ``chat``: routing, health, retries, fallbacks, quota (prompt
+        tokens only) and events; the call is the endpoint's embeddings route.
+
+        Raises: as ``chat``.
+        """
+        if not request.inputs:
+            raise ValueError("an embeddings request needs inputs")
+        run = self._running(request)
+        reply = await self._drive(run, stream=False)
+        assert reply is not None
+        return Embeddings(
+            vectors=run.vectors, model=reply.model, endpoint=reply.endpoint,
+            usage=reply.usage, request_id=reply.request_id, attempts=reply.attempts,
+            latency_s=reply.latency_s, role=reply.role,
+        )  # fmt: skip
 
     async def stream(self, request: RouteRequest) -> AsyncGenerator[StreamChunk, None]:
         """Route one request to a stream of chunks (fallback only before the first).
@@ -266,7 +287,7 @@ class Driver:
             case Replan():
                 return await self._replan(run, step)
             case Reserve():
-                return await self._reserve(run, step)
+                return await reserve(self._refs, self._clock, run, step)
             case Admit(deployment=did, reservation=reservation):
                 answer = await ask(refs.health, AcquireProbe(did))
                 at, now = clock.time(), clock.monotonic()
@@ -287,8 +308,9 @@ class Driver:
 
     async def _view(
         self, chain: tuple[str, ...]
-    ) -> tuple[Screened, frozenset[str], PerformanceState | None]:
-        """What health, the catalog and the windows say about ``chain`` right now."""
+    ) -> tuple[Screened, frozenset[str], PerformanceState | None, dict[str, ModelRoute] | None]:
+        """What health, the catalog and the windows say about ``chain`` right now, and
+        the routes of its models that are discovered rather than configured."""
         refs = self._refs
         dids = self._dids.get(chain)
         if dids is None:
@@ -298,25 +320,35 @@ class Driver:
                 if m in self._models
                 for e in self._models[m].route.deployments
             )
+        routes = None
+        others = self._discovers and tuple(m for m in dict.fromkeys(chain) if m not in self._models)
+        if others:
+            found = (await ask(refs.catalog, FindDiscovered(others, stage=1))).found
+            routes = {m: ModelRoute(deployments=found[m][1]) for m in others if m in found}
+            more = tuple(f"{m}@{e}" for m, route in routes.items() for e in route.deployments)
+            await ask(refs.health, Watch(more))  # health tracks them from their first use
+            dids += more
         screened = await ask(refs.health, Screen(dids))
         unlisted = (await ask(refs.catalog, FindUnlisted(dids))).deployments
         ranked = None
         if not self._ranked.isdisjoint(chain):
             ranked = await ask(refs.performance, GetPerformanceView())
-        return screened, unlisted, ranked
+        return screened, unlisted, ranked, routes
 
     async def _plan_route(self, run: RunningRequest, stream: bool) -> Planned:
         request = run.request
-        health, unlisted, ranked = await self._view(request.chain)
+        health, unlisted, ranked, routes = await self._view(request.chain)
         planned = await ask(
             self._refs.router,
             PlanRoute(
                 request_id=run.id, chain=request.chain, at=self._clock.time(),
                 role=request.role, model=request.model, kind=request.kind, stream=stream,
-                prompt_chars=sum(len(m.content) for m in request.messages),
-                prompt_hash=prompt_hash(request.messages), messages=len(request.messages),
+                prompt_chars=prompt_chars(request),
+                prompt_hash=prompt_hash(request.messages, request.inputs),
+                messages=len(request.inputs or request.messages),
+                operation="embed" if request.inputs else "chat",
                 blocked=health.blocked, unlisted=unlisted, performance=ranked,
-                degraded=health.degraded,
+                degraded=health.degraded, routes=routes,
             ),
         )  # fmt: skip
         run.add(planned.events)
@@ -324,7 +356,7 @@ class Driver:
 
     async def _replan(self, run: RunningRequest, step: Replan) -> Replanned:
         request = run.request
-        health, unlisted, ranked = await self._view(step.rest)
+        health, unlisted, ranked, routes = await self._view(step.rest)
         at = self._clock.time()
         planned = await ask(
             self._refs.router,
@@ -332,7 +364,7 @@ class Driver:
                 request_id=run.id, rest=step.rest, at=at, role=request.role,
                 kind=request.kind, from_model=step.from_model, reason=step.reason,
                 detail=step.detail, blocked=health.blocked, unlisted=unlisted,
-                performance=ranked, degraded=health.degraded,
+                performance=ranked, degraded=health.degraded, routes=routes,
             ),
         )  # fmt: skip
         run.view = planned.view
@@ -340,39 +372,6 @@ class Driver:
             step=step, at=at, now=self._clock.monotonic(), plan=planned.plan,
             events=planned.events,
         )  # fmt: skip
-
-    async def _reserve(self, run: RunningRequest, step: Reserve) -> Outcome:
-        quota, clock = self._refs.quota, self._clock
-        assert quota is not None  # the machine reserves only with a quota actor
-        answer = await ask(
-            quota,
-            ReserveQuota(
-                reservation_id=step.reservation_id, request_id=run.id, model=step.model,
-                role=run.request.role, endpoint=step.endpoint,
-                estimated_tokens=step.estimated_tokens,
-            ),
-        )  # fmt: skip
-        if isinstance(answer, Refused):
-            return QuotaRefused(
-                step=step, at=clock.time(), now=clock.monotonic(), error=answer.error
-            )
-        if answer.commit is not None:
-            commit = asyncio.ensure_future(answer.commit)
-            try:
-                await asyncio.shield(commit)
-            except asyncio.CancelledError:
-                # Give it back once it is known to be in the log (undone if it is not).
-                commit.add_done_callback(functools.partial(_release_later, quota, step))
-                raise
-            except Exception as exc:
-                error = QuotaUnavailable(
-                    f"quota reservation for model {step.model!r} could not be recorded "
-                    f"({type(exc).__name__}: {exc}); the request was refused because quotas "
-                    "fail closed — check the event log (disk full? read-only?)"
-                )
-                error.__cause__ = exc
-                return QuotaFailed(step=step, at=clock.time(), now=clock.monotonic(), error=error)
-        return Reserved(step=step, at=clock.time(), now=clock.monotonic())
 
     # --- the call -----------------------------------------------------------------------
 
@@ -387,10 +386,3 @@ class Driver:
         refs.performance.notify(Observe(tuple(events[1:] if run.observed_start else events)))
         if not run.router_told:
             refs.router.notify(EndRequest(outcome_of(run.state), run.state.budget_refusals))
-
-
-def _release_later(
-    quota: ActorRef[QuotaMessage], step: Reserve, commit: asyncio.Future[None]
-) -> None:
-    if not commit.cancelled() and commit.exception() is None:
-        quota.notify(Release(reservation_id=step.reservation_id, reason="cancelled"))

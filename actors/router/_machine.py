@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import hashlib
 
+import msgspec
+
 from actors._backoff import backoff_delay
 from actors.endpoint import Message
 from actors.health import RecordOutcome
@@ -81,6 +83,7 @@ __all__ = [
     "health_report",
     "next_step",
     "on_outcome",
+    "prompt_chars",
     "prompt_hash",
     "start",
 ]
@@ -104,7 +107,7 @@ def start(
         stream=stream,
         started=now,
         chain=planned.chain,
-        prompt_chars=sum(len(m.content) for m in request.messages),
+        prompt_chars=prompt_chars(request),
         skipped=planned.skipped,
         model=first.model if first else None,
         group=first.deployments if first else (),
@@ -113,14 +116,28 @@ def start(
     )
 
 
-def prompt_hash(messages: tuple[Message, ...]) -> str:
-    """A short digest of the conversation (logged instead of the prompt itself)."""
+def prompt_chars(request: RouteRequest) -> int:
+    """Characters of the request's text: every message's (images left out) and every
+    input to embed."""
+    return sum(len(m.text) for m in request.messages) + sum(len(t) for t in request.inputs)
+
+
+def prompt_hash(messages: tuple[Message, ...], inputs: tuple[str, ...] = ()) -> str:
+    """A short digest of the conversation or the inputs (logged instead of them)."""
     digest = hashlib.blake2b(digest_size=8)
     for message in messages:
         digest.update(message.role.encode())
         digest.update(b"\x00")
-        digest.update(message.content.encode())
+        content = message.content
+        digest.update(
+            content.encode() if isinstance(content, str) else msgspec.json.encode(content)
+        )
+        for call in message.tool_calls:
+            digest.update(msgspec.json.encode(call))
         digest.update(b"\x01")
+    for text in inputs:
+        digest.update(text.encode())
+        digest.update(b"\x02")
     return digest.hexdigest()
 
 
@@ -180,7 +197,12 @@ def _prepare(state: RequestState, did: str, pending: Pending | None) -> Reserve 
     if state.settings.quota and (pending is None or not pending.reserved):
         model, endpoint = split_deployment(did)
         settings = state.settings
-        max_tokens = state.request.max_tokens or settings.max_tokens.get(model)
+        request = state.request
+        max_tokens = (
+            0  # embeddings generate nothing
+            if request.inputs
+            else request.params.max_tokens or settings.max_tokens.get(model)
+        )
         return Reserve(
             deployment=did,
             model=model,

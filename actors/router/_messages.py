@@ -9,7 +9,7 @@ import msgspec
 
 from actors._ask import Ask
 from actors.performance import PerformanceState
-from actors.router._select import Plan, RouterState
+from actors.router._select import ModelRoute, Plan, RouterState
 from events import Event
 
 __all__ = [
@@ -93,6 +93,11 @@ class PlanRoute(Ask[Planned], frozen=True, kw_only=True):
     performance: PerformanceState | None = None
     degraded: frozenset[str] = frozenset()
     """Deployments health calls degraded: they get less traffic (``_demote``)."""
+    routes: Mapping[str, ModelRoute] | None = None
+    """Routes of models of the chain that are not configured (discovered ones, as the
+    catalog listed them at planning)."""
+    operation: str = "chat"
+    """``chat`` or ``embed``."""
 
 
 class PlanFallback(Ask[Planned], frozen=True, kw_only=True):
@@ -111,6 +116,9 @@ class PlanFallback(Ask[Planned], frozen=True, kw_only=True):
     performance: PerformanceState | None = None
     degraded: frozenset[str] = frozenset()
     """Deployments health calls degraded: they get less traffic (``_demote``)."""
+    routes: Mapping[str, ModelRoute] | None = None
+    """Routes of models of the chain that are not configured (discovered ones, as the
+    catalog listed them at planning)."""
 
 
 class StartAttempt(Ask[None], frozen=True):

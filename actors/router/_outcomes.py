@@ -266,6 +266,7 @@ def _succeeded(state: RequestState, outcome: Succeeded) -> Fold:
         content=outcome.content, model=target.model, endpoint=target.endpoint, usage=usage,
         request_id=state.request_id, attempts=records, latency_s=latency,
         finish_reason=outcome.finish_reason, role=state.request.role,
+        tool_calls=outcome.tool_calls, logprobs=outcome.logprobs,
     )  # fmt: skip
     new = _replace(state, target=None, records=records, reply=reply, finished=True)
     return new, (succeeded, ended)

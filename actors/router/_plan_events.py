@@ -27,6 +27,7 @@ def started_events(
     prompt_chars: int,
     prompt_hash: str,
     messages: int = 0,
+    operation: str = "chat",
 ) -> tuple[Event, ...]:
     """The events that record a planned request: ``RequestStarted`` then the skips.
 
@@ -46,6 +47,7 @@ def started_events(
         prompt_chars=prompt_chars,
         prompt_hash=prompt_hash,
         messages=messages,
+        operation=operation,
     )
     return (started, *_skip_events(planned.skipped, request_id, at))
 

@@ -17,7 +17,7 @@ from actors._ask import Ask, R
 from actors._errors import ActorError
 from actors._ref import ActorRef
 from actors.catalog import CatalogMessage
-from actors.endpoint import Chunk, EndpointMessage, Message
+from actors.endpoint import Chunk, EndpointMessage
 from actors.health import HealthMessage
 from actors.performance import PerformanceMessage
 from actors.quota import QuotaMessage
@@ -72,7 +72,7 @@ class RunningRequest:
 
     __slots__ = (
         "chars", "events", "final_chunk", "id", "mask", "observed_start", "opened", "publish",
-        "recorded", "request", "router_told", "state", "view",
+        "recorded", "request", "router_told", "state", "vectors", "view",
     )  # fmt: skip
 
     def __init__(
@@ -89,6 +89,8 @@ class RunningRequest:
         self.chars = 0
         """Characters of text delivered to the caller (streams)."""
         self.final_chunk: StreamChunk | None = None
+        self.vectors: tuple[tuple[float, ...], ...] = ()
+        """An embeddings request's vectors, once an attempt succeeded."""
         self.opened: OpenStream | None = None
         """A stream's open call once its first chunk is due (``Delivered``)."""
         self.recorded = False
@@ -113,7 +115,7 @@ class RunningRequest:
 
 UNSTARTED = RequestState(
     request_id="",
-    request=RouteRequest(chain=(), messages=(Message(role="user", content=""),)),
+    request=RouteRequest(chain=()),
     settings=MachineSettings(),
     stream=False,
     started=0.0,

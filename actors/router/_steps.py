@@ -7,9 +7,11 @@ seconds, for the request deadline and latencies). See ``_machine`` for the rules
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
-from actors.endpoint import BackendError, Usage
+from actors.endpoint import BackendError, ToolCall, Usage
 from actors.quota import QuotaExceeded
 from actors.router._select import Plan
 from actors.router._types import Reply
@@ -217,6 +219,8 @@ class Succeeded(msgspec.Struct, frozen=True, kw_only=True):
     """The reply text (a stream's is not kept: only its length, ``chars``)."""
     chars: int = 0
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: Any = None
 
 
 class Failed(msgspec.Struct, frozen=True, kw_only=True):

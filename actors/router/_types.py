@@ -8,14 +8,16 @@ config and hands them to the ``Driver``; users receive ``Reply``/``StreamChunk``
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import msgspec
 
-from actors.endpoint import Deadlines, Message, Usage
+from actors.endpoint import Deadlines, Message, Parameters, ToolCall, Usage
 from actors.router._select import ModelRoute
 
 __all__ = [
     "AttemptRecord",
+    "Embeddings",
     "ModelSettings",
     "Reply",
     "RetryPolicy",
@@ -65,9 +67,10 @@ class ModelSettings(msgspec.Struct, frozen=True, kw_only=True):
     route: ModelRoute
     """Deployments (endpoint names) and the strategy among them."""
     max_tokens: int | None = None
-    """Default cap on generated tokens when the call sets none."""
-    temperature: float | None = None
-    """Default temperature when the call sets none."""
+    """Default cap on generated tokens when the call sets none (the quota estimate's)."""
+    defaults: Parameters = Parameters()
+    """The model's configured parameters (``max_tokens``, ``temperature``, ``options``),
+    under whatever a call sets."""
     deadlines: dict[str, Deadlines] = msgspec.field(default_factory=dict)
     """Endpoint name -> deadlines of this model there; missing: the client's defaults."""
 
@@ -77,18 +80,20 @@ class RouteRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     chain: tuple[str, ...]
     """Configured model names: the primary first, then the fallbacks."""
-    messages: tuple[Message, ...]
-    """The conversation, oldest first."""
+    messages: tuple[Message, ...] = ()
+    """The conversation, oldest first (empty for embeddings)."""
+    inputs: tuple[str, ...] = ()
+    """The texts to embed: an embeddings request when not empty."""
     role: str | None = None
     """The role asked for (None when a model was asked for)."""
     model: str | None = None
     """The model asked for directly (None when a role was asked for)."""
     kind: str | None = None
     """Task kind for performance tracking."""
-    max_tokens: int | None = None
-    """Cap on generated tokens; None: the model's default."""
-    temperature: float | None = None
-    """Sampling temperature; None: the model's default."""
+    params: Parameters = Parameters()
+    """How to generate; what is not set comes from the model's defaults."""
+    dimensions: int | None = None
+    """Embeddings only: truncate the vectors to this many dimensions."""
     request_id: str | None = None
     """The request's id; the router makes one when None."""
 
@@ -139,14 +144,33 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     latency_s: float
     """Seconds from acceptance to the answer, retries and backoff included."""
     finish_reason: str | None = None
-    """``stop``, ``length``... when the backend says."""
+    """``stop``, ``length``, ``tool_calls``... when the backend says."""
     role: str | None = None
     """The role asked for, if any."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model asks to call (answer each with a ``tool`` message)."""
+    logprobs: Any = None
+    """Log probabilities as the backend sent them, when the call asked for them."""
 
     @property
     def deployment(self) -> str:
         """``model@endpoint`` of the answer."""
         return f"{self.model}@{self.endpoint}"
+
+    def message(self) -> dict[str, Any]:
+        """The reply as an assistant message to append to the conversation (OpenAI
+        shape: ``content`` and, when the model called tools, ``tool_calls``)."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": call.type,
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in self.tool_calls
+            ]
+        return message
 
 
 class StreamChunk(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,3 +188,27 @@ class StreamChunk(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: str | None = None
     usage: Usage | None = None
     """Token counts, on the final chunk when reported."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """On the final chunk: the tool calls of the whole stream, assembled."""
+    logprobs: Any = None
+    """This chunk's log probabilities as the backend sent them, when asked for."""
+
+
+class Embeddings(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to ``embed``: one vector per input, in order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    model: str
+    """The configured model that answered."""
+    endpoint: str
+    usage: Usage | None
+    """Prompt tokens the backend reported (None when missing or not sane)."""
+    request_id: str
+    attempts: tuple[AttemptRecord, ...]
+    latency_s: float
+    role: str | None = None
+
+    @property
+    def deployment(self) -> str:
+        """``model@endpoint`` of the answer."""
+        return f"{self.model}@{self.endpoint}"

@@ -94,6 +94,7 @@ def explain(events: Sequence[StoredEvent], health: Sequence[StoredEvent] = ()) -
         model=started.model,
         kind=started.kind,
         stream=started.stream,
+        operation=started.operation,
         started_at=started.at,
         prompt_chars=started.prompt_chars,
         messages=started.messages,

@@ -86,6 +86,11 @@ def _asked(expl: Explanation) -> str:
     kind = f" (task kind {expl.kind!r})" if expl.kind and expl.kind != expl.role else ""
     mode = "streaming" if expl.stream else "not streaming"
     size = f"{plural(expl.messages, 'message')}, {expl.prompt_chars} prompt characters"
+    if expl.operation == "embed":
+        mode, size = (
+            "embeddings",
+            f"{plural(expl.messages, 'input')}, {expl.prompt_chars} characters",
+        )
     return f"{target}{kind}, {mode}, {size}"
 
 

@@ -76,6 +76,8 @@ class Explanation(msgspec.Struct, frozen=True, kw_only=True):
     model: str | None
     kind: str | None
     stream: bool
+    operation: str = "chat"
+    """``chat`` or ``embed`` (an embeddings request: ``messages`` counts inputs)."""
     started_at: float
     prompt_chars: int
     messages: int

@@ -15,32 +15,43 @@ runtime or server could not start, 2 for a bad command line, config, key or sett
 Routes (all behind the key when one is set, ``/health`` and ``/metrics`` included)::
 
     POST /v1/chat/completions     OpenAI chat; "stream": true for SSE ending in [DONE]
-    GET  /v1/models               roles, models and aliases
+    POST /v1/embeddings           OpenAI embeddings; float or base64 vectors
+    GET  /v1/models               every name rt.list_models() routes
     POST /api/chat                Ollama chat; NDJSON stream by default, "stream": false
-    POST /api/generate            Ollama generate: prompt (+ system) as one chat turn
-    GET  /api/tags                roles, models and aliases, Ollama-shaped
+    POST /api/generate            Ollama generate: prompt (+ system, images) as one turn
+    POST /api/embed               Ollama embeddings (/api/embeddings: the legacy form)
+    GET  /api/tags                every name rt.list_models() routes, Ollama-shaped
+    POST /api/show                a model's details, from its Ollama backend if it has one
+    GET  /api/ps                  the models the Ollama backends have loaded
+    GET  /api/version             the highest Ollama backend version (else serve's own)
     GET  /health                  rt.health() as JSON: 200 if any model is usable, else 503
     GET  /metrics                 Prometheus text: llmrt_* runtime and llmrt_http_* families
     GET  /performance-metrics     rt.performance(); ?kind=K (alias ?agent_type=K) for one
                                   task kind
 
-The ``model`` of a request is a role name (its fallback chain is used), or a configured
-model name or alias; a role wins a tie. Unknown names get 404 listing what exists.
-An optional ``kind`` body field (OpenAI: also ``metadata.kind``) labels the request's
-task kind for performance routing. ``model`` in replies is the model that answered;
-``x-request-id``, ``x-llmrt-model`` and ``x-llmrt-endpoint`` headers tell the
-runtime's request id and where the answer came from. Fallbacks are invisible to
-clients: only a request every candidate failed gets an error (502, or 503 when none
-was available), marked ``x-should-retry: false`` since the runtime already retried.
+The ``model`` of a request is a role name (its fallback chain is used), or a model name
+or alias ``rt.list_models()`` lists; a role wins a tie. Unknown names get 404 listing
+what exists. Every request parameter reaches the runtime (tools, tool_choice,
+response_format / format, stop, seed, top_p, top_k, penalties, logprobs, backend
+options such as num_ctx and keep_alive; OpenAI fields serve does not know go in
+``options``): a backend that cannot take one makes the call fail with 400 naming it,
+nothing is dropped. Serve never sets ``max_tokens`` itself: ``--max-tokens`` only
+refuses larger requests. An optional ``kind`` body field (OpenAI: also
+``metadata.kind``) labels the request's task kind for performance routing. ``model``
+in replies is the model that answered; ``x-request-id``, ``x-llmrt-model`` and
+``x-llmrt-endpoint`` headers tell the runtime's request id and where the answer came
+from. Fallbacks are invisible to clients: only a request every candidate failed gets
+an error (502, or 503 when none was available), marked ``x-should-retry: false``
+since the runtime already retried.
 
 Security: listens on 127.0.0.1 by default and refuses any other
 address without a key of at least 16 characters; the key comes from an environment
 variable (``--api-key-env``, default ``LLMRT_API_KEY``) or a file, never the command
 line; it is compared in constant time on every route; a key in the query string
 (``?key=``, ``?api_key=``, ``?token=``...) is refused with 400; bodies over
-``--max-body-bytes`` (1 MiB; chunked ones too) get 413; ``max_tokens`` over the cap,
-too many or too long messages, malformed JSON and wrong types get 400 naming the
-field; a body that tries to set a backend (``base_url``, ``api_key``, ``url``,
+``--max-body-bytes`` (1 MiB; chunked ones too) get 413; ``max_tokens`` over the cap
+(32768), too many or too long messages, malformed JSON and wrong types get 400 naming
+the field; a body that tries to set a backend (``base_url``, ``api_key``, ``url``,
 ``headers``... see ``BACKEND_FIELDS``) gets 400: backends come from the config only.
 A client that disconnects has its runtime request cancelled.
 

@@ -2,11 +2,17 @@
 
 Routes (every one behind the bearer key when a key is set)::
 
-    POST /v1/chat/completions      OpenAI chat, stream or not
-    GET  /v1/models                roles, models and aliases as OpenAI models
+    POST /v1/chat/completions      OpenAI chat, stream or not (tools, JSON output...)
+    POST /v1/embeddings            OpenAI embeddings (float or base64)
+    GET  /v1/models                every name rt.list_models() routes, as OpenAI models
     POST /api/chat                 Ollama chat, NDJSON stream (default) or not
-    POST /api/generate             Ollama generate (prompt + system)
-    GET  /api/tags                 roles, models and aliases as Ollama models
+    POST /api/generate             Ollama generate (prompt + system + images)
+    POST /api/embed                Ollama embeddings
+    POST /api/embeddings           Ollama's legacy embeddings (one prompt)
+    GET  /api/tags                 every name rt.list_models() routes, as Ollama models
+    POST /api/show                 a model's details (from its Ollama backend if any)
+    GET  /api/ps                   the Ollama backends' loaded models
+    GET  /api/version              the highest Ollama backend version (else ours)
     GET  /health                   rt.health(); 200 if any model is usable, else 503
     GET  /metrics                  Prometheus text format (runtime + HTTP families)
     GET  /performance-metrics      rt.performance(); ?kind= or ?agent_type= for one kind
@@ -26,13 +32,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from actors.router import Reply, StreamChunk
+from actors.router import Embeddings, Reply, StreamChunk
 from events import get_logger
 from runtime._metrics import RuntimeMetrics
 from runtime._runtime import Runtime
-from runtime.serve import _ollama, _openai
+from runtime.serve import _embeddings, _ollama, _openai
+from runtime.serve._backends import OllamaBackends
 from runtime.serve._body import read_json
 from runtime.serve._errors import ClientGone, HttpError, from_runtime_error
+from runtime.serve._fields import opt_bool
 from runtime.serve._limits import ChatCall
 from runtime.serve._middleware import Guard, HttpMetrics, Observe
 from runtime.serve._relay import Relay
@@ -47,10 +55,16 @@ log = get_logger(__name__)
 
 ROUTES = (
     "/v1/chat/completions",
+    "/v1/embeddings",
     "/v1/models",
     "/api/chat",
     "/api/generate",
+    "/api/embed",
+    "/api/embeddings",
     "/api/tags",
+    "/api/show",
+    "/api/ps",
+    "/api/version",
     "/health",
     "/metrics",
     "/performance-metrics",
@@ -83,6 +97,7 @@ def create_app(
         try:
             yield
         finally:
+            await api.backends.aclose()
             if own:
                 runtime_metrics.close()
 
@@ -117,14 +132,21 @@ class _Api:
         self._metrics = metrics
         self._relay = Relay(rt, settings)
         self._started = time.time()
+        self.backends = OllamaBackends(rt.config)
 
     def routes(self) -> list[Route]:
         return [
             Route("/v1/chat/completions", self.openai_chat, methods=["POST"]),
+            Route("/v1/embeddings", self.openai_embeddings, methods=["POST"]),
             Route("/v1/models", self.openai_models, methods=["GET"]),
             Route("/api/chat", self.ollama_chat, methods=["POST"]),
             Route("/api/generate", self.ollama_generate, methods=["POST"]),
+            Route("/api/embed", self.ollama_embed, methods=["POST"]),
+            Route("/api/embeddings", self.ollama_embeddings, methods=["POST"]),
             Route("/api/tags", self.ollama_tags, methods=["GET"]),
+            Route("/api/show", self.ollama_show, methods=["POST"]),
+            Route("/api/ps", self.ollama_ps, methods=["GET"]),
+            Route("/api/version", self.ollama_version, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
             Route("/performance-metrics", self.performance, methods=["GET"]),
@@ -154,7 +176,7 @@ class _Api:
         call = _ollama.parse_generate(await self._body(request), self._settings)
         if not call.messages:  # Ollama's "load the model" call: nothing to generate
             self._relay.check_target(call)
-            body = _ollama.load_body("generate", call.target, time.time())
+            body = _ollama.load_body(call.target, time.time())
             return json_response(body)
         return await self._ollama("generate", call, request)
 
@@ -170,12 +192,47 @@ class _Api:
         body = _ollama.reply_body(route, reply, time.time())
         return json_response(body, headers=_reply_headers(reply))
 
+    async def openai_embeddings(self, request: Request) -> Response:
+        call = _embeddings.parse_openai_embeddings(await self._body(request))
+        answer = await self._relay.embed(call, request.receive)
+        body = _embeddings.openai_embeddings_body(answer, call.encoding)
+        return json_response(body, headers=_reply_headers(answer))
+
+    async def ollama_embed(self, request: Request) -> Response:
+        call = _embeddings.parse_ollama_embed(await self._body(request))
+        answer = await self._relay.embed(call, request.receive)
+        return json_response(_embeddings.ollama_embed_body(answer), headers=_reply_headers(answer))
+
+    async def ollama_embeddings(self, request: Request) -> Response:
+        call = _embeddings.parse_ollama_embeddings(await self._body(request))
+        answer = await self._relay.embed(call, request.receive)
+        body = _embeddings.ollama_embeddings_body(answer)
+        return json_response(body, headers=_reply_headers(answer))
+
     async def openai_models(self, request: Request) -> Response:
-        entries = catalog_entries(self._rt.config)
+        entries = catalog_entries(self._rt.list_models())
         return json_response(_openai.models_list(entries, int(self._started)))
 
     async def ollama_tags(self, request: Request) -> Response:
-        return json_response(_ollama.tags(catalog_entries(self._rt.config), self._started))
+        return json_response(_ollama.tags(catalog_entries(self._rt.list_models()), self._started))
+
+    async def ollama_show(self, request: Request) -> Response:
+        body = await self._body(request)
+        name = body.get("model") or body.get("name")
+        if not isinstance(name, str) or not name:
+            raise HttpError(
+                400, "'model' must be a non-empty string", code="invalid_field", param="model"
+            )
+        verbose = opt_bool(body, "verbose", False)
+        return json_response(
+            await self.backends.show(name, self._rt.list_models(), verbose=verbose)
+        )
+
+    async def ollama_ps(self, request: Request) -> Response:
+        return json_response(await self.backends.ps())
+
+    async def ollama_version(self, request: Request) -> Response:
+        return json_response(await self.backends.version())
 
     async def health(self, request: Request) -> Response:
         status, body = health_view(self._rt.health())
@@ -204,7 +261,7 @@ def _kind_query(request: Request) -> str | None:
     return values.pop() if values else None
 
 
-def _reply_headers(reply: Reply) -> dict[str, str]:
+def _reply_headers(reply: Reply | Embeddings) -> dict[str, str]:
     return {
         "x-request-id": reply.request_id,
         "x-llmrt-model": reply.model,

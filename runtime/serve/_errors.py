@@ -5,7 +5,8 @@ Each protocol renders the same ``HttpError`` in its own error shape (OpenAI
 
 The mapping::
 
-    InvalidRequest            400 invalid_request
+    InvalidRequest            400 invalid_request (param: the field its message names)
+    UnsupportedParameter      400 unsupported_parameter (param: its parameter)
     RequestRejected           400 <failure class> (context_overflow...), not retried
     ModelNotFoundError        404 model_not_found
     QuotaExceeded             429 quota_exceeded, Retry-After = seconds to the reset
@@ -24,6 +25,7 @@ the official clients do not retry them again (retries belong to one layer only).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 from events._secrets import redact_secrets
@@ -37,11 +39,20 @@ from runtime._errors import (
     RequestRejected,
     RuntimeNotRunning,
     StateUnavailable,
+    UnsupportedParameter,
 )
 
 __all__ = ["ClientGone", "HttpError", "from_runtime_error", "openai_type"]
 
 _NO_RETRY = {"x-should-retry": "false"}
+_PARAMS = (
+    "max_tokens|temperature|top_p|top_k|seed|stop|frequency_penalty|presence_penalty|"
+    "repeat_penalty|logprobs|top_logprobs|tools|tool_choice|response_format|options|"
+    "dimensions|inputs|input|messages"
+)
+_FIELD = re.compile(rf"^((?:{_PARAMS})(?:\[\d+\]|\.[A-Za-z_]\w*)*)\b")
+"""A field path at the start of an ``InvalidRequest`` message (``top_p must be...``,
+``messages[2].role must be...``)."""
 
 
 class ClientGone(Exception):
@@ -107,8 +118,12 @@ def from_runtime_error(exc: Exception, *, now: float) -> HttpError | None:
     """
     rid = getattr(exc, "request_id", None)
     message = str(exc)
+    if isinstance(exc, UnsupportedParameter):
+        return HttpError(400, message, code="unsupported_parameter", param=exc.parameter)
     if isinstance(exc, InvalidRequest):
-        return HttpError(400, message, code="invalid_request")
+        field = _FIELD.match(message)
+        param = field.group(1) if field else None
+        return HttpError(400, message, code="invalid_request", param=param)
     if isinstance(exc, RequestRejected):
         return HttpError(400, message, code=exc.failure, request_id=rid, headers=_NO_RETRY)
     if isinstance(exc, ModelNotFoundError):

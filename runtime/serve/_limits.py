@@ -1,9 +1,13 @@
 """Checks on request bodies shared by both protocols (pure): fields, types, caps.
 
 Every refusal is an ``HttpError`` 400 naming the field at fault (``messages[2].content``,
-``options.num_predict``...). A client can never choose a backend: a body that carries
-any of ``BACKEND_FIELDS`` (at the top level, in Ollama's ``options`` or OpenAI's
-``metadata``) is refused, since backend URLs and keys come from the config only.
+``options.num_predict``...). Messages are checked against the count and size caps only
+and passed on as they came (OpenAI's or Ollama's shape: images, tool calls, tool
+results): the runtime's parser checks the rest and names the field at fault.
+
+A client can never choose a backend: a body that carries any of ``BACKEND_FIELDS`` (at
+the top level, in Ollama's ``options`` or OpenAI's ``metadata``) is refused, since backend
+URLs and keys come from the config only.
 """
 
 from __future__ import annotations
@@ -15,21 +19,18 @@ from typing import Any
 import msgspec
 
 from runtime.serve._errors import HttpError
+from runtime.serve._fields import bad_field, kind_of, opt_str
 from runtime.serve._settings import ServeSettings
 
 __all__ = [
     "BACKEND_FIELDS",
     "ChatCall",
     "check_max_tokens",
-    "opt_bool",
-    "opt_number",
-    "opt_object",
-    "opt_str",
+    "check_tools",
     "parse_kind",
     "parse_messages",
     "reject_backend_fields",
     "reject_unsupported",
-    "required_str",
 ]
 
 BACKEND_FIELDS = frozenset(
@@ -60,9 +61,7 @@ BACKEND_FIELDS = frozenset(
 )
 """Body fields that would choose a backend or its credentials: always refused."""
 
-ROLES = frozenset({"system", "user", "assistant"})
-_ROLE_ALIASES = {"developer": "system"}
-"""OpenAI's ``developer`` role is its newer name for ``system``."""
+ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 _KIND = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
@@ -70,13 +69,13 @@ class ChatCall(msgspec.Struct, frozen=True, kw_only=True):
     """One chat request, whichever protocol it came in."""
 
     target: str
-    """The ``model`` field: a role name, or a configured model name or alias."""
-    messages: tuple[dict[str, str], ...]
-    """``{"role", "content"}`` pairs, oldest first."""
+    """The ``model`` field: a role name, or a model name or alias the runtime lists."""
+    messages: tuple[dict[str, Any], ...]
+    """The messages as sent (OpenAI's or Ollama's shape), oldest first."""
     stream: bool
-    max_tokens: int | None = None
-    """None: the models' defaults, capped at ``max_tokens_cap``."""
-    temperature: float | None = None
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    """``GenerationParams`` for ``rt.chat``/``rt.stream`` (only those the client set;
+    ``options`` holds the backend-specific rest)."""
     kind: str | None = None
     """Task kind for performance tracking (default: the role's)."""
     include_usage: bool = False
@@ -101,71 +100,24 @@ def reject_backend_fields(body: Mapping[str, Any], where: str = "") -> None:
             )
 
 
-def reject_unsupported(body: Mapping[str, Any], names: tuple[str, ...]) -> None:
-    """Refuse fields this facade cannot honour when they carry a real value.
+def reject_unsupported(body: Mapping[str, Any], names: tuple[str, ...], why: str) -> None:
+    """Refuse fields this facade cannot carry when they hold a real value.
 
-    Empty or null values (``"tools": []`` as the Ollama client always sends) pass.
+    Empty or null values (``"suffix": ""`` as some clients send) pass.
     """
     for name in names:
         value = body.get(name)
         if value not in (None, "", [], {}, False):
             raise HttpError(
                 400,
-                f"{name!r} is not supported by this server (plain chat only); remove it",
+                f"{name!r} is not supported by this server: {why}; remove it",
                 code="unsupported_field",
                 param=name,
             )
 
 
-def required_str(body: Mapping[str, Any], name: str) -> str:
-    """A required non-empty string field."""
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        got = "missing" if value is None else f"got {_kind_of(value)}"
-        raise _bad(name, f"{name!r} must be a non-empty string ({got})")
-    return value
-
-
-def opt_str(body: Mapping[str, Any], name: str, where: str = "") -> str | None:
-    """An optional string field (null counts as absent)."""
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise _bad(where + name, f"{where + name!r} must be a string, got {_kind_of(value)}")
-    return value
-
-
-def opt_bool(body: Mapping[str, Any], name: str, default: bool) -> bool:
-    """An optional boolean field."""
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise _bad(name, f"{name!r} must be true or false, got {_kind_of(value)}")
-    return value
-
-
-def opt_number(body: Mapping[str, Any], name: str, where: str = "") -> float | None:
-    """An optional number field (booleans are not numbers)."""
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(where + name, f"{where + name!r} must be a number, got {_kind_of(value)}")
-    return float(value)
-
-
-def opt_object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """An optional JSON object field ({} when absent)."""
-    value = body.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _bad(name, f"{name!r} must be an object, got {_kind_of(value)}")
-    return value
-
-
 def check_max_tokens(value: Any, field: str, cap: int, *, negative_means_none: bool) -> int | None:
-    """``value`` as a token limit within ``cap``.
+    """``value`` as a token limit within ``cap`` (the server never sets one itself).
 
     Args:
         value: The field's value (None: not set).
@@ -179,11 +131,11 @@ def check_max_tokens(value: Any, field: str, cap: int, *, negative_means_none: b
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(field, f"{field!r} must be an integer, got {_kind_of(value)}")
+        raise bad_field(field, f"{field!r} must be an integer, got {kind_of(value)}")
     if value < 0 and negative_means_none:
         return None
     if value < 1:
-        raise _bad(field, f"{field!r} must be >= 1, got {value}")
+        raise bad_field(field, f"{field!r} must be >= 1, got {value}")
     if value > cap:
         raise HttpError(
             400,
@@ -194,26 +146,39 @@ def check_max_tokens(value: Any, field: str, cap: int, *, negative_means_none: b
     return value
 
 
+def check_tools(value: Any, field: str = "tools") -> list[dict[str, Any]] | None:
+    """``tools``: an array of objects (None when absent; each tool is checked by the
+    runtime, which names the one at fault)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        raise bad_field(
+            field, f"{field!r} must be an array of {{'type': 'function', 'function': ...}}"
+        )
+    return value
+
+
 def parse_kind(body: Mapping[str, Any], *, where: str = "") -> str | None:
     """The optional task kind (``kind``): 1-64 of letters, digits, ``_.:-``."""
     value = opt_str(body, "kind", where)
     if value is not None and not _KIND.fullmatch(value):
         field = where + "kind"
-        raise _bad(field, f"{field!r} must be 1-64 letters, digits or _.:- characters")
+        raise bad_field(field, f"{field!r} must be 1-64 letters, digits or _.:- characters")
     return value
 
 
-def parse_messages(value: Any, settings: ServeSettings) -> tuple[dict[str, str], ...]:
-    """The ``messages`` array as role/content pairs, within the count and size caps.
+def parse_messages(value: Any, settings: ServeSettings) -> tuple[dict[str, Any], ...]:
+    """The ``messages`` array as sent, within the count and size caps.
 
-    Content may be a string or OpenAI's list of ``{"type": "text", "text": ...}`` parts;
-    images and tool messages are refused (the runtime relays plain chat).
+    Raises:
+        HttpError: 400 for a missing or empty array, too many messages, a message that
+            is not an object or has no known role, or text over the size cap.
     """
     if not isinstance(value, list):
-        got = "missing" if value is None else f"got {_kind_of(value)}"
-        raise _bad("messages", f"'messages' must be an array of messages ({got})")
+        got = "missing" if value is None else f"got {kind_of(value)}"
+        raise bad_field("messages", f"'messages' must be an array of messages ({got})")
     if not value:
-        raise _bad("messages", "'messages' is empty; send at least one message")
+        raise bad_field("messages", "'messages' is empty; send at least one message")
     if len(value) > settings.max_messages:
         raise HttpError(
             400,
@@ -225,66 +190,41 @@ def parse_messages(value: Any, settings: ServeSettings) -> tuple[dict[str, str],
     return tuple(_message(item, f"messages[{i}]", settings) for i, item in enumerate(value))
 
 
-def _message(item: Any, where: str, settings: ServeSettings) -> dict[str, str]:
+def _message(item: Any, where: str, settings: ServeSettings) -> dict[str, Any]:
     if not isinstance(item, dict):
-        raise _bad(where, f"{where!r} must be an object with 'role' and 'content'")
+        raise bad_field(where, f"{where!r} must be an object with 'role' and 'content'")
     role = item.get("role")
-    role = _ROLE_ALIASES.get(role, role) if isinstance(role, str) else role
     if role not in ROLES:
-        raise _bad(
+        raise bad_field(
             f"{where}.role",
-            f"'{where}.role' must be one of system, user, assistant, got {role!r:.40}",
+            f"'{where}.role' must be one of {', '.join(sorted(ROLES))}, got {role!r:.40}",
         )
-    if item.get("images"):
-        raise _bad(f"{where}.images", f"'{where}.images': images are not supported")
-    content = _content(item.get("content"), f"{where}.content")
-    if len(content) > settings.max_message_chars:
+    content = item.get("content")
+    if content is not None and not isinstance(content, str | list):
+        raise bad_field(
+            f"{where}.content",
+            f"'{where}.content' must be a string or an array of parts, got {kind_of(content)}",
+        )
+    size = _text_size(content)
+    if size > settings.max_message_chars:
         raise HttpError(
             400,
-            f"'{where}.content' has {len(content)} characters, over this server's cap of "
+            f"'{where}.content' has {size} characters, over this server's cap of "
             f"{settings.max_message_chars}",
             code="message_too_long",
             param=f"{where}.content",
         )
-    return {"role": role, "content": content}
+    return item
 
 
-def _content(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""  # an assistant turn that only called tools has no content
-    if isinstance(value, list):
-        texts = []
-        for i, part in enumerate(value):
-            if not (
-                isinstance(part, dict)
-                and part.get("type") == "text"
-                and isinstance(part.get("text"), str)
-            ):
-                raise _bad(
-                    f"{where}[{i}]",
-                    f"'{where}[{i}]' must be a text part "
-                    "({'type': 'text', 'text': ...}); other parts are not supported",
-                )
-            texts.append(part["text"])
-        return "".join(texts)
-    raise _bad(where, f"{where!r} must be a string or an array of text parts")
-
-
-def _bad(field: str, message: str) -> HttpError:
-    return HttpError(400, message, code="invalid_field", param=field)
-
-
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+def _text_size(content: Any) -> int:
+    """Characters of text in a content string or parts list (images: the body cap)."""
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(
+            len(part["text"])
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return 0

@@ -1,13 +1,23 @@
 """The OpenAI wire format (pure): chat requests in, completions and SSE chunks out.
 
-``/v1/chat/completions`` takes ``model`` (a role, or a configured model name or alias),
-``messages``, ``stream``, ``max_tokens`` (or ``max_completion_tokens``),
-``temperature``, ``stream_options.include_usage`` and, for performance tracking, an
-optional ``kind`` (top level, e.g. ``extra_body={"kind": "code"}``, or
-``metadata.kind``). Other standard sampling fields are accepted and ignored; ``tools``,
-``functions``, ``n`` > 1 and a JSON ``response_format`` are refused with 400.
+``/v1/chat/completions`` takes ``model`` (a role, or a model name or alias the runtime
+lists), ``messages`` (passed on as sent: text, image parts, assistant ``tool_calls``,
+``tool`` results), ``stream``, ``stream_options.include_usage``, ``max_tokens`` (or
+``max_completion_tokens``; none: the models' own defaults), ``temperature``,
+``top_p``, ``top_k``, ``seed``, ``stop``, the penalties, ``logprobs``,
+``top_logprobs``, ``tools``, ``tool_choice`` and ``response_format``, which become the
+runtime's parameters; and, for performance tracking, an optional ``kind`` (top level,
+e.g. ``extra_body={"kind": "code"}``, or ``metadata.kind``). Every other field
+(``user``, ``parallel_tool_calls``, ``logit_bias``...) is passed on in ``options``:
+an OpenAI-compatible backend gets it verbatim, and a call that may reach a backend
+unable to take it is refused naming it. Nothing is dropped. ``n`` > 1 and the
+deprecated ``functions``/``function_call`` are refused with 400.
 
-A stream is ``data: {chat.completion.chunk}`` events ending in ``data: [DONE]``; a
+A reply's ``message.tool_calls`` are OpenAI's (``content`` null when the model only
+called tools, ``finish_reason: "tool_calls"``).
+
+A stream is ``data: {chat.completion.chunk}`` events ending in ``data: [DONE]``; tool
+calls arrive whole in one ``tool_calls`` delta before the ``finish_reason`` event; a
 failure after the first chunk ends it with ``data: {"error": {...}}`` and no
 ``[DONE]``, which the official client raises as ``APIError``.
 """
@@ -19,37 +29,72 @@ from typing import Any, Final
 
 import msgspec
 
-from actors.endpoint import Usage
+from actors.endpoint import ToolCall, Usage
 from actors.router import Reply, StreamChunk
 from runtime.serve._errors import HttpError, openai_type
+from runtime.serve._fields import (
+    bad_field,
+    opt_bool,
+    opt_object,
+    required_str,
+    sampling_params,
+)
 from runtime.serve._limits import (
     ChatCall,
     check_max_tokens,
-    opt_bool,
-    opt_number,
-    opt_object,
+    check_tools,
     parse_kind,
     parse_messages,
     reject_backend_fields,
     reject_unsupported,
-    required_str,
 )
 from runtime.serve._settings import ServeSettings
 
 __all__ = [
     "SSE_DONE",
-    "chunk_event",
+    "chunk_events",
     "completion",
     "error_body",
     "error_event",
     "models_list",
+    "openai_logprobs",
     "parse_chat",
     "usage_event",
 ]
 
 SSE_DONE: Final = b"data: [DONE]\n\n"
 _ENCODER: Final = msgspec.json.Encoder()
-_UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "prediction")
+_REFUSED = ("functions", "function_call")
+"""The deprecated function-calling fields: refused (their reply shape differs)."""
+_KNOWN = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "n",
+        "kind",
+        "metadata",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "seed",
+        "stop",
+        "frequency_penalty",
+        "presence_penalty",
+        "repeat_penalty",
+        "logprobs",
+        "top_logprobs",
+        "tools",
+        "tool_choice",
+        "response_format",
+    }
+)
+"""Fields read here; every other (``user``, ``parallel_tool_calls``, ``logit_bias``,
+``service_tier``...) is passed on in ``options``."""
+_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter"})
 
 
 def parse_chat(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
@@ -61,39 +106,50 @@ def parse_chat(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
     reject_backend_fields(body)
     metadata = opt_object(body, "metadata")
     reject_backend_fields(metadata, "metadata.")
-    reject_unsupported(body, _UNSUPPORTED)
-    _check_n_and_format(body)
-    limits = [
-        check_max_tokens(body.get(name), name, settings.max_tokens_cap, negative_means_none=False)
-        for name in ("max_tokens", "max_completion_tokens")
-    ]
-    given = [n for n in limits if n is not None]
-    stream_options = opt_object(body, "stream_options")
-    return ChatCall(
-        target=required_str(body, "model"),
-        messages=parse_messages(body.get("messages"), settings),
-        stream=opt_bool(body, "stream", False),
-        max_tokens=min(given) if given else None,
-        temperature=opt_number(body, "temperature"),
-        kind=parse_kind(body) or parse_kind(metadata, where="metadata."),
-        include_usage=opt_bool(stream_options, "include_usage", False),
-    )
-
-
-def _check_n_and_format(body: dict[str, Any]) -> None:
+    reject_unsupported(body, _REFUSED, "send tools and tool_choice instead")
     n = body.get("n")
     if n is not None and n != 1:
         raise HttpError(
             400, "'n' must be 1: one choice per request", code="unsupported_field", param="n"
         )
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
-        raise HttpError(
-            400,
-            "'response_format' must be text; JSON modes are not supported",
-            code="unsupported_field",
-            param="response_format",
-        )
+    limits = [
+        check_max_tokens(body.get(name), name, settings.max_tokens_cap, negative_means_none=False)
+        for name in ("max_tokens", "max_completion_tokens")
+    ]
+    given = [n for n in limits if n is not None]
+    params = sampling_params(body)
+    params.update(_agent_params(body))
+    if given:
+        params["max_tokens"] = min(given)
+    extra = {k: v for k, v in body.items() if k not in _KNOWN and v is not None}
+    labels = {k: v for k, v in metadata.items() if k != "kind"}
+    if labels:  # OpenAI's request metadata: ours is kind, the rest goes on verbatim
+        extra["metadata"] = labels
+    if extra:
+        params["options"] = extra
+    stream_options = opt_object(body, "stream_options")
+    return ChatCall(
+        target=required_str(body, "model"),
+        messages=parse_messages(body.get("messages"), settings),
+        stream=opt_bool(body, "stream", False),
+        params=params,
+        kind=parse_kind(body) or parse_kind(metadata, where="metadata."),
+        include_usage=opt_bool(stream_options, "include_usage", False),
+    )
+
+
+def _agent_params(body: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "logprobs": opt_bool(body, "logprobs", None),
+        "tools": check_tools(body.get("tools")),
+        "tool_choice": body.get("tool_choice"),
+    }
+    choice = params["tool_choice"]
+    if choice is not None and not isinstance(choice, str | dict):
+        raise bad_field("tool_choice", "'tool_choice' must be a string or an object")
+    if body.get("response_format") is not None:
+        params["response_format"] = opt_object(body, "response_format")
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def _usage(usage: Usage | None) -> dict[str, int] | None:
@@ -106,13 +162,55 @@ def _usage(usage: Usage | None) -> dict[str, int] | None:
     }
 
 
-def _finish(reason: str | None) -> str:
-    return "length" if reason == "length" else "stop"
+def _finish(reason: str | None, tool_calls: tuple[ToolCall, ...]) -> str:
+    if tool_calls and reason in (None, "stop"):
+        return "tool_calls"  # Ollama says "stop" after tool calls; OpenAI "tool_calls"
+    return reason if reason in _FINISH_REASONS else "stop"
+
+
+def _tool_calls(calls: tuple[ToolCall, ...], *, indexed: bool) -> list[dict[str, Any]]:
+    """OpenAI ``tool_calls`` (stream deltas also carry each call's ``index``)."""
+    return [
+        {
+            **({"index": i} if indexed else {}),
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for i, call in enumerate(calls)
+    ]
+
+
+def openai_logprobs(raw: Any) -> Any:
+    """Log probabilities in OpenAI's ``{"content": [...]}`` shape (Ollama sends the list
+    of ``{token, logprob, top_logprobs}`` alone); None when there are none."""
+    if raw is None or (isinstance(raw, dict) and "content" in raw):
+        return raw
+    if isinstance(raw, list):
+        return {"content": [_token(entry) for entry in raw], "refusal": None}
+    return raw
+
+
+def _token(entry: Any) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    top = entry.get("top_logprobs") or []
+    return {
+        "bytes": None,
+        **entry,
+        "top_logprobs": [{"bytes": None, **t} for t in top if isinstance(t, dict)],
+    }
 
 
 def completion(reply: Reply, created: int) -> dict[str, Any]:
     """The ``chat.completion`` object of a complete reply (``model``: the one that
-    answered; ``usage`` only when the backend reported it)."""
+    answered; ``usage`` only when the backend reported it; ``content`` null when the
+    model only called tools)."""
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if reply.tool_calls:
+        message["tool_calls"] = _tool_calls(reply.tool_calls, indexed=False)
+        if not reply.content:
+            message["content"] = None
     body: dict[str, Any] = {
         "id": f"chatcmpl-{reply.request_id}",
         "object": "chat.completion",
@@ -121,9 +219,9 @@ def completion(reply: Reply, created: int) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.content},
-                "logprobs": None,
-                "finish_reason": _finish(reply.finish_reason),
+                "message": message,
+                "logprobs": openai_logprobs(reply.logprobs),
+                "finish_reason": _finish(reply.finish_reason, reply.tool_calls),
             }
         ],
     }
@@ -133,18 +231,34 @@ def completion(reply: Reply, created: int) -> dict[str, Any]:
     return body
 
 
-def chunk_event(chunk: StreamChunk, created: int, *, first: bool) -> bytes:
-    """The SSE event of one stream chunk (the final one carries ``finish_reason``)."""
-    delta: dict[str, str] = {"role": "assistant"} if first else {}
-    if chunk.content or first:
+def chunk_events(chunk: StreamChunk, created: int, *, first: bool) -> list[bytes]:
+    """The SSE events of one stream chunk.
+
+    A text chunk is one event. The final chunk ends with the event carrying
+    ``finish_reason``; when the model called tools, the calls (assembled by the
+    runtime) come before it as one ``tool_calls`` delta.
+    """
+    delta: dict[str, Any] = {"role": "assistant"} if first else {}
+    if chunk.content or (first and not chunk.tool_calls):
         delta["content"] = chunk.content
-    choice = {
-        "index": 0,
-        "delta": delta,
-        "logprobs": None,
-        "finish_reason": _finish(chunk.finish_reason) if chunk.done else None,
-    }
-    return _sse(_chunk_head(chunk, created) | {"choices": [choice]})
+    head = _chunk_head(chunk, created)
+    logprobs = openai_logprobs(chunk.logprobs)
+    if not chunk.done:
+        return [_sse(head | {"choices": [_choice(delta, logprobs, None)]})]
+    events = []
+    if chunk.tool_calls:
+        if delta:
+            events.append(_sse(head | {"choices": [_choice(delta, logprobs, None)]}))
+            delta, logprobs = {}, None
+        calls = {"tool_calls": _tool_calls(chunk.tool_calls, indexed=True)}
+        events.append(_sse(head | {"choices": [_choice(calls, None, None)]}))
+    reason = _finish(chunk.finish_reason, chunk.tool_calls)
+    events.append(_sse(head | {"choices": [_choice(delta, logprobs, reason)]}))
+    return events
+
+
+def _choice(delta: dict[str, Any], logprobs: Any, reason: str | None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": reason}
 
 
 def usage_event(chunk: StreamChunk, created: int) -> bytes:

@@ -1,4 +1,5 @@
-"""Calling the Runtime for one HTTP request: deadline, client disconnects, errors.
+"""Calling the Runtime for one HTTP request (chat, stream, embed): deadline, client
+disconnects, errors.
 
 A request runs under ``request_timeout`` and is cancelled as soon as the client goes
 away (the runtime then records ``RequestCancelled`` and frees its slots). A stream's
@@ -10,20 +11,22 @@ that, failures become an error event that ends the stream (``OpenStream.chunks``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from starlette.types import Receive
 
-from actors.router import Reply, StreamChunk
+from actors.router import Embeddings, Reply, StreamChunk
 from events import get_logger
 from runtime._errors import LLMRuntimeError, StreamBroken
 from runtime._runtime import Runtime
+from runtime.serve._embeddings import EmbedCall
 from runtime.serve._errors import ClientGone, HttpError, from_runtime_error
 from runtime.serve._limits import ChatCall
 from runtime.serve._settings import ServeSettings
-from runtime.serve._views import default_max_tokens, resolve_target
+from runtime.serve._views import Target, resolve_target
 
 __all__ = ["OpenStream", "Relay"]
 
@@ -39,23 +42,16 @@ class Relay:
         self._rt = rt
         self._settings = settings
 
+    def _target(self, name: str, *, defer: bool = False) -> Target:
+        return resolve_target(self._rt.list_models(), name, defer=defer)
+
     def _arguments(self, call: ChatCall) -> dict[str, Any]:
-        config = self._rt.config
-        target = resolve_target(config, call.target)
-        max_tokens = call.max_tokens
-        if max_tokens is None:
-            max_tokens = default_max_tokens(config, target, self._settings.max_tokens_cap)
-        return {
-            "role": target.role,
-            "model": target.model,
-            "kind": call.kind,
-            "max_tokens": max_tokens,
-            "temperature": call.temperature,
-        }
+        target = self._target(call.target, defer=True)
+        return {"role": target.role, "model": target.model, "kind": call.kind, **call.params}
 
     def check_target(self, call: ChatCall) -> None:
         """Raise the 404 for an unknown ``model`` without calling the runtime."""
-        resolve_target(self._rt.config, call.target)
+        self._target(call.target)
 
     def _deadline(self) -> float:
         return asyncio.get_running_loop().time() + self._settings.request_timeout
@@ -68,7 +64,41 @@ class Relay:
             ClientGone: The client disconnected; the runtime call was cancelled.
         """
         kwargs = self._arguments(call)
-        return await _guarded(receive, self._rt.chat(call.messages, **kwargs), self._deadline())
+        with self._naming_roles(call.target):
+            work = self._rt.chat(call.messages, **kwargs)
+            return await _guarded(receive, work, self._deadline())
+
+    async def embed(self, call: EmbedCall, receive: Receive) -> Embeddings:
+        """The vectors of ``call``'s inputs; errors as for ``chat``."""
+        target = self._target(call.target, defer=True)
+        work = self._rt.embed(
+            call.inputs,
+            role=target.role,
+            model=target.model,
+            kind=call.kind,
+            dimensions=call.dimensions,
+            options=call.options or None,
+        )
+        with self._naming_roles(call.target):
+            return await _guarded(receive, work, self._deadline())
+
+    @contextlib.contextmanager
+    def _naming_roles(self, name: str) -> Iterator[None]:
+        """A 404 for a name the runtime looked up (the endpoints' lists, refreshed)
+        also lists the roles, which a request's ``model`` may name too."""
+        try:
+            yield
+        except HttpError as exc:
+            if exc.code != "model_not_found":
+                raise
+            listing = self._rt.list_models()
+            roles = ", ".join(m.name for m in listing if m.type == "role") or "none"
+            raise HttpError(
+                404,
+                f"model {name!r} not found; roles: {roles}; {exc.message}",
+                code="model_not_found",
+                param="model",
+            ) from None
 
     async def open_stream(self, call: ChatCall, receive: Receive) -> OpenStream:
         """Start a stream and wait for its first chunk (see the module docstring).
@@ -80,7 +110,8 @@ class Relay:
         deadline = self._deadline()
         chunks = self._rt.stream(call.messages, **kwargs)
         try:
-            first = await _guarded(receive, _first(chunks), deadline)
+            with self._naming_roles(call.target):
+                first = await _guarded(receive, _first(chunks), deadline)
         except BaseException:
             await chunks.aclose()
             raise

@@ -45,9 +45,10 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
     key, allowed on loopback only. Never shown by ``repr``."""
     max_body_bytes: int = 1024 * 1024
     """Largest request body (413 above it, chunked bodies included)."""
-    max_tokens_cap: int = 4096
-    """Largest ``max_tokens`` / ``num_predict`` a client may ask for (400 above it);
-    also applied when a request sets none and its models have no lower default."""
+    max_tokens_cap: int = 32768
+    """Largest ``max_tokens`` / ``num_predict`` a client may ask for (400 above it).
+    Only a refusal: a request that sets none is passed on without one (the models'
+    configured defaults, else the backend's, apply), exactly as ``rt.chat`` does."""
     max_messages: int = 256
     """Most messages in one request."""
     max_message_chars: int = 200_000

@@ -20,12 +20,14 @@ __all__ = ["ndjson_body", "sse_body"]
 async def sse_body(
     stream: OpenStream, created: int, include_usage: bool
 ) -> AsyncGenerator[bytes, None]:
-    """``chat.completion.chunk`` events, the optional usage event, then ``[DONE]``."""
+    """``chat.completion.chunk`` events (tool calls in one delta before the
+    ``finish_reason`` event), the optional usage event, then ``[DONE]``."""
     first = True
     try:
         async with contextlib.aclosing(stream.chunks()) as chunks:
             async for chunk in chunks:
-                yield _openai.chunk_event(chunk, created, first=first)
+                for event in _openai.chunk_events(chunk, created, first=first):
+                    yield event
                 first = False
                 if chunk.done:
                     if include_usage:
@@ -36,7 +38,8 @@ async def sse_body(
 
 
 async def ndjson_body(route: _ollama.Route, stream: OpenStream) -> AsyncGenerator[bytes, None]:
-    """One line per piece of text, then the ``done: true`` line with the counts."""
+    """One line per piece of text, then the ``done: true`` line with the counts and
+    the tool calls of the whole stream."""
     try:
         async with contextlib.aclosing(stream.chunks()) as chunks:
             async for chunk in chunks:

@@ -1,18 +1,19 @@
-"""What the facade reads from the config and the runtime's summaries (pure).
+"""What the facade reads from the runtime's listing and summaries (pure).
 
-Model names in requests: a role name wins over a model of the same name; then a
-configured model name or alias. Anything else is 404 listing what is available.
+Model names in requests are looked up in ``rt.list_models()``: a role name wins over a
+model of the same name; then a model name or alias (configured or discovered).
+Anything else is 404 listing what is available.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from actors.performance import PerformanceSummary
-from runtime._config import RuntimeConfig
+from runtime._listing import ListedModel
 from runtime._summary import HealthSummary
 from runtime.serve._errors import HttpError
 
@@ -20,11 +21,13 @@ __all__ = [
     "USABLE",
     "Target",
     "catalog_entries",
-    "default_max_tokens",
     "health_view",
     "performance_view",
     "resolve_target",
 ]
+
+_SHOWN = 50
+"""Most model names a 404 message lists."""
 
 USABLE = frozenset({"healthy", "degraded", "unknown", "probing"})
 """Model statuses that can still serve a request (``/health`` is 200 if any model has
@@ -38,43 +41,39 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     model: str | None = None
 
 
-def catalog_entries(config: RuntimeConfig) -> list[tuple[str, str]]:
-    """``(name, type)`` of every name a client may use: roles, models, then aliases."""
-    entries = [(name, "role") for name in config.roles]
-    entries.extend((m.name, "model") for m in config.models)
-    entries.extend((m.alias, "alias") for m in config.models if m.alias is not None)
-    return entries
+def catalog_entries(listing: Sequence[ListedModel]) -> list[tuple[str, str]]:
+    """``(name, type)`` of every name a client may use, as ``rt.list_models()`` lists
+    them (roles, models, aliases, then models discovered on backends)."""
+    return [(m.name, m.type) for m in listing]
 
 
-def resolve_target(config: RuntimeConfig, name: str) -> Target:
-    """The role or model ``name`` refers to.
+def resolve_target(listing: Sequence[ListedModel], name: str, *, defer: bool = False) -> Target:
+    """The role or model ``name`` refers to, among ``rt.list_models()``.
+
+    With ``defer``, a name not listed is passed on as a model: the runtime then looks it
+    up in the endpoints' model lists, refreshing them first, so a model an endpoint with
+    ``models: auto`` loaded a moment ago is found (and an unknown one gets the runtime's
+    404, listing what the backends serve).
 
     Raises:
         HttpError: 404 ``model_not_found`` listing the roles and models.
     """
-    if name in config.roles:
+    if any(m.name == name and m.type == "role" for m in listing):
         return Target(role=name)
-    if any(name in (m.name, m.alias) for m in config.models):
+    if defer or any(m.name == name for m in listing):
         return Target(model=name)
-    roles = ", ".join(config.roles) or "none"
-    models = ", ".join(m.name for m in config.models)
+    roles = ", ".join(m.name for m in listing if m.type == "role") or "none"
+    models = [m.name for m in listing if m.type in ("model", "discovered")]
+    shown = ", ".join(models[:_SHOWN]) + (
+        f" and {len(models) - _SHOWN} more" if len(models) > _SHOWN else ""
+    )
     raise HttpError(
         404,
-        f"model {name!r} not found; roles: {roles}; models: {models} (GET /v1/models or "
-        "/api/tags lists them)",
+        f"model {name!r} not found; roles: {roles}; models: {shown or 'none'} (GET "
+        "/v1/models or /api/tags lists them)",
         code="model_not_found",
         param="model",
     )
-
-
-def default_max_tokens(config: RuntimeConfig, target: Target, cap: int) -> int | None:
-    """``max_tokens`` for a request that set none: None when every model that may
-    answer has its own default within ``cap``, else ``cap`` (replies stay bounded)."""
-    chain = config.role_chain(target.role) if target.role else (target.model or "",)
-    defaults = [config.model(name).max_tokens for name in chain]
-    if all(d is not None and d <= cap for d in defaults):
-        return None
-    return cap
 
 
 def health_view(summary: HealthSummary) -> tuple[int, dict[str, Any]]:

@@ -35,6 +35,14 @@ def _build_parser() -> _Parser:
         prog=_PROG,
         description="Fault-injecting fake Ollama/OpenAI server "
         f"on {HOST} (never any other address).",
+        epilog="Serves chat, completion and embedding routes of both dialects "
+        "(/api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags, /api/show, "
+        "/api/ps, /api/version, /v1/chat/completions, /v1/completions, /v1/embeddings, "
+        "/v1/models) and answers JSON when a request asks for it (format / "
+        "response_format). Control API on the same port: POST /_chaos/faults, "
+        'POST /_chaos/script {"model": M, "replies": ["text", {"text": T, '
+        '"tool_calls": [{"name": N, "arguments": {...}}]}]}, GET|POST /_chaos/received '
+        '{"route"?, "model"?} (request bodies), GET /_chaos/stats, POST /_chaos/reset.',
     )
     p.add_argument(
         "--port", type=int, default=11434, help="TCP port; 0 picks a free one (default: 11434)"

@@ -6,14 +6,15 @@ received and consulting the fault book on the way.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
-from runtime.testing import _text, _wire
+from runtime.testing import _embed, _request, _schema, _text, _wire
 from runtime.testing._faults import Fault, FaultBook
 from runtime.testing._reply import (
     NDJSON,
@@ -25,8 +26,12 @@ from runtime.testing._reply import (
     json_reply,
     not_found_reply,
 )
+from runtime.testing._request import BadRequest
+from runtime.testing._script import ScriptBook, Scripted, ScriptedReply, ToolRoundTrip
+from runtime.testing._tools import ScriptedToolCall
 
-_DECODER: Final = msgspec.json.Decoder()
+RECEIVED_LIMIT: Final = 1_000
+"""How many request bodies `Backend.received` remembers (the oldest are dropped)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +60,6 @@ class ChaosStats(msgspec.Struct, frozen=True, kw_only=True):
     """TCP connections accepted (keep-alive reuses one for many requests)."""
 
 
-class _BadRequest(Exception):
-    """The request body is not what the route needs; carries the message to send."""
-
-
 def canonical(name: str) -> str:
     """Ollama's full model name: a bare name means the ``latest`` tag."""
     return name if ":" in name else f"{name}:latest"
@@ -74,7 +75,8 @@ class Backend:
         self.faults = FaultBook(seed)
         self._clock = clock
         self._started = clock()
-        self._scripts: dict[str, deque[str]] = {}
+        self.scripts = ScriptBook()
+        self._received: deque[tuple[str, str | None, dict[str, Any]]] = deque(maxlen=RECEIVED_LIMIT)
         self._replies = 0
         self.echo_key = False
         """Put the request's ``Authorization`` value into every fault's error text, as
@@ -82,9 +84,10 @@ class Backend:
         self.reset()
 
     def reset(self) -> None:
-        """Forget counters, faults and scripts (the models and seed stay)."""
+        """Forget counters, faults, scripts and received bodies (models and seed stay)."""
         self.faults.clear()
-        self._scripts.clear()
+        self.scripts.clear()
+        self._received.clear()
         self._by_route: Counter[str] = Counter()
         self._by_model: Counter[str] = Counter()
         self._by_pair: Counter[tuple[str, str | None]] = Counter()
@@ -96,10 +99,26 @@ class Backend:
         wanted = canonical(model)
         return next((m for m in self.models if canonical(m) == wanted), None)
 
-    def script(self, model: str, replies: Iterable[str]) -> None:
-        """Queue exact reply texts for `model`, used in order before generated text."""
-        key = self.resolve(model) or model
-        self._scripts.setdefault(key, deque()).extend(replies)
+    def script(self, model: str, replies: Iterable[Scripted]) -> int:
+        """Queue replies for `model`, used in order before anything else; return how
+        many were queued."""
+        return self.scripts.queue(self.resolve(model) or model, replies)
+
+    def script_round_trip(self, model: str, rule: ToolRoundTrip | None) -> None:
+        """Install (None: remove) the standing tool round-trip rule of `model`."""
+        self.scripts.set_round_trip(self.resolve(model) or model, rule)
+
+    def received(
+        self, *, route: str | None = None, model: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Copies of the decoded JSON bodies received, oldest first, filtered by
+        `route` and/or `model` (``x`` matches ``x:latest``)."""
+        key = None if model is None else (self.resolve(model) or model)
+        return [
+            copy.deepcopy(body)
+            for r, m, body in self._received
+            if (route is None or r == route) and (key is None or m == key)
+        ]
 
     def stats(self) -> ChaosStats:
         """A frozen snapshot of the counters."""
@@ -132,17 +151,19 @@ class Backend:
         method, dialect, handler = entry
         ctx = ReplyContext(dialect=dialect, model=None, streaming=False)
         try:
-            body = _decode(request.body) if method == "POST" else {}
-        except _BadRequest as exc:
+            body = _request.decode(request.body) if method == "POST" else {}
+        except BadRequest as exc:
             self._count(request.path, None)
             return error_reply(ctx, 400, str(exc))
         model = body.get("model", body.get("name"))
         model = model if isinstance(model, str) else None
         served = None if model is None else self.resolve(model)
         self._count(request.path, served or model)
+        if method == "POST":
+            self._received.append((request.path, served or model, body))
         try:
             normal, ctx = handler(self, body, dialect)
-        except _BadRequest as exc:
+        except (BadRequest, _schema.SchemaError) as exc:
             return error_reply(ctx, 400, str(exc))
         fault = self.faults.pick(served or model)
         if fault is None:
@@ -159,24 +180,62 @@ class Backend:
         if model is not None:
             self._by_model[model] += 1
 
-    def completion(self, model: str, prompt: str, max_tokens: int | None) -> _wire.Completion:
-        """The reply for `prompt`: the next scripted text, else deterministic words."""
+    def completion(
+        self, model: str, body: dict[str, Any], route: _wire.Route, dialect: _wire.Dialect
+    ) -> _wire.Completion:
+        """The reply to a chat / completion request: a scripted reply, else JSON when
+        the request asks for it, else deterministic words."""
         served = self.resolve(model) or model
-        queue = self._scripts.get(served)
-        if queue:
-            words = _text.split_words(queue.popleft())
-        else:
-            words = _text.generate_words(self.seed, served, prompt)
-        kept, cut = _text.limit(words, max_tokens)
+        prompt = _request.prompt(body, route)
+        chat = route == "chat"
+        scripted = self.scripts.next(
+            served,
+            chat=chat,
+            has_tools=chat and _request.has_tools(body),
+            tool_result=_request.pending_tool_result(body) if chat else None,
+        )
+        words, calls = self._words(served, body, prompt, dialect, scripted)
+        kept, cut = _text.limit(words, _request.max_tokens(body, dialect))
         self._replies += 1
+        finish: Literal["stop", "length", "tool_calls"] = "stop"
+        if cut:
+            finish = "length"
+        elif calls and chat:
+            finish = "tool_calls"
         return _wire.Completion(
             model=model,
-            pieces=_text.word_pieces(kept),
+            pieces=kept,
             prompt_tokens=_text.prompt_tokens(prompt),
-            finish_reason="length" if cut else "stop",
+            finish_reason=finish,
             created=self._clock(),
             ident=f"chaos{self.seed & 0xFFFF:04x}{self._replies:08x}",
+            tool_calls=calls if chat and not cut else (),
         )
+
+    def _words(
+        self,
+        served: str,
+        body: dict[str, Any],
+        prompt: str,
+        dialect: _wire.Dialect,
+        scripted: ScriptedReply | None,
+    ) -> tuple[list[str], tuple[ScriptedToolCall, ...]]:
+        """The stream pieces of the reply text and the tool calls to make."""
+        if scripted is not None:
+            return _text.word_pieces(_text.split_words(scripted.text)), scripted.tool_calls
+        mode = _request.json_mode(body, dialect)
+        if mode is None:
+            return _text.word_pieces(_text.generate_words(self.seed, served, prompt)), ()
+        if mode.schema is None:
+            answer = " ".join(_text.generate_words(self.seed, served, prompt)[:6])
+            value: object = {"answer": answer}
+        else:
+            value = _schema.instance(mode.schema)
+        return _text.exact_pieces(_wire.encode(value).decode()), ()
+
+    def now(self) -> float:
+        """The current wall-clock time (Unix seconds)."""
+        return self._clock()
 
     @property
     def started(self) -> float:
@@ -185,50 +244,6 @@ class Backend:
 
 
 _Handler = Callable[[Backend, dict[str, Any], _wire.Dialect], tuple[Reply, ReplyContext]]
-
-
-def _decode(raw: bytes) -> dict[str, Any]:
-    """Decode a JSON object body or raise `_BadRequest`."""
-    try:
-        body = _DECODER.decode(raw) if raw.strip() else {}
-    except msgspec.DecodeError as exc:
-        raise _BadRequest(f"invalid JSON request body: {exc}") from exc
-    if not isinstance(body, dict):
-        raise _BadRequest("request body must be a JSON object")
-    return body
-
-
-def _int_or_none(value: object, name: str) -> int | None:
-    """Validate an optional integer request field."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _BadRequest(f"{name} must be an integer, got {value!r}")
-    return value
-
-
-def _text_of(content: object) -> str:
-    """The text of a message content (a string or a list of OpenAI content parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def _prompt(body: dict[str, Any], route: _wire.Route) -> str:
-    """The prompt text of a chat (all message contents) or completion request."""
-    if route == "chat":
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            raise _BadRequest("messages must be a list of {role, content} objects")
-        return "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
-    prompt = body.get("prompt", "")
-    if isinstance(prompt, list):
-        prompt = " ".join(str(p) for p in prompt)
-    if not isinstance(prompt, str):
-        raise _BadRequest("prompt must be a string")
-    return " ".join(s for s in (body.get("system"), prompt) if isinstance(s, str) and s)
 
 
 def _inference(route: _wire.Route) -> _Handler:
@@ -241,8 +256,8 @@ def _inference(route: _wire.Route) -> _Handler:
         stream = bool(body.get("stream", dialect == "ollama"))
         ctx = ReplyContext(dialect=dialect, model=model, streaming=stream)
         if not isinstance(model, str) or not model:
-            raise _BadRequest("model is required")
-        prompt = _prompt(body, route)
+            raise BadRequest("model is required")
+        prompt = _request.prompt(body, route)
         ctx = ReplyContext(
             dialect=dialect,
             model=model,
@@ -251,21 +266,10 @@ def _inference(route: _wire.Route) -> _Handler:
         )
         if be.resolve(model) is None:
             return not_found_reply(ctx, model), ctx
-        c = be.completion(model, prompt, _max_tokens(body, dialect))
+        c = be.completion(model, body, route, dialect)
         return _render(route, dialect, c, body, stream), ctx
 
     return handler
-
-
-def _max_tokens(body: dict[str, Any], dialect: _wire.Dialect) -> int | None:
-    """``options.num_predict`` (Ollama) or ``max_tokens`` / ``max_completion_tokens``."""
-    if dialect == "ollama":
-        options = body.get("options") or {}
-        if not isinstance(options, dict):
-            raise _BadRequest("options must be an object")
-        return _int_or_none(options.get("num_predict"), "options.num_predict")
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    return _int_or_none(limit, "max_tokens")
 
 
 def _render(
@@ -313,7 +317,7 @@ def _show(be: Backend, body: dict[str, Any], dialect: _wire.Dialect) -> tuple[Re
     """``POST /api/show``: metadata of one served model."""
     model = body.get("model", body.get("name"))
     if not isinstance(model, str) or not model:
-        raise _BadRequest("model is required")
+        raise BadRequest("model is required")
     ctx = ReplyContext(dialect=dialect, model=model, streaming=False)
     served = be.resolve(model)
     if served is None:
@@ -331,8 +335,16 @@ _ROUTES: Final[dict[str, tuple[str, _wire.Dialect, _Handler]]] = {
     ),
     "/api/show": ("POST", "ollama", _show),
     "/api/version": ("GET", "ollama", _listing(lambda be: _wire.ollama_version())),
+    "/api/ps": (
+        "GET",
+        "ollama",
+        _listing(lambda be: _wire.ollama_ps([canonical(m) for m in be.models], be.now())),
+    ),
+    "/api/embed": ("POST", "ollama", _embed.ollama_embed),
+    "/api/embeddings": ("POST", "ollama", _embed.ollama_embeddings),
     "/v1/chat/completions": ("POST", "openai", _inference("chat")),
     "/v1/completions": ("POST", "openai", _inference("completions")),
+    "/v1/embeddings": ("POST", "openai", _embed.openai_embeddings),
     "/v1/models": (
         "GET",
         "openai",

@@ -15,6 +15,7 @@ from runtime.testing._faults import Fault, FaultSpecError, decode_fault
 from runtime.testing._http import serve_connection
 from runtime.testing._reply import Reply, json_reply
 from runtime.testing._routes import Backend, ChaosStats, HttpRequest
+from runtime.testing._script import Scripted, ScriptedReply, decode_reply, round_trip
 
 HOST: Final = "127.0.0.1"
 """The only address the chaos server ever binds."""
@@ -39,7 +40,7 @@ class ChaosServer:
         seed: int = 0,
         port: int = 0,
         faults: Iterable[Fault] = (),
-        scripts: Mapping[str, Iterable[str]] | None = None,
+        scripts: Mapping[str, Iterable[Scripted]] | None = None,
         clock: Callable[[], float] = time.time,
         echo_key: bool = False,
     ) -> None:
@@ -50,7 +51,8 @@ class ChaosServer:
             seed: Seeds generated text and fault probabilities.
             port: TCP port on 127.0.0.1; 0 picks a free one.
             faults: Global faults installed from the start.
-            scripts: Exact reply texts per model, returned in order before generated text.
+            scripts: Replies per model (texts or `ScriptedReply`), returned in order
+                before anything else (see `script`).
             clock: Wall clock for timestamps in bodies (Unix seconds).
             echo_key: Quote the request's ``Authorization`` credential in every injected
                 fault's error text (as OpenAI-compatible servers do with a wrong key).
@@ -170,9 +172,57 @@ class ChaosServer:
         """Installed faults by scope; ``"*"`` is the global scope."""
         return self._backend.faults.installed()
 
-    def script(self, model: str, replies: Iterable[str]) -> None:
-        """Queue exact reply texts for `model` (e.g. first answer broken, second fixed)."""
+    def script(self, model: str, replies: Iterable[Scripted]) -> None:
+        """Queue replies for `model`, answered in order before anything else.
+
+        A reply is a text (e.g. first answer broken, second fixed) or a
+        `ScriptedReply`, which may make tool calls::
+
+            srv.script("llama3", [ScriptedReply(tool_calls=[("get_weather", {"city":
+            "Paris"})]), "It is sunny in Paris."])
+
+        Queued replies win over `script_tool_round_trip` rules and JSON output; the
+        queue is shared by every route of the model.
+
+        Raises:
+            ValueError: A reply is neither a string nor a valid `ScriptedReply`.
+        """
         self._backend.script(model, replies)
+
+    def script_tool_round_trip(
+        self,
+        model: str,
+        name: str,
+        arguments: Mapping[str, Any],
+        final_text: str = "The tool returned: {result}",
+    ) -> None:
+        """Make `model` play a whole tool round trip, whatever the order of requests.
+
+        On chat routes, while no reply is queued by `script`: a request whose current
+        turn (the messages after the last ``user`` message) has no ``tool`` message
+        yet and that offers ``tools`` is answered with the call ``name(arguments)``;
+        a request whose current turn holds a ``tool`` message is answered with
+        `final_text`, ``{result}`` replaced by that message's content. Other requests
+        are answered as usual. The rule stays until `reset` or `clear_tool_round_trip`.
+
+        Raises:
+            ValueError: An empty `name`, or `arguments` that are not a JSON object.
+        """
+        self._backend.script_round_trip(model, round_trip(name, arguments, final_text))
+
+    def clear_tool_round_trip(self, model: str) -> None:
+        """Remove the `script_tool_round_trip` rule of `model`."""
+        self._backend.script_round_trip(model, None)
+
+    def received(self, route: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+        """The decoded JSON bodies of the API requests received, oldest first.
+
+        Only the last 1,000 bodies are kept (`reset` forgets them); requests whose
+        body was not JSON are absent. Filter by `route` (e.g. ``"/api/chat"``,
+        ``"/v1/embeddings"``) and/or `model` (``x`` also matches ``x:latest``).
+        Each call returns fresh copies.
+        """
+        return self._backend.received(route=route, model=model)
 
     def stats(self) -> ChaosStats:
         """A frozen snapshot of requests received and faults injected."""
@@ -183,7 +233,7 @@ class ChaosServer:
         return self._backend.requests_for(model=model, route=route)
 
     def reset(self) -> None:
-        """Clear faults, scripts and counters."""
+        """Clear faults, scripts, round-trip rules, received bodies and counters."""
         self._backend.reset()
 
     def _scope(self, model: str | None) -> str | None:
@@ -251,6 +301,11 @@ class ChaosServer:
                 model, replies = _decode_script_request(raw)
                 self.script(model, replies)
                 return {"model": model, "queued": len(replies)}
+            case ("GET", "received"):
+                return self.received()
+            case ("POST", "received"):
+                route, model = _decode_received_request(raw)
+                return self.received(route, model)
             case ("POST", "reset"):
                 self.reset()
                 return {"reset": True}
@@ -286,14 +341,26 @@ def _decode_fault_request(raw: bytes) -> tuple[list[Fault], str | None, bool]:
     return faults, model, bool(body.get("append", False))
 
 
-def _decode_script_request(raw: bytes) -> tuple[str, list[str]]:
-    """``{"model": "x", "replies": ["...", ...]}``."""
+def _decode_received_request(raw: bytes) -> tuple[str | None, str | None]:
+    """``{"route"?: "/api/chat", "model"?: "x"}``: the filters of `ChaosServer.received`."""
+    body = _json_object(raw)
+    route, model = body.get("route"), body.get("model")
+    if not all(v is None or isinstance(v, str) for v in (route, model)):
+        raise FaultSpecError('expected {"route": "/path" | null, "model": "name" | null}')
+    return route, model
+
+
+def _decode_script_request(raw: bytes) -> tuple[str, list[ScriptedReply]]:
+    """``{"model": "x", "replies": ["text", {"text", "tool_calls": [{"name",
+    "arguments"}]}, ...]}``."""
     body = _json_object(raw)
     model, replies = body.get("model"), body.get("replies")
-    if (
-        not isinstance(model, str)
-        or not isinstance(replies, list)
-        or not all(isinstance(r, str) for r in replies)
-    ):
+    if not isinstance(model, str) or not isinstance(replies, list):
         raise FaultSpecError('expected {"model": "name", "replies": ["text", ...]}')
-    return model, replies
+    decoded = []
+    for index, reply in enumerate(replies):
+        try:
+            decoded.append(decode_reply(reply))
+        except ValueError as exc:
+            raise FaultSpecError(f"replies[{index}]: {exc}") from exc
+    return model, decoded

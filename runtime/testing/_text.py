@@ -54,6 +54,12 @@ def word_pieces(words: list[str]) -> list[str]:
     return [w if i == 0 else f" {w}" for i, w in enumerate(words)]
 
 
+def exact_pieces(text: str, size: int = 6) -> list[str]:
+    """Split `text` into token-sized stream pieces that join back to exactly `text`
+    (for JSON, whose whitespace must survive)."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 def prompt_tokens(prompt: str) -> int:
     """Estimate prompt tokens like a real tokenizer would: ~1.3 tokens per word."""
     return max(1, math.ceil(len(prompt.split()) * 1.3))

@@ -12,12 +12,16 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from runtime.testing import _tools
+from runtime.testing._tools import ScriptedToolCall
+
 Dialect = Literal["ollama", "openai"]
 Route = Literal["chat", "generate", "completions"]
 
 _ENCODER: Final = msgspec.json.Encoder()
 SSE_DONE: Final = b"data: [DONE]\n\n"
-OLLAMA_VERSION: Final = "0.5.7"
+OLLAMA_VERSION: Final = "0.12.0"
+_KEEP_ALIVE: Final = 300.0  # seconds a model stays "loaded" in /api/ps
 _NS_PER_TOKEN: Final = 20_000_000  # a plausible 50 tokens/s for the fake durations
 _LOAD_NS: Final = 3_000_000
 _CONTEXT_LENGTH: Final = 8192
@@ -31,11 +35,13 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
     pieces: list[str]
     """Text pieces, one per streamed chunk (one word-token each)."""
     prompt_tokens: int
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "tool_calls"]
     created: float
     """Unix time of the reply."""
     ident: str
     """Unique suffix for OpenAI ids."""
+    tool_calls: tuple[ScriptedToolCall, ...] = ()
+    """Function calls made after the text (chat routes only)."""
 
     @property
     def text(self) -> str:
@@ -44,8 +50,8 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def completion_tokens(self) -> int:
-        """Generated tokens: one per piece."""
-        return len(self.pieces)
+        """Generated tokens: one per piece, plus an estimate for the tool calls."""
+        return len(self.pieces) + _tools.tool_tokens(self.tool_calls)
 
 
 def encode(obj: object) -> bytes:
@@ -88,7 +94,7 @@ def _ollama_final(route: Route, c: Completion, content: str) -> dict[str, Any]:
     obj = _ollama_piece(route, c, content, True)
     eval_ns = c.completion_tokens * _NS_PER_TOKEN
     prompt_ns = c.prompt_tokens * _NS_PER_TOKEN // 10
-    obj["done_reason"] = c.finish_reason
+    obj["done_reason"] = "stop" if c.finish_reason == "tool_calls" else c.finish_reason
     if route == "generate":
         obj["context"] = list(range(1, min(c.prompt_tokens + c.completion_tokens, 64) + 1))
     obj.update(
@@ -102,16 +108,28 @@ def _ollama_final(route: Route, c: Completion, content: str) -> dict[str, Any]:
     return obj
 
 
+def _with_tool_calls(obj: dict[str, Any], c: Completion) -> dict[str, Any]:
+    """`obj` whose chat ``message`` carries the completion's tool calls."""
+    obj["message"]["tool_calls"] = _tools.ollama_tool_calls(c.tool_calls)
+    return obj
+
+
 def ollama_stream(route: Route, c: Completion) -> list[bytes]:
-    """NDJSON lines of an Ollama stream: one per piece, then the final ``done`` object."""
+    """NDJSON lines of an Ollama stream: one per piece, a line with the tool calls
+    (if any), then the final ``done`` object."""
     lines = [ndjson_line(_ollama_piece(route, c, p, False)) for p in c.pieces]
+    if route == "chat" and c.tool_calls:
+        lines.append(ndjson_line(_with_tool_calls(_ollama_piece(route, c, "", False), c)))
     lines.append(ndjson_line(_ollama_final(route, c, "")))
     return lines
 
 
 def ollama_body(route: Route, c: Completion) -> bytes:
     """The single JSON object of a ``"stream": false`` Ollama reply."""
-    return encode(_ollama_final(route, c, c.text))
+    obj = _ollama_final(route, c, c.text)
+    if route == "chat" and c.tool_calls:
+        _with_tool_calls(obj, c)
+    return encode(obj)
 
 
 def _digest(name: str) -> str:
@@ -163,7 +181,7 @@ def ollama_show(name: str, modified: float) -> bytes:
                 "general.parameter_count": 8_030_261_248,
                 f"{arch}.context_length": _CONTEXT_LENGTH,
             },
-            "capabilities": ["completion"],
+            "capabilities": ["completion", "tools"],
             "modified_at": rfc3339(modified),
         }
     )
@@ -172,6 +190,24 @@ def ollama_show(name: str, modified: float) -> bytes:
 def ollama_version() -> bytes:
     """``GET /api/version``."""
     return encode({"version": OLLAMA_VERSION})
+
+
+def ollama_ps(models: list[str], now: float) -> bytes:
+    """``GET /api/ps``: every served model, as if loaded fully into VRAM."""
+    entries = [
+        {
+            "name": m,
+            "model": m,
+            "size": 5_137_025_024 + i,
+            "digest": _digest(m),
+            "details": _details(m),
+            "expires_at": rfc3339(now + _KEEP_ALIVE),
+            "size_vram": 5_137_025_024 + i,
+            "context_length": _CONTEXT_LENGTH,
+        }
+        for i, m in enumerate(models)
+    ]
+    return encode({"models": entries})
 
 
 # --- OpenAI -------------------------------------------------------------------------
@@ -200,7 +236,11 @@ def openai_body(route: Route, c: Completion) -> bytes:
     """The JSON body of a non-streaming chat or text completion."""
     choice: dict[str, Any] = {"index": 0}
     if route == "chat":
-        choice["message"] = {"role": "assistant", "content": c.text}
+        message: dict[str, Any] = {"role": "assistant", "content": c.text}
+        if c.tool_calls:
+            message["content"] = c.text or None
+            message["tool_calls"] = _tools.openai_tool_calls(c.tool_calls, c.ident)
+        choice["message"] = message
     else:
         choice.update(text=c.text, logprobs=None)
     choice["finish_reason"] = c.finish_reason
@@ -226,8 +266,12 @@ def openai_stream(route: Route, c: Completion, include_usage: bool) -> list[byte
     """SSE events of a stream: role, pieces, finish, optional usage, then ``[DONE]``."""
     events = []
     if route == "chat":
-        events.append(_openai_chunk(route, c, {"role": "assistant", "content": ""}, None))
+        first = "" if c.pieces or not c.tool_calls else None
+        events.append(_openai_chunk(route, c, {"role": "assistant", "content": first}, None))
     events.extend(_openai_chunk(route, c, {"content": p}, None) for p in c.pieces)
+    if route == "chat":
+        deltas = _tools.openai_tool_deltas(c.tool_calls, c.ident)
+        events.extend(_openai_chunk(route, c, d, None) for d in deltas)
     events.append(_openai_chunk(route, c, {}, c.finish_reason))
     if include_usage:
         obj = _openai_head(route, c, True)

@@ -175,7 +175,9 @@ async def compare(url: str, folder: Path, requests: int, rounds: int) -> bool:
 
         # The endpoint actor and its transport alone, for the breakdown.
         endpoint = rt._running().refs.endpoints["local"]
-        request = ChatRequest(model=MODEL, messages=(Message(**MESSAGES[0]),))
+        request = ChatRequest(
+            model=MODEL, messages=(Message(role="user", content=MESSAGES[0]["content"]),)
+        )
 
         async def transport_call() -> object:
             return (await call_chat(endpoint, request)).result.content

@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 import events._catalog as catalog_events
 import events._routing as routing_events
 from events._base import Event
-from events._catalog import ModelListFailed, ModelListRefreshed
+from events._catalog import (
+    ModelListFailed,
+    ModelListRefreshed,
+    ModelNotServed,
+    ModelsDiscovered,
+)
 from events._codec import default_registry, type_name
 from events._routing import (
     AttemptFailed,
@@ -112,6 +117,8 @@ EXAMPLES: list[Event] = [
     RequestCancelled(request_id="r3", at=AT, attempts=1, latency_s=0.5, partial_chars=3),
     ModelListRefreshed(endpoint="local", models=("llama3:latest", "mistral:7b"), at=AT),
     ModelListFailed(endpoint="local", error="connection refused", at=AT),
+    ModelsDiscovered(endpoint="local", added=("qwen2.5:7b",), removed=("phi3:mini",), at=AT),
+    ModelNotServed(model="llama3", endpoint="local", served=("mistral:7b",), at=AT),
 ]
 
 

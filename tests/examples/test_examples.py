@@ -43,3 +43,13 @@ def test_quickstart_survives_a_backend_going_down(tmp_path: Path) -> None:
     assert "+ llama3@b recovered" in out
     after = out.split("b is back:")[1]
     assert "'llama3@b'" in after.splitlines()[0]
+
+
+def test_agent_runs_a_tool_loop_a_structured_answer_and_embeddings(tmp_path: Path) -> None:
+    out = run_example("agent.py", str(tmp_path / "agent.sqlite3"))
+    assert "the model called get_weather(" in out and '"city":"Bergen"' in out
+    assert "answer: In Bergen it is light rain, 14 C in Bergen." in out
+    assert "parsed: {'name': " in out and "2 vectors of 8 dimensions" in out
+    received = out.split("what the backend received")[1]
+    assert '"num_ctx": 8192' in received and '"tools": ["get_weather"]' in received
+    assert '"format": {' in received and '"seed": 42' in received

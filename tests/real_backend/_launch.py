@@ -4,6 +4,7 @@ Usage::
 
     python -m tests.real_backend._launch --model tiny.gguf --port 18080 [--alias tiny]
         [--ctx 256] [--n-predict 16] [--threads 1] [--parallel 1] [--seed 42]
+        [--embedding --pooling mean]
 
 The server always binds 127.0.0.1 (there is deliberately no ``--host``). The process
 blocks until SIGTERM or SIGINT, then shuts the server down (bounded by a grace period)
@@ -30,6 +31,13 @@ LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 _SHUTDOWN_GRACE_S = 5.0
+# --pooling value -> name of the xllamacpp.llama_pooling_type member
+POOLING = {
+    "none": "LLAMA_POOLING_TYPE_NONE",
+    "mean": "LLAMA_POOLING_TYPE_MEAN",
+    "cls": "LLAMA_POOLING_TYPE_CLS",
+    "last": "LLAMA_POOLING_TYPE_LAST",
+}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +50,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for generation/batch")
     ap.add_argument("--parallel", type=int, default=1, help="number of slots")
     ap.add_argument("--seed", type=int, default=42, help="sampling seed")
+    ap.add_argument(
+        "--embedding",
+        action="store_true",
+        help="serve /v1/embeddings (llama.cpp's --embeddings); chat keeps working",
+    )
+    ap.add_argument(
+        "--pooling",
+        choices=sorted(POOLING),
+        default=None,
+        help="embedding pooling type (default: the model's, llama.cpp's --pooling)",
+    )
     args = ap.parse_args(argv)
     if not 0 < args.port < 65536:
         ap.error("--port must be in 1..65535")
@@ -78,6 +97,10 @@ def _build_params(xllamacpp: Any, args: argparse.Namespace) -> Any:
     p.n_threads_http = max(4, args.parallel + 2)
     p.warmup = False
     p.sampling.seed = args.seed
+    if args.embedding:
+        p.embedding = True
+    if args.pooling is not None:
+        p.pooling_type = getattr(xllamacpp.llama_pooling_type, POOLING[args.pooling])
     return p
 
 

@@ -6,6 +6,11 @@
   dead it is restarted (same port) first. Do not kill or stop it in a test.
 - ``fresh_llama_server`` (function): a server of the test's own, for kill/restart tests;
   stopped and reaped at teardown whatever happens.
+- ``embedding_llama_server`` (function, backed by one server per test module): like
+  ``llama_server`` but started with ``embedding=True, pooling="mean"``, so
+  ``POST /v1/embeddings`` works (64-dim, L2-normalised vectors); chat works on it too.
+  The plain ``llama_server`` answers ``/v1/embeddings`` with 501. Module scope (about
+  0.1 s per start) so modules that count their servers only see their own.
 - ``llama_server_factory`` (function): ``factory(**LlamaServer kwargs) -> LlamaServer``
   for custom settings (ctx, parallel, n_predict ...); returned servers are started, and
   all of them are stopped at teardown.
@@ -68,6 +73,27 @@ def llama_server(_shared_llama_server: LlamaServer) -> LlamaServer:
     if not _shared_llama_server.running:
         _shared_llama_server.restart()
     return _shared_llama_server
+
+
+@pytest.fixture(scope="module")
+def _shared_embedding_llama_server(
+    tiny_model_path: Path, llama_logs_dir: Path
+) -> Iterator[LlamaServer]:
+    # Mean pooling: the generated GGUF declares no pooling type, and llama.cpp refuses
+    # /v1/embeddings with pooling "none" ("not OAI compatible"), see NOTES.md.
+    server = LlamaServer(tiny_model_path, log_dir=llama_logs_dir, embedding=True, pooling="mean")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def embedding_llama_server(_shared_embedding_llama_server: LlamaServer) -> LlamaServer:
+    if not _shared_embedding_llama_server.running:
+        _shared_embedding_llama_server.restart()
+    return _shared_embedding_llama_server
 
 
 @pytest.fixture

@@ -103,6 +103,8 @@ class LlamaServer:
         threads: int = 1,
         parallel: int = 1,
         seed: int = 42,
+        embedding: bool = False,
+        pooling: str | None = None,
         startup_timeout: float = _DEFAULT_STARTUP_TIMEOUT_S,
         stop_grace: float = 10.0,
         log_dir: Path | None = None,
@@ -114,6 +116,8 @@ class LlamaServer:
         self.threads = threads
         self.parallel = parallel
         self.seed = seed
+        self.embedding = embedding
+        self.pooling = pooling
         self.startup_timeout = startup_timeout
         self.stop_grace = stop_grace
         self._port = port
@@ -152,6 +156,9 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         """The exact argv used to launch the server."""
+        extra: list[str] = ["--embedding"] if self.embedding else []
+        if self.pooling is not None:
+            extra += ["--pooling", self.pooling]
         return [
             sys.executable,
             "-m",
@@ -172,6 +179,7 @@ class LlamaServer:
             str(self.parallel),
             "--seed",
             str(self.seed),
+            *extra,
         ]
 
     # ------------------------------------------------------------------ lifecycle

@@ -8,7 +8,19 @@ The output is garbage text, but deterministic in shape: dimension 0 of the resid
 stream is held constant (no layer writes to it) and acts as a bias that pushes the
 logits of control/byte tokens far down. Generation therefore samples only printable
 pieces and never stops early on EOS: ``finish_reason`` is ``"length"`` unless a ``stop``
-string matches.
+string matches (or a ``response_format`` grammar completes: then EOS is the only token
+the grammar allows, and the answer ends with ``"stop"``).
+
+Every printable ASCII character is a single token, so llama.cpp's JSON grammars
+(``response_format``) can always be satisfied; newline and other bytes come from the
+byte-fallback tokens.
+
+``add_space_prefix`` is off. With SentencePiece's default (on), llama.cpp tokenizes the
+text after a special token with a leading space (``<|im_start|>assistant`` ->
+``<|im_start|>``, ``▁a``, ...); its ``response_format`` grammar starts with the literal
+generation prompt ``<|im_start|>assistant`` + newline and is fed those prompt tokens first, so
+the extra space made every ``response_format`` request fail with 400 "Failed to
+initialize samplers: std::exception".
 
 Command line: ``python -m tests.real_backend.tiny_gguf out.gguf``
 """
@@ -122,6 +134,7 @@ def write_tiny_gguf(path: Path, *, seed: int = SEED) -> Path:
     w.add_eot_token_id(4)
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
+    w.add_add_space_prefix(False)  # needed for response_format, see the module docstring
     w.add_chat_template(CHAT_TEMPLATE)
 
     # Dimension 0 of the residual stream is a constant "bias" lane (see module docstring).

@@ -143,7 +143,7 @@ def test_helpers() -> None:
 def test_resolve_api_keys() -> None:
     config = load_config(EXAMPLES / "llm.yaml")
     keys = resolve_api_keys(config, {"EXAMPLE_API_KEY": "sk-test"})
-    assert keys == {"local-a": None, "local-b": None, "hosted": "sk-test"}
+    assert keys == {"local-a": None, "local-b": None, "hosted": "sk-test", "lmstudio": None}
 
 
 @pytest.mark.parametrize(

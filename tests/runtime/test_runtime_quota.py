@@ -24,6 +24,7 @@ from runtime import (
     QuotaExceeded,
     QuotaLimit,
     QuotaUnavailable,
+    QuotaUsage,
     Runtime,
     RuntimeConfig,
 )
@@ -270,3 +271,15 @@ async def test_a_stream_is_settled_at_its_end_and_counted(
     assert usage.in_flight == 0 and usage.total.requests == 1
     assert usage.total.tokens == final.prompt_tokens + final.completion_tokens
     assert usage.endpoints["a"] == usage.total
+
+
+async def test_embeddings_count_their_prompt_tokens_against_the_quota(
+    tmp_path: Path, servers: Servers, clock: ManualClock
+) -> None:
+    a, _ = servers
+    cfg = with_quota(tmp_path, a, berlin(per_model={"llama3": QuotaLimit(daily_tokens=10_000)}))
+    async with Runtime.from_config(cfg, clock=clock) as rt:
+        result = await rt.embed(["one text", "and another one"], model="llama3")
+        usage = rt.usage()
+    assert result.usage is not None and result.usage.completion_tokens == 0
+    assert usage.models["llama3"] == QuotaUsage(requests=1, tokens=result.usage.prompt_tokens)

@@ -139,6 +139,22 @@ def loop_threads() -> list[threading.Thread]:
 # --- lifecycle -----------------------------------------------------------------------
 
 
+def test_tools_and_embeddings_from_synchronous_code(
+    tmp_path: Path, backends: Backends, server: ChaosServer
+) -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    backends.call(lambda: server.script_tool_round_trip("llama3", "get_weather", {"city": "Oslo"}))
+    with ThreadedRuntime.start(make_config(tmp_path, server)) as rt:
+        reply = rt.chat(MESSAGES, model="llama3", tools=tools, seed=3).get(timeout=10)
+        vectors = rt.embed(["a", "b"], model="llama3").get(timeout=10).vectors
+        with rt.stream(MESSAGES, model="llama3", tools=tools) as chunks:
+            final = list(chunks)[-1]
+    assert reply.tool_calls[0].name == "get_weather" and len(vectors) == 2
+    assert final.tool_calls[0].parsed_arguments() == {"city": "Oslo"}
+    sent = backends.call(lambda: server.received(route="/api/chat"))
+    assert sent[0]["options"]["seed"] == 3 and sent[0]["tools"] == tools
+
+
 def test_start_serves_calls_and_stop_leaves_no_thread(tmp_path: Path, server: ChaosServer) -> None:
     before = set(threading.enumerate())
     rt = ThreadedRuntime.start(make_config(tmp_path, server), thread_name="llmrt-loop-test")

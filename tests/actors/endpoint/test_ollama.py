@@ -11,6 +11,7 @@ from actors.endpoint import (
     FailureClass,
     Message,
     NdjsonStreamParser,
+    Parameters,
     Timings,
     Usage,
     build_chat_request,
@@ -26,10 +27,7 @@ from tests.actors.endpoint import _samples as s
 REQ = ChatRequest(
     model="llama3.2",
     messages=(Message(role="user", content="hi"),),
-    max_tokens=64,
-    temperature=0.2,
-    stop=("###",),
-    extra_options={"num_ctx": 8192},
+    params=Parameters(max_tokens=64, temperature=0.2, stop=("###",), options={"num_ctx": 8192}),
 )
 
 

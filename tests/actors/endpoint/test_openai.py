@@ -10,6 +10,7 @@ from actors.endpoint import (
     ChatRequest,
     FailureClass,
     Message,
+    Parameters,
     SseStreamParser,
     Usage,
     build_chat_request,
@@ -23,9 +24,7 @@ from tests.actors.endpoint import _samples as s
 REQ = ChatRequest(
     model="gpt-4o-mini",
     messages=(Message(role="system", content="be brief"), Message(role="user", content="hi")),
-    max_tokens=32,
-    temperature=0.0,
-    seed=7,
+    params=Parameters(max_tokens=32, temperature=0.0, seed=7),
 )
 
 
@@ -60,11 +59,11 @@ def test_bad_keys_are_refused(key: str) -> None:
         build_chat_request("openai", REQ, api_key=key)
 
 
-def test_extra_options_cannot_override_reserved_fields() -> None:
-    req = msgspec.structs.replace(REQ, extra_options={"stream": True})
+def test_options_cannot_override_reserved_fields() -> None:
+    req = msgspec.structs.replace(REQ, params=Parameters(options={"stream": True}))
     with pytest.raises(ValueError, match="stream"):
         build_chat_request("openai", req, api_key=None)
-    req = msgspec.structs.replace(REQ, extra_options={"presence_penalty": 0.5})
+    req = msgspec.structs.replace(REQ, params=Parameters(options={"presence_penalty": 0.5}))
     body = msgspec.json.decode(build_chat_request("openai", req, api_key=None).body)
     assert body["presence_penalty"] == 0.5
 

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 import msgspec
@@ -53,9 +54,10 @@ def facade_config(
     health: HealthConfig | None = None,
     quota: QuotaConfig | None = None,
     timeouts: Timeouts | None = None,
+    api: Literal["ollama", "openai"] = "ollama",
 ) -> RuntimeConfig:
     """llama3 on a and b, qwen on b (alias ``small``), role ``gen`` = llama3 then qwen,
-    role ``coder`` = qwen with task kind ``code``."""
+    role ``coder`` = qwen with task kind ``code``; both endpoints speak ``api``."""
     cfg = config(
         tmp_path,
         {"a": a, "b": b},
@@ -69,10 +71,12 @@ def facade_config(
     changes: dict[str, object] = {"roles": roles, "models": models}
     if quota is not None:
         changes["quota"] = quota
+    endpoint_changes: dict[str, object] = {"api": api}
     if timeouts is not None:
-        changes["endpoints"] = tuple(
-            msgspec.structs.replace(e, timeouts=timeouts) for e in cfg.endpoints
-        )
+        endpoint_changes["timeouts"] = timeouts
+    changes["endpoints"] = tuple(
+        msgspec.structs.replace(e, **endpoint_changes) for e in cfg.endpoints
+    )
     return msgspec.structs.replace(cfg, **changes)
 
 
@@ -117,7 +121,16 @@ async def standalone(
 
 def chats(served: Facade) -> int:
     """Chat calls the backends received (the runtime's model-list refreshes excluded)."""
-    return sum(s.requests_for(route="/api/chat") for s in (served.a, served.b))
+    return sum(
+        s.requests_for(route=route)
+        for s in (served.a, served.b)
+        for route in ("/api/chat", "/v1/chat/completions", "/api/embed", "/v1/embeddings")
+    )
+
+
+def received(served: Facade, route: str = "/api/chat") -> list[dict[str, Any]]:
+    """The bodies both backends received on ``route``, a's first."""
+    return served.a.received(route=route) + served.b.received(route=route)
 
 
 def counts(metrics_text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -116,7 +116,7 @@ async def test_unknown_model_is_404_listing_roles_and_models(served: Facade) -> 
 async def test_max_tokens_over_the_cap_is_a_bad_request(served: Facade) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         await client(served).chat.completions.create(model="gen", messages=USER, max_tokens=100_000)
-    assert caught.value.param == "max_tokens" and "cap of 4096" in caught.value.message
+    assert caught.value.param == "max_tokens" and "cap of 32768" in caught.value.message
     assert served.a.requests_for(route="/api/chat") + served.b.requests_for(route="/api/chat") == 0
 
 

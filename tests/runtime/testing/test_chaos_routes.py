@@ -45,7 +45,8 @@ def sse_events(text: str) -> list[str]:
 def test_public_surface() -> None:
     assert sorted(chaos.__all__) == sorted(
         ["API_ROUTES", "FAULT_KINDS", "HOST", "ChaosServer", "ChaosStats", "Fault",
-         "FaultKind", "FaultSpecError", "Flavor"]
+         "FaultKind", "FaultSpecError", "Flavor", "ScriptedReply", "ScriptedToolCall",
+         "ToolRoundTrip"]
     )  # fmt: skip
     for name in chaos.__all__:
         assert getattr(chaos, name) is not None
