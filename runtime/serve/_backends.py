@@ -26,6 +26,7 @@ import msgspec
 from events import get_logger
 from runtime._config import EndpointConfig, RuntimeConfig
 from runtime._listing import ListedModel
+from runtime._urls import api_base
 from runtime.serve._errors import HttpError
 
 __all__ = ["FALLBACK_VERSION", "OllamaBackends"]
@@ -74,9 +75,9 @@ class OllamaBackends:
         try:
             async with asyncio.timeout(TIMEOUT_S):
                 if body is None:
-                    response = await client.get(endpoint.url + path)
+                    response = await client.get(api_base(endpoint.url) + path)
                 else:
-                    response = await client.post(endpoint.url + path, json=body)
+                    response = await client.post(api_base(endpoint.url) + path, json=body)
             value = _DECODER.decode(response.content) if response.status_code == 200 else None
         except (httpx.HTTPError, TimeoutError, msgspec.DecodeError) as exc:
             log.info("serve.backend.unanswered", endpoint=endpoint.name, path=path, error=repr(exc))

@@ -112,6 +112,23 @@ async def test_version_is_the_highest_and_ps_the_union(tmp_path: Path, servers: 
     assert [m.model for m in running.models] == ["llama3:latest", "qwen:latest", "phi4:latest"]
 
 
+async def test_an_ollama_url_written_with_v1_is_asked_at_its_root(
+    tmp_path: Path, servers: Servers
+) -> None:
+    a, b = servers
+    cfg = facade_config(tmp_path, a, b)
+    endpoints = tuple(msgspec.structs.replace(e, url=f"{e.url}/v1") for e in cfg.endpoints)
+    async with (
+        Runtime.from_config(msgspec.structs.replace(cfg, endpoints=endpoints)) as rt,
+        serving(rt) as served_url,
+    ):
+        running = await ollama.AsyncClient(host=served_url, headers=AUTH).ps()
+        shown = await ollama.AsyncClient(host=served_url, headers=AUTH).show("gen")
+    assert [m.model for m in running.models] == ["llama3:latest", "qwen:latest"] * 2
+    assert shown.capabilities and "completion" in shown.capabilities
+    assert a.requests_for(route="/api/show") == 1  # proxied, not made up
+
+
 async def test_ps_leaves_out_a_backend_that_fails(served: Facade) -> None:
     everything = await client(served).ps()
     await served.a.stop_listening()
