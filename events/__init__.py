@@ -46,8 +46,10 @@ from events._escalation import (
 )
 from events._health import (
     HEALTH_STREAM_PREFIX,
+    DeploymentCoolingDown,
     DeploymentDegraded,
     DeploymentFailed,
+    DeploymentPanicProbe,
     DeploymentProbingStarted,
     DeploymentQuarantined,
     DeploymentRecovered,
@@ -164,8 +166,10 @@ __all__ = [
     "BodyMessage",
     "CandidateSkipped",
     "ConcurrencyConflict",
+    "DeploymentCoolingDown",
     "DeploymentDegraded",
     "DeploymentFailed",
+    "DeploymentPanicProbe",
     "DeploymentProbingStarted",
     "DeploymentQuarantined",
     "DeploymentRecovered",

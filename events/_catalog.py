@@ -8,6 +8,8 @@ knows the lists but treats them as stale (see ``actors.catalog``).
 
 from __future__ import annotations
 
+import msgspec
+
 from events._base import Event
 from events._codec import default_registry
 
@@ -31,6 +33,10 @@ class ModelListRefreshed(Event, frozen=True, kw_only=True):
     models: tuple[str, ...]
     """The model names exactly as the endpoint lists them (e.g. ``llama3:latest``)."""
     at: float
+    context_lengths: dict[str, int] = msgspec.field(default_factory=dict)
+    """Model name (as listed) -> the context window the endpoint reported for it, in
+    tokens (llama.cpp ``/props``, Ollama ``/api/show``, ``/v1/models`` metadata); models
+    it said nothing about are absent."""
     """Wall-clock seconds since the Unix epoch."""
 
 

@@ -23,8 +23,10 @@ from events._base import Event
 from events._codec import default_registry
 
 __all__ = [
+    "DeploymentCoolingDown",
     "DeploymentDegraded",
     "DeploymentFailed",
+    "DeploymentPanicProbe",
     "DeploymentProbingStarted",
     "DeploymentQuarantined",
     "DeploymentRecovered",
@@ -116,6 +118,35 @@ class DeploymentProbingStarted(HealthEvent, frozen=True, kw_only=True):
 
     probe_round: int
     """Sequence number of this probing round; permits from older rounds are void."""
+    reason: str = ""
+    """Why probing started before the deadline (a liveness check found the endpoint
+    accepting connections again, or a panic probe); empty when the deadline passed."""
+
+
+class DeploymentCoolingDown(HealthEvent, frozen=True, kw_only=True):
+    """The backend asked for a pause (429, or 503 with ``Retry-After``): every request
+    skips the deployment until ``until``. Not a health failure: the status is unchanged,
+    and the counters that lead to a quarantine do not move."""
+
+    until: float
+    """Wall-clock deadline (epoch seconds) of the cool-down."""
+    reason: str = ""
+    """What the backend answered, e.g. ``rate_limited: Retry-After 30 s``."""
+    failure: str | None = None
+    """The failure class of the answer (``rate_limited``, ``server_error``)."""
+
+
+class DeploymentPanicProbe(HealthEvent, frozen=True, kw_only=True):
+    """Every deployment a request could use was out of rotation (quarantined or cooling
+    down): this one, back the soonest, was let through for one request as a probe
+    instead of failing the request without trying (``health.panic_probe``)."""
+
+    out_until: float
+    """When it would have been back without the panic probe (epoch seconds)."""
+    status: str = ""
+    """Its status at the time (``quarantined``; or ``healthy`` etc. while cooling down)."""
+    candidates: tuple[str, ...] = ()
+    """Every deployment that was considered (all of them out)."""
 
 
 class DeploymentFailed(HealthEvent, frozen=True, kw_only=True):
@@ -147,5 +178,7 @@ for _cls in (
     DeploymentFailed,
     DeploymentStabilized,
     HealthReset,
+    DeploymentCoolingDown,
+    DeploymentPanicProbe,
 ):
     default_registry.register(_cls)

@@ -78,6 +78,11 @@ class QuotaReserved(QuotaEvent, frozen=True, kw_only=True):
     """Estimated tokens (prompt plus completion ceiling); replaced when settled."""
     period: str = ""
     """The period key in force when it was admitted."""
+    rpm: int | None = None
+    """The deployment's requests-per-minute limit in force, if any: with ``tpm`` what
+    replay needs to rebuild its token buckets (no event is written per refill)."""
+    tpm: int | None = None
+    """The deployment's tokens-per-minute limit in force, if any."""
 
 
 class QuotaSettled(QuotaEvent, frozen=True, kw_only=True):

@@ -61,8 +61,11 @@ SKIP_REASONS = (
     "failed",  # health: permanently failed (auth, ...) until an operator resets it
     "quarantined",  # health: quarantined and the quarantine is not over
     "probing_full",  # health: half-open and every probe slot is taken
+    "cool_down",  # health: cooling down after a 429 (Retry-After) until its deadline
     "quota",  # the ledger refuses: the model's quota is used up
+    "rate_limited",  # the ledger refuses: the deployment's requests/tokens per minute
     "unavailable",  # any other reason the caller's admission check gives
+    "context_window",  # the request (prompt/4 + max_tokens) does not fit the model's window
 )
 """Known values of ``CandidateSkipped.reason``."""
 
@@ -195,6 +198,13 @@ class AttemptSucceeded(RoutingEvent, frozen=True, kw_only=True):
     """Completion tokens per second of generation, when known."""
     completion_chars: int = 0
     """Characters of the completion (the body itself is not stored)."""
+    queue_s: float | None = None
+    """Seconds waiting for a concurrency slot on the endpoint (None when unknown)."""
+    connect_s: float | None = None
+    """Seconds from the slot to sending the request: a pooled connection taken (about 0)
+    or a new one opened (None when unknown)."""
+    first_byte_s: float | None = None
+    """Seconds from sending the request to the response headers (None when unknown)."""
 
 
 class AttemptFailed(RoutingEvent, frozen=True, kw_only=True):
@@ -214,6 +224,12 @@ class AttemptFailed(RoutingEvent, frozen=True, kw_only=True):
     """Monotonic seconds from sending to the failure."""
     retry_after_s: float | None = None
     """The honoured (capped) Retry-After, seconds, when the backend sent one."""
+    queue_s: float | None = None
+    """Seconds waiting for a concurrency slot on the endpoint (None when unknown)."""
+    connect_s: float | None = None
+    """Seconds from the slot to sending the request (None when not reached)."""
+    first_byte_s: float | None = None
+    """Seconds from sending the request to the response headers (None when not reached)."""
 
 
 class StreamInterrupted(RoutingEvent, frozen=True, kw_only=True):

@@ -57,8 +57,10 @@ from events import (
     CheckFailed,
     CheckPassed,
     CommittedBatch,
+    DeploymentCoolingDown,
     DeploymentDegraded,
     DeploymentFailed,
+    DeploymentPanicProbe,
     DeploymentProbingStarted,
     DeploymentQuarantined,
     DeploymentRecovered,
@@ -109,6 +111,7 @@ from runtime._config import (
     PerformanceConfig,
     QuotaConfig,
     QuotaLimit,
+    RateLimitConfig,
     RetryConfig,
     RoleConfig,
     RuntimeConfig,
@@ -135,6 +138,7 @@ from runtime._errors import (
     QuotaError,
     QuotaExceeded,
     QuotaUnavailable,
+    RateLimited,
     RequestRejected,
     RoutingError,
     RuntimeNotRunning,
@@ -151,6 +155,7 @@ from runtime._logging import configure_logging, log_requests
 from runtime._metrics import RuntimeMetrics
 from runtime._notify import Subscription
 from runtime._params import GenerationParams
+from runtime._probe import ProbeResult
 from runtime._runtime import Runtime, RuntimeStatistics
 from runtime._summary import DeploymentStatus, HealthSummary, ModelStatus
 from runtime._threaded import ThreadedRuntime
@@ -185,8 +190,10 @@ __all__ = [
     "CommittedBatch",
     "ConfigError",
     "ConfigProblem",
+    "DeploymentCoolingDown",
     "DeploymentDegraded",
     "DeploymentFailed",
+    "DeploymentPanicProbe",
     "DeploymentPerformance",
     "DeploymentProbingStarted",
     "DeploymentQuarantined",
@@ -240,6 +247,7 @@ __all__ = [
     "PerformanceConfig",
     "PerformanceSummary",
     "PipelineStatistics",
+    "ProbeResult",
     "QuotaConfig",
     "QuotaError",
     "QuotaEvent",
@@ -254,6 +262,8 @@ __all__ = [
     "QuotaUnavailable",
     "QuotaUsage",
     "QuotaWarningIssued",
+    "RateLimitConfig",
+    "RateLimited",
     "RealClock",
     "Reply",
     "RequestCancelled",

@@ -10,9 +10,10 @@ one ``EndpointActor`` per endpoint, then the ``CatalogActor``, ``HealthActor``,
 state and under supervision (a restarted actor rebuilds its state from the log);
 settle quota reservations a crashed process left open. The request ``Driver`` holds
 only the actors' refs. Last, the start waits (at most ``FIRST_LISTS_WAIT`` seconds) for
-the first model list of every endpoint. Why: an endpoint whose list is unknown is
-assumed to serve every model (the attempt will tell), one whose list is known serves
-what it lists. Without the wait, a configured model its endpoint does not serve would
+the first model list of every endpoint (and, in parallel, for the slot counts llama.cpp
+reports: ``runtime._concurrency``). Why: an endpoint whose list is unknown is assumed
+to serve every model (the attempt will tell), one whose list is known serves what it
+lists. Without the wait, a configured model its endpoint does not serve would
 be routed to (and fail there) before the first refresh and be skipped
 (``NoCandidates``) after it: routing would depend on timing. With it, every reachable
 endpoint's list is known before the first request, so "not served" is decided by the
@@ -46,7 +47,6 @@ from actors.catalog import (
     wait_all,
 )
 from actors.endpoint import (
-    EndpointActor,
     EndpointMessage,
     EndpointTransport,
     GetEndpointStatistics,
@@ -78,14 +78,15 @@ from runtime._build import (
     discovered_settings,
     discovery_rules,
     endpoint_transports,
+    health_checks,
     health_policy,
-    health_probe,
     machine_settings,
     model_settings,
     performance_projection,
     quota_limits,
     retry_policy,
 )
+from runtime._concurrency import endpoint_factory, initial_limits, tune_concurrency
 from runtime._config import RuntimeConfig
 from runtime._config_check import config_notes
 from runtime._log_check import check_at_start, problems_at_start
@@ -93,6 +94,7 @@ from runtime._log_guard import LogGuard
 from runtime._notify import Notifier
 from runtime._pipeline import Appender, feed_projectors
 from runtime._redaction import redact_text
+from runtime._windows import windows_fetcher
 
 __all__ = ["Options", "Parts", "assemble", "dismantle"]
 
@@ -211,7 +213,8 @@ async def assemble(
     await _started(refs)
     for note in config_notes(config):
         log.info("runtime.endpoint.url", note=note)
-    await _first_lists(refs.catalog, tuple(transports))
+    slots = tune_concurrency(config, transports, refs.endpoints, wiring.limits)
+    await asyncio.gather(_first_lists(refs.catalog, tuple(transports)), slots)
     await event_log.flush()
     log.info("runtime.started", endpoints=len(transports), deployments=len(parts.deployments))
     return parts
@@ -230,12 +233,9 @@ class _Wiring:
         system: ActorSystem,
         projectors: tuple[Projector[Any], ...],
     ) -> None:
-        self.config = config
-        self.clock = clock
-        self.log = event_log
-        self.appender = appender
-        self.notifier = notifier
-        self.system = system
+        self.config, self.clock, self.log, self.system = config, clock, event_log, system
+        self.appender, self.notifier = appender, notifier
+        self.limits = initial_limits(config)  # endpoint -> slots (discovery updates it)
         self.states = {p.projection.name: p.state for p in projectors}
         self.projections = {p.projection.name: p.projection for p in projectors}
 
@@ -260,10 +260,10 @@ class _Wiring:
         record, publish = appender.record, self.notifier.publish
         endpoints: dict[str, ActorRef[EndpointMessage]] = {}
         for name, transport in transports.items():
-            limit = config.endpoint(name).max_concurrency
             endpoints[name] = system.spawn(
-                _endpoint_factory(transport, limit), name=f"endpoint:{name}", mailbox_size=MAILBOX
-            )
+                endpoint_factory(transport, self.limits, name),
+                name=f"endpoint:{name}", mailbox_size=MAILBOX,
+            )  # fmt: skip
         dids = deployment_ids(config)
         late: dict[str, ActorRef[Any]] = {}
 
@@ -280,15 +280,16 @@ class _Wiring:
                 restore=self.restore(CATALOG_PROJECTION), record=record, publish=publish,
                 on_listed=on_listed, ttl=CATALOG_TTL, refresh_interval=CATALOG_TTL / 2,
                 discovery=discovery_rules(config),
+                fetch_windows=windows_fetcher(config, transports),
             ),
             name="catalog", mailbox_size=MAILBOX,
         )  # fmt: skip
         health_section = config.health
-        probe = health_probe(catalog, endpoints, generate=health_section.check_generation)
+        probe, liveness = health_checks(catalog, endpoints, config)
         health_state = self.first(HEALTH_PROJECTION, dict)
         health: ActorRef[HealthMessage] = system.spawn(
             lambda: HealthActor(
-                health_policy(health_section), dids, states=health_state(),
+                health_policy(health_section), dids, states=health_state(), liveness=liveness,
                 restore=self.restore(HEALTH_PROJECTION), record=record, publish=publish,
                 probe=probe, check_interval=health_section.check_interval_seconds,
             ),
@@ -347,10 +348,6 @@ async def _first_lists(catalog: ActorRef[CatalogMessage], endpoints: tuple[str, 
         await asyncio.wait_for(wait_all(fetches), FIRST_LISTS_WAIT)
     except TimeoutError:
         log.warning("runtime.started.lists_pending", waited_s=FIRST_LISTS_WAIT)
-
-
-def _endpoint_factory(transport: EndpointTransport, limit: int) -> Callable[[], EndpointActor]:
-    return lambda: EndpointActor(transport, max_concurrency=limit)
 
 
 def _typed(state: object, kind: type[S]) -> S:

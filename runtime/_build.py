@@ -22,6 +22,7 @@ from actors.catalog import (
 )
 from actors.catalog import evolve as evolve_catalog
 from actors.endpoint import (
+    DISCOVERED_MAX_CONCURRENCY,
     BackendError,
     ChatRequest,
     Deadlines,
@@ -32,10 +33,17 @@ from actors.endpoint import (
     Parameters,
     call_chat,
 )
-from actors.health import DeploymentHealth, HealthPolicy, Probe, RecordOutcome, evolve_all
+from actors.health import (
+    DeploymentHealth,
+    HealthPolicy,
+    Liveness,
+    Probe,
+    RecordOutcome,
+    evolve_all,
+)
 from actors.performance import PerformanceState
 from actors.performance import evolve as evolve_performance
-from actors.quota import DailyLimit, LedgerState, QuotaLimits
+from actors.quota import DailyLimit, LedgerState, QuotaLimits, RateLimit
 from actors.quota import evolve as evolve_quota
 from actors.router import (
     MachineSettings,
@@ -49,6 +57,7 @@ from events import (
     QUOTA_LEDGER_STREAM,
     AttemptFailed,
     AttemptSucceeded,
+    DeploymentCoolingDown,
     DeploymentDegraded,
     DeploymentFailed,
     DeploymentProbingStarted,
@@ -79,6 +88,7 @@ from runtime._config import (
     RuntimeConfig,
     Timeouts,
 )
+from runtime._liveness import endpoint_liveness
 from runtime._request import model_defaults
 from runtime._urls import api_base
 
@@ -92,6 +102,7 @@ __all__ = [
     "discovered_settings",
     "discovery_rules",
     "endpoint_transports",
+    "health_checks",
     "health_policy",
     "health_probe",
     "machine_settings",
@@ -120,6 +131,7 @@ HEALTH_PROJECTION: Projection[dict[str, DeploymentHealth]] = Projection(
         DeploymentFailed,
         DeploymentStabilized,
         HealthReset,
+        DeploymentCoolingDown,
     ),
 )
 """Health of every deployment, folded from the ``health/*`` events."""
@@ -187,7 +199,20 @@ def quota_limits(config: RuntimeConfig) -> QuotaLimits:
         warn_ratio=quota.warn_ratio,
         reset_hour=quota.reset_hour,
         timezone=quota.timezone,
-    )
+        model_rates={
+            config.model(k).name: RateLimit(rpm=v.rpm, tpm=v.tpm)
+            for k, v in quota.per_model.items()
+            if v.rpm is not None or v.tpm is not None
+        },
+        deployment_rates={_deployment(config, k): RateLimit(rpm=v.rpm, tpm=v.tpm)
+                          for k, v in quota.per_deployment.items()},
+    )  # fmt: skip
+
+
+def _deployment(config: RuntimeConfig, did: str) -> str:
+    """``alias@endpoint`` -> ``name@endpoint``."""
+    model, _, endpoint = did.rpartition("@")
+    return deployment_id(config.model(model).name, endpoint)
 
 
 def _daily(limit: QuotaLimit) -> DailyLimit:
@@ -206,6 +231,10 @@ def health_policy(health: HealthConfig) -> HealthPolicy:
         quarantine_max_seconds=health.quarantine_max_seconds,
         half_open_probes=health.half_open_probes,
         degraded_latency_seconds=health.degraded_latency_seconds,
+        cool_down_seconds=health.cool_down_seconds,
+        cool_down_max_seconds=health.cool_down_max_seconds,
+        panic_probe=health.panic_probe,
+        liveness_seconds=health.liveness_check_seconds,
     )
 
 
@@ -242,6 +271,7 @@ def model_settings(config: RuntimeConfig) -> dict[str, ModelSettings]:
                 weights=dict(model.weights),
             ),
             max_tokens=model.max_tokens,
+            context_length=model.context_length,
             defaults=model_defaults(model),
             deadlines={
                 endpoint: deadlines(config.timeouts_for(model.name, endpoint))
@@ -280,6 +310,7 @@ def machine_settings(config: RuntimeConfig, *, quota: bool) -> MachineSettings:
         policy=retry_policy(config.retry),
         quota=quota,
         quota_fallback=config.quota.on_exceeded == "fallback",
+        rate_wait=config.quota.wait_seconds,
         max_tokens={model.name: model.max_tokens for model in config.models},
     )
 
@@ -302,7 +333,8 @@ def endpoint_transports(
             api=endpoint.api,
             api_key=keys.get(endpoint.name),
             deadlines=deadlines(endpoint.timeouts),
-            max_connections=endpoint.max_concurrency,
+            # Unset: sized for any discovered slot count; the actor's slots cap the calls.
+            max_connections=endpoint.max_concurrency or DISCOVERED_MAX_CONCURRENCY,
             transport=chosen,
         )
     return made
@@ -342,6 +374,18 @@ def health_probe(
         return _failed(error)
 
     return probe
+
+
+def health_checks(
+    catalog: ActorRef[CatalogMessage],
+    endpoints: Mapping[str, ActorRef[EndpointMessage]],
+    config: RuntimeConfig,
+) -> tuple[Probe, Liveness | None]:
+    """The health actor's background probe (``health_probe``) and liveness check
+    (``runtime._liveness``; None when ``health.liveness_check_seconds`` is 0)."""
+    probe = health_probe(catalog, endpoints, generate=config.health.check_generation)
+    live = config.health.liveness_check_seconds > 0
+    return probe, endpoint_liveness(config, endpoints) if live else None
 
 
 def _failed(error: BackendError) -> RecordOutcome | None:

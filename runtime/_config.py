@@ -16,6 +16,8 @@ from typing import Literal
 
 import msgspec
 
+from runtime._config_rates import RateLimitConfig
+
 __all__ = [
     "EndpointConfig",
     "EventLogConfig",
@@ -24,6 +26,7 @@ __all__ = [
     "PerformanceConfig",
     "QuotaConfig",
     "QuotaLimit",
+    "RateLimitConfig",
     "RetryConfig",
     "RoleConfig",
     "RuntimeConfig",
@@ -33,8 +36,10 @@ __all__ = [
 ]
 
 Api = Literal["ollama", "openai"]
+_THRESHOLD = 3
 OptionValue = str | int | float | bool | None
 Strategy = Literal["round_robin", "least_inflight", "weighted", "performance"]
+RoleStrategy = Literal["ordered", "performance"]
 
 
 class EventLogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -108,8 +113,11 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Wire protocol: ``ollama`` (``/api/chat``) or ``openai`` (``/v1/chat/completions``)."""
     api_key_env: str | None = None
     """Name of the environment variable holding the API key (never the key itself)."""
-    max_concurrency: int = 8
-    """Most requests in flight to this endpoint at once (>= 1)."""
+    max_concurrency: int | None = None
+    """Most requests in flight to this endpoint at once (>= 1). Unset (None, the
+    default): asked of the backend at start-up (llama.cpp's ``GET /props``
+    ``total_slots``; nothing for Ollama, which does not report its parallelism), else 8.
+    A set value above what llama.cpp reports is used but warned about at start-up."""
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     """Default deadlines for calls to this endpoint."""
     verify_tls: bool = True
@@ -138,6 +146,9 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Endpoint name -> relative weight (> 0); only with ``strategy: weighted``."""
     max_tokens: int | None = None
     """Default cap on generated tokens, unless the call sets one."""
+    context_length: int | None = None
+    """Context window in tokens on every deployment (unset: what the backends report);
+    a request that does not fit skips the model (``actors.router._windows``)."""
     temperature: float | None = None
     """Default sampling temperature (>= 0), unless the call sets one."""
     options: dict[str, OptionValue | list[str]] = msgspec.field(default_factory=dict)
@@ -146,6 +157,9 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     top-level fields of an OpenAI-compatible body."""
     timeouts: TimeoutOverrides = msgspec.field(default_factory=TimeoutOverrides)
     """Overrides of the endpoints' timeouts for this model (big models load slowly)."""
+    fallbacks: tuple[str, ...] = ()
+    """Configured models (names or aliases) tried next, in order: after it for ``model=``
+    and right after it in roles. One level: their own ``fallbacks`` are not followed."""
 
 
 class RoleConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -155,12 +169,14 @@ class RoleConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Model names or aliases: the primary first, then the fallbacks in order."""
     kind: str | None = None
     """Task kind used by performance routing (e.g. ``code``); defaults to the role name."""
+    strategy: RoleStrategy = "ordered"
+    """``ordered`` (as configured) or ``performance`` (best-scoring model for the kind first)."""
 
 
 class HealthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Circuit breaking, quarantine and background health checks per deployment."""
 
-    failure_threshold: int = 3
+    failure_threshold: int = _THRESHOLD
     """Consecutive failures that quarantine a deployment (>= 1)."""
     failure_rate_threshold: float = 0.5
     """Failure rate over the window that quarantines a deployment, in (0, 1]."""
@@ -184,6 +200,25 @@ class HealthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """A deployment is ``degraded`` while the median latency of its last 5 successful
     calls (a stream: time to first chunk) exceeds this (> 0); it is healthy again once at
     most 1 of 5 does. While slow it gets less traffic. None: never judged."""
+    cool_down_seconds: float = 5.0
+    """Cool-down after a 429 without ``Retry-After`` (>= 0): every request skips the
+    deployment meanwhile. A 429 (or a 503 with ``Retry-After``) is not a health failure."""
+    cool_down_max_seconds: float = 60.0
+    """Longest cool-down a ``Retry-After`` sets (>= 0); 0 turns cool-downs off."""
+    panic_probe: bool = True
+    """When every deployment a request could use is quarantined or cooling down, try
+    the one back soonest (as a probe) instead of failing without trying."""
+    liveness_check_seconds: float = 1.0
+    """While a deployment is quarantined for a connection failure, check that its
+    endpoint is back (TCP connect, then the model list; never a completion) after this,
+    then twice as long each time, up to the quarantine; 0 disables the checks."""
+    fallback_after_failures: int | None = None
+    """Another name for ``failure_threshold`` (the failures before the fallback takes
+    over); wins over its default, an error if both are set and differ."""
+
+    def __post_init__(self) -> None:
+        if (self.fallback_after_failures or 0) >= 1 and self.failure_threshold == _THRESHOLD:
+            msgspec.structs.force_setattr(self, "failure_threshold", self.fallback_after_failures)
 
 
 class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -212,6 +247,10 @@ class QuotaLimit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Requests per day (>= 1)."""
     daily_tokens: int | None = None
     """Prompt plus completion tokens per day (>= 1)."""
+    rpm: int | None = None
+    """Requests per minute of *each* deployment of the model (>= 1; ``per_model`` only)."""
+    tpm: int | None = None
+    """Tokens per minute of *each* deployment of the model (>= 1; ``per_model`` only)."""
 
 
 class QuotaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -231,6 +270,12 @@ class QuotaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Model name or alias -> its own limits."""
     per_role: dict[str, QuotaLimit] = msgspec.field(default_factory=dict)
     """Role name -> its own limits."""
+    per_deployment: dict[str, RateLimitConfig] = msgspec.field(default_factory=dict)
+    """``model@endpoint`` (model name or alias) -> its per-minute limits, over the
+    model's ``rpm``/``tpm`` field by field."""
+    wait_seconds: float = 0.0
+    """Longest a request waits in all for a rate limit to refill when every deployment
+    of its model is over its rate (0: fail at once with ``RateLimited``)."""
     on_exceeded: Literal["fail", "fallback"] = "fail"
     """``fail`` refuses the request; ``fallback`` tries the next model in the chain."""
 
@@ -282,7 +327,8 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             msgspec.structs.force_setattr(self, name, value)
 
     def role_chain(self, role: str) -> tuple[str, ...]:
-        """Model names (aliases resolved) for ``role``: primary first, then fallbacks.
+        """Model names (aliases resolved) for ``role``: primary first, then fallbacks,
+        each followed by its own ``fallbacks`` (duplicates dropped).
 
         Raises:
             KeyError: ``role`` is not configured; the message lists the roles.
@@ -292,7 +338,12 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         except KeyError:
             known = ", ".join(sorted(self.roles)) or "none"
             raise KeyError(f"unknown role {role!r}; configured roles: {known}") from None
-        return tuple(self.model(name).name for name in entry.models)
+        return tuple(dict.fromkeys(m for name in entry.models for m in self.model_chain(name)))
+
+    def model_chain(self, name_or_alias: str) -> tuple[str, ...]:
+        """The model's name, then its ``fallbacks``' (aliases resolved; KeyError: unknown)."""
+        model = self.model(name_or_alias)
+        return tuple(dict.fromkeys((model.name, *(self.model(f).name for f in model.fallbacks))))
 
     def role_kind(self, role: str) -> str:
         """The task kind of ``role`` for performance routing (its name by default)."""

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from runtime._config_fallbacks import model_choice_problems
+from runtime._config_rates import rate_problems
 from runtime._config_rules import (
     CHECK_INTERVAL,
     COUNT,
@@ -146,6 +148,7 @@ def check_parts(parts: ConfigParts) -> list[ConfigProblem]:
     _check_endpoints(report, parts)
     _check_models(report, parts)
     _check_roles(report, parts)
+    report.problems.extend(model_choice_problems(parts))
     if parts.health is not None:
         _check_health(report, parts.health)
     if parts.retry is not None:
@@ -224,15 +227,13 @@ def _check_models(report: _Report, parts: ConfigParts) -> None:
         if model.alias is not None and model.alias != model.name:
             _check_duplicate(report, seen, model.alias, key_path(path, "alias"), "model name")
         _check_deployments(report, path, model, parts.endpoint_names)
-        for endpoint, api in ((e, apis[e]) for e in model.deployments if e in apis):
-            problem = option_problem(model.name, model.options, api) if model.options else None
-            if problem is not None:
-                option, why = problem
-                report.add(
-                    key_path(key_path(path, "options"), option), f"{why} (endpoint {endpoint!r})"
-                )
-                break
+        problem = option_problem(model.name, model.options, model.deployments, apis)
+        if problem is not None:
+            report.add(key_path(key_path(path, "options"), problem[0]), problem[1])
         report.number(key_path(path, "max_tokens"), model.max_tokens, Range(1, False, 10**8))
+        report.number(
+            key_path(path, "context_length"), model.context_length, Range(1, False, 10**8)
+        )
         report.number(key_path(path, "temperature"), model.temperature, Range(0, False, 100))
         rules = dict.fromkeys(model.timeouts.__struct_fields__, DURATION)
         report.fields(key_path(path, "timeouts"), model.timeouts, rules)
@@ -302,6 +303,8 @@ def _check_health(report: _Report, health: HealthConfig) -> None:
         "half_open_probes": COUNT,
         "check_interval_seconds": CHECK_INTERVAL,
         "degraded_latency_seconds": DURATION,
+        **dict.fromkeys(("cool_down_seconds", "cool_down_max_seconds"), Range(0, False, 86_400)),
+        "liveness_check_seconds": CHECK_INTERVAL,
     }
     report.fields("health", health, rules)
     compared = report.valid("health.window_size", "health.min_calls")
@@ -358,6 +361,7 @@ def _check_quota(report: _Report, quota: QuotaConfig, parts: ConfigParts) -> Non
                     key_path(section, name), f"unknown {what} {name!r}; {what}s: {_known(known)}"
                 )
             _check_limit(report, key_path(section, name), limit)
+    report.problems.extend(rate_problems(quota, parts))
 
 
 def _check_limit(report: _Report, path: str, limit: QuotaLimit | QuotaConfig) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,18 +192,24 @@ def event_log_path_problem(path: str) -> str | None:
     return None
 
 
-def option_problem(model: str, options: Mapping[str, object], api: str) -> tuple[str, str] | None:
-    """``(option, why)`` when an endpoint speaking ``api`` could not carry one of a model's
-    default ``options`` (an Ollama-only option on an OpenAI endpoint, a reserved field),
-    else None: checked at load, so no call is refused later for the config's sake."""
+def option_problem(
+    model: str, options: Mapping[str, object], endpoints: Sequence[str], apis: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """``(option, why)`` when one of ``endpoints`` (its API in ``apis``) could not carry
+    one of a model's default ``options`` (an Ollama-only option on an OpenAI endpoint, a
+    field the runtime owns), else None: checked at load, so no call is refused later for
+    the config's sake."""
+    if not options:
+        return None
     request = ChatRequest(
         model=model, messages=(Message(role="user"),), params=Parameters(options=dict(options))
     )
-    try:
-        check_chat_request(api, request)
-    except UnsupportedParameter as exc:
-        return exc.parameter.removeprefix("options."), exc.why
-    except ValueError as exc:  # a field the runtime owns (model, messages, stream...)
-        owned = sorted(k for k in options if k in ("model", "messages", "stream", "stream_options"))
-        return (owned or [""])[0], str(exc)
+    for endpoint in (e for e in endpoints if e in apis):
+        try:
+            check_chat_request(apis[endpoint], request)
+        except UnsupportedParameter as exc:
+            return exc.parameter.removeprefix("options."), f"{exc.why} (endpoint {endpoint!r})"
+        except ValueError as exc:  # a field the runtime owns (model, messages, stream...)
+            owned = sorted(k for k in options if k in ("model", "messages", "stream"))
+            return (owned or [""])[0], f"{exc} (endpoint {endpoint!r})"
     return None

@@ -36,7 +36,10 @@ class is defined::
      │    └── IllegalTransition          a forbidden status change (a bug in decide)
      ├── QuotaError                      actors/quota/_errors.py
      │    ├── QuotaExceeded              a daily quota is used up: .limit, .used,
-     │    │                              .limit_value, .resets_at; no backend called
+     │    │    │                         .limit_value, .resets_at; no backend called
+     │    │    └── RateLimited           every deployment is over its rpm/tpm (and
+     │    │                              waiting up to wait_seconds did not help):
+     │    │                              .deployment, .retry_after, .resets_at (frees)
      │    └── QuotaUnavailable           a quota event could not be recorded, so the
      │                                   request was refused (quotas fail closed)
      ├── RoutingError                    actors/router/_errors.py: .request_id, .attempts
@@ -78,7 +81,7 @@ import msgspec
 from actors import ActorError
 from actors.catalog import CatalogError, ModelNotFoundError
 from actors.endpoint import UnsupportedParameter
-from actors.quota import QuotaError, QuotaExceeded, QuotaUnavailable
+from actors.quota import QuotaError, QuotaExceeded, QuotaUnavailable, RateLimited
 from actors.router import (
     AllCandidatesFailed,
     NoCandidates,
@@ -114,6 +117,7 @@ __all__ = [
     "QuotaError",
     "QuotaExceeded",
     "QuotaUnavailable",
+    "RateLimited",
     "RequestRejected",
     "RoutingError",
     "RuntimeNotRunning",

@@ -44,6 +44,10 @@ class Resolver:
         self._roles = {
             name: (config.role_chain(name), config.role_kind(name)) for name in config.roles
         }
+        self._ranked_roles = frozenset(
+            name for name, role in config.roles.items() if role.strategy == "performance"
+        )
+        self._chains = {m.name: config.model_chain(m.name) for m in config.models}
         self._models: dict[str, tuple[str, dict[str, str]]] = {}
         for model in config.models:
             endpoints = {e: config.endpoint(e).url for e in model.deployments}
@@ -152,8 +156,9 @@ class Resolver:
         if wanted != _PLAIN or any(_agentic(m) for m in checked):
             self._check_carried(chain, checked, wanted)
         return RouteRequest(
-            chain=chain, messages=checked, role=role, model=model, kind=kind, params=wanted
-        )
+            chain=chain, messages=checked, role=role, model=model, kind=kind, params=wanted,
+            rank_models=role in self._ranked_roles,
+        )  # fmt: skip
 
     async def embed_request(
         self,
@@ -180,7 +185,7 @@ class Resolver:
         chain, kind = await self._chain(refs, role, model, kind)
         return RouteRequest(
             chain=chain, inputs=tuple(texts), role=role, model=model, kind=kind,
-            params=wanted, dimensions=dimensions,
+            params=wanted, dimensions=dimensions, rank_models=role in self._ranked_roles,
         )  # fmt: skip
 
     async def _chain(
@@ -199,11 +204,12 @@ class Resolver:
         else:
             assert model is not None
             name, endpoints = await self.served_model(refs, model)
+            chain = self._chains.get(name, (name,))  # the model, then its fallbacks
             try:
                 await ensure_served(refs.catalog, name, endpoints)
             except ModelNotFoundError as exc:  # say what else there is to ask for
-                raise ModelNotFoundError(name, endpoints, exc.available, self._known) from None
-            chain = (name,)
+                if len(chain) == 1:  # with fallbacks, planning skips it (unknown_model)
+                    raise ModelNotFoundError(name, endpoints, exc.available, self._known) from None
         if kind is not None:
             if not self._kinds.seeded:  # once: the kinds the replayed windows hold
                 self._kinds.seed((await refs.performance.ask(GetPerformanceView())).started)

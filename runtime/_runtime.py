@@ -53,6 +53,7 @@ from runtime._lifecycle import Calls, Lifecycle, RuntimeState
 from runtime._observing import Observing
 from runtime._params import GenerationParams
 from runtime._pipeline import acknowledged
+from runtime._probe import ProbeResult, probe_deployments
 from runtime._request import MessagesLike, Resolver
 from runtime._statistics import RuntimeStatistics, read
 from runtime._summary import HealthSummary, summarize
@@ -330,7 +331,7 @@ class Runtime(Observing):
         and whether the event log writes (``event_log``)."""
         parts = self._running()
         states = read(parts.refs.health, GetHealth()).states
-        return summarize(self._config, states, parts.guard.health())
+        return summarize(self._config, states, parts.guard.health(), now=parts.clock.time())
 
     async def reset_health(self, target: str, *, reason: str = "manual reset") -> tuple[str, ...]:
         """Reset to ``unknown`` a model's deployments (name or alias), one deployment
@@ -349,6 +350,12 @@ class Runtime(Observing):
         await parts.log.flush()
         log.info("runtime.health.reset", target=target, deployments=len(chosen))
         return chosen
+
+    async def probe(self, target: str) -> tuple[ProbeResult, ...]:
+        """Run the health check of ``target``'s deployments (as ``reset_health``) now
+        and count each outcome; a passing check clears a quarantine (``runtime._probe``)."""
+        parts = self._running()
+        return await probe_deployments(parts, self._resolver.targets(parts.deployments, target))
 
     # --- usage, performance, escalation ---------------------------------------------------
 

@@ -39,6 +39,12 @@ class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
     slow_calls: int = 0
     """Of the recent successful calls (up to 5), how many were slower than
     ``health.degraded_latency_seconds``; 3 or more make a deployment degraded."""
+    cooling_until: float | None = None
+    """While the deployment cools down (the backend answered 429, or 503 with
+    ``Retry-After``): when that ends (epoch seconds); every request skips it until then,
+    whatever its status. None when it is not cooling down."""
+    cooling_reason: str = ""
+    """What the backend answered, while cooling down."""
 
 
 class ModelStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +99,8 @@ class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
             lines.append(f"{model.model}: {model.status}")
             for entry in model.deployments:
                 why = f" ({entry.reason})" if entry.reason else ""
+                if entry.cooling_reason:
+                    why += f" [cooling down: {entry.cooling_reason}]"
                 lines.append(f"  {entry.endpoint}: {entry.status}{why}")
         return "\n".join(lines)
 
@@ -101,8 +109,11 @@ def summarize(
     config: RuntimeConfig,
     states: Mapping[str, DeploymentHealth],
     event_log: EventLogHealth | None = None,
+    *,
+    now: float | None = None,
 ) -> HealthSummary:
-    """Build the summary from the health actor's states, in config order."""
+    """Build the summary from the health actor's states, in config order; ``now``
+    (epoch seconds) tells which cool-downs are in force (None: every recorded one)."""
     models: dict[str, ModelStatus] = {}
     for model in config.models:
         healths = [
@@ -112,13 +123,16 @@ def summarize(
         models[model.name] = ModelStatus(
             model=model.name,
             status=aggregate(healths).value,
-            deployments=tuple(_entry(h) for h in healths),
+            deployments=tuple(_entry(h, now) for h in healths),
         )
     return HealthSummary(models=models, event_log=event_log)
 
 
-def _entry(health: DeploymentHealth) -> DeploymentStatus:
+def _entry(health: DeploymentHealth, now: float | None) -> DeploymentStatus:
     model, _, endpoint = health.deployment.rpartition("@")
+    cooling = health.cooling_until
+    if cooling is not None and now is not None and cooling <= now:
+        cooling = None
     window = health.window
     return DeploymentStatus(
         deployment=health.deployment,
@@ -132,4 +146,6 @@ def _entry(health: DeploymentHealth) -> DeploymentStatus:
         last_failure=health.last_failure,
         last_change=health.last_change,
         slow_calls=sum(health.slow),
+        cooling_until=cooling,
+        cooling_reason=health.cooling_reason if cooling is not None else "",
     )

@@ -24,6 +24,7 @@ PACKAGES = [
     "actors.escalation",
     "runtime.inspect",
     "runtime.serve",
+    "runtime.admin",
 ]
 
 
@@ -69,8 +70,10 @@ RUNTIME_ALL = sorted(
         "CommittedBatch",
         "ConfigError",
         "ConfigProblem",
+        "DeploymentCoolingDown",
         "DeploymentDegraded",
         "DeploymentFailed",
+        "DeploymentPanicProbe",
         "DeploymentPerformance",
         "DeploymentProbingStarted",
         "DeploymentQuarantined",
@@ -124,6 +127,7 @@ RUNTIME_ALL = sorted(
         "PerformanceConfig",
         "PerformanceSummary",
         "PipelineStatistics",
+        "ProbeResult",
         "QuotaConfig",
         "QuotaError",
         "QuotaEvent",
@@ -138,6 +142,8 @@ RUNTIME_ALL = sorted(
         "QuotaUnavailable",
         "QuotaUsage",
         "QuotaWarningIssued",
+        "RateLimitConfig",
+        "RateLimited",
         "RealClock",
         "Reply",
         "RequestCancelled",

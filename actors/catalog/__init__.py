@@ -9,7 +9,7 @@ bring back.
 
 from __future__ import annotations
 
-from actors.catalog._actor import CatalogActor, Fetch, OnListed
+from actors.catalog._actor import CatalogActor, Fetch, FetchWindows, OnListed
 from actors.catalog._client import ensure_served, find_discovered, wait_all
 from actors.catalog._discovery import (
     Discovery,
@@ -25,6 +25,7 @@ from actors.catalog._logic import (
     CatalogState,
     EndpointModels,
     available,
+    context_lengths,
     evolve,
     is_fresh,
     match_key,
@@ -38,8 +39,10 @@ from actors.catalog._messages import (
     ApplyListing,
     CatalogMessage,
     CatalogStatistics,
+    ContextLengths,
     Discovered,
     Fetches,
+    FindContextLengths,
     FindDiscovered,
     FindUnlisted,
     GetCatalog,
@@ -69,6 +72,10 @@ __all__ = [
     "EndpointModels",
     "ModelNotFoundError",
     "available",
+    "context_lengths",
+    "ContextLengths",
+    "FetchWindows",
+    "FindContextLengths",
     "evolve",
     "is_fresh",
     "match_key",

@@ -45,6 +45,7 @@ from actors.catalog._logic import (
     DEFAULT_TTL,
     CatalogState,
     EndpointModels,
+    context_lengths,
     evolve,
     needs_refresh,
     serves,
@@ -54,8 +55,10 @@ from actors.catalog._messages import (
     ApplyListing,
     CatalogMessage,
     CatalogStatistics,
+    ContextLengths,
     Discovered,
     Fetches,
+    FindContextLengths,
     FindDiscovered,
     FindUnlisted,
     GetCatalog,
@@ -78,12 +81,14 @@ from events import (
     get_logger,
 )
 
-__all__ = ["CatalogActor", "Fetch", "OnListed"]
+__all__ = ["CatalogActor", "Fetch", "FetchWindows", "OnListed"]
 
 log = get_logger(__name__)
 
 Fetch = Callable[[str], Awaitable[tuple[str, ...]]]
 """Fetch one endpoint's model list by endpoint name; raises ``BackendError``."""
+FetchWindows = Callable[[str, tuple[str, ...]], Awaitable[dict[str, int]]]
+"""An endpoint's context windows for its fresh list (name -> tokens; never raises)."""
 OnListed = Callable[[tuple[str, ...]], Awaitable[None]]
 """Told the deployment ids a fresh list serves (health resets ``failed`` ones)."""
 Restore = Callable[[], Awaitable[CatalogState]]
@@ -113,6 +118,7 @@ class CatalogActor(Actor[CatalogMessage]):
         miss_refresh_interval: float = 1.0,
         refresh_interval: float = 0.0,
         discovery: Mapping[str, Discovery] | None = None,
+        fetch_windows: FetchWindows | None = None,
     ) -> None:
         """Create the actor from the replayed ``state`` (None: ``restore`` it at start).
 
@@ -132,10 +138,13 @@ class CatalogActor(Actor[CatalogMessage]):
                 round runs at start.
             discovery: Endpoint -> its discovery rule (``auto`` or glob patterns);
                 endpoints absent discover nothing.
+            fetch_windows: Asks an endpoint, after each list fetched, for its models'
+                context windows (recorded with the list); None: none are discovered.
         """
         self._endpoints = tuple(endpoints)
         self._deployments = tuple(d.rpartition("@")[::2] for d in deployments)
         self._fetch = fetch
+        self._fetch_windows = fetch_windows
         self._state = state
         self._restore = restore
         self._record = record
@@ -188,6 +197,8 @@ class CatalogActor(Actor[CatalogMessage]):
         match message:
             case FindUnlisted(deployments=dids):
                 return self._unlisted(dids)
+            case FindContextLengths(deployments=dids):
+                return ContextLengths(context_lengths(self._lists, dids))
             case ValidateModel():
                 return self._validate(message)
             case FindDiscovered():
@@ -286,7 +297,8 @@ class CatalogActor(Actor[CatalogMessage]):
         running = self._fetching.get(endpoint)
         if running is None:
             self._fetches += 1
-            work = _fetch_one(self.ref, self._fetch, endpoint, self.clock.time(), self._on_listed)
+            fetchers = (self._fetch, self._fetch_windows)
+            work = _fetch_one(self.ref, fetchers, endpoint, self.clock.time(), self._on_listed)
             task = self.run_in_background(work, name=f"fetch {endpoint}")
             # The task's result is _fetch_one's: the fetch's error, or None.
             running = self._fetching[endpoint] = cast(Awaitable[BackendError | None], task)
@@ -301,11 +313,15 @@ class CatalogActor(Actor[CatalogMessage]):
             event = ModelListFailed(endpoint=endpoint, error=message.error or "", at=at)
             changed = event.error != before.error
         else:
-            event = ModelListRefreshed(endpoint=endpoint, models=message.models, at=at)
+            event = ModelListRefreshed(
+                endpoint=endpoint, models=message.models, at=at,
+                context_lengths=message.context_lengths,
+            )  # fmt: skip
             changed = (
                 before.models is None
                 or before.error is not None
                 or tuple(dict.fromkeys(event.models)) != before.models
+                or event.context_lengths != before.context_lengths
             )
         self._state = evolve(self._lists, event, now=self.clock.monotonic())
         events: list[Event] = [event] if changed else []
@@ -361,19 +377,22 @@ _SERVED = Validation()
 
 async def _fetch_one(
     ref: ActorRef[CatalogMessage],
-    fetch: Fetch,
+    fetchers: tuple[Fetch, FetchWindows | None],
     endpoint: str,
     at: float,
     on_listed: OnListed | None,
 ) -> BackendError | None:
-    """Fetch one list outside any turn; the result goes back as ``ApplyListing``."""
+    """Fetch one list and its windows outside any turn; the result is ``ApplyListing``."""
+    fetch, fetch_windows = fetchers
     try:
         models = await fetch(endpoint)
     except BackendError as exc:
         log.warning("catalog.refresh.failed", endpoint=endpoint, failure=exc.failure.value)
         await ref.ask(ApplyListing(endpoint, at, error=exc.message), timeout=None)
         return exc
-    listed = await ref.ask(ApplyListing(endpoint, at, models=models), timeout=None)
+    windows = await fetch_windows(endpoint, models) if fetch_windows is not None else {}
+    apply = ApplyListing(endpoint, at, models=models, context_lengths=windows)
+    listed = await ref.ask(apply, timeout=None)
     log.debug("catalog.refresh.complete", endpoint=endpoint, models=len(models))
     if listed.deployments and on_listed is not None:
         await on_listed(listed.deployments)

@@ -20,7 +20,7 @@ Pure: no clock, no I/O; ``validate`` is a couple of dict lookups on a precompute
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import msgspec
 
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_TTL",
     "EndpointModels",
     "available",
+    "context_lengths",
     "evolve",
     "is_fresh",
     "match_key",
@@ -64,6 +65,8 @@ class EndpointModels(msgspec.Struct, frozen=True, kw_only=True):
     """The last fetch error, cleared by the next success."""
     failed_at: float | None = None
     """Monotonic seconds of the last failed fetch in this process."""
+    context_lengths: dict[str, int] = msgspec.field(default_factory=dict)
+    """Model name (as listed) -> its context window in tokens, as last reported."""
 
 
 class CatalogState(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,7 +104,11 @@ def evolve(
     """
     match event:
         case ModelListRefreshed(endpoint=endpoint, models=models):
-            entry = EndpointModels(models=tuple(dict.fromkeys(models)), fetched_at=now)
+            entry = EndpointModels(
+                models=tuple(dict.fromkeys(models)),
+                fetched_at=now,
+                context_lengths=event.context_lengths,
+            )
             endpoints = {**state.endpoints, endpoint: entry}
             return msgspec.structs.replace(
                 state, endpoints=endpoints, index=_build_index(endpoints)
@@ -197,6 +204,20 @@ def serves(state: CatalogState, model: str, endpoint: str) -> bool:
     if entry is None or entry.models is None:
         return True
     return endpoint in state.index.get(match_key(model), {})
+
+
+def context_lengths(state: CatalogState, deployments: Iterable[str]) -> dict[str, int]:
+    """Deployment id -> the context window its endpoint reported for its model (ids
+    without a known window are absent)."""
+    found: dict[str, int] = {}
+    for did in deployments:
+        model, _, endpoint = did.rpartition("@")
+        entry = state.endpoints.get(endpoint)
+        name = served_name(state, model, endpoint) if entry and entry.context_lengths else None
+        window = entry.context_lengths.get(name) if entry is not None and name else None
+        if window is not None:
+            found[did] = window
+    return found
 
 
 def available(state: CatalogState, endpoints: tuple[str, ...] | None = None) -> tuple[str, ...]:

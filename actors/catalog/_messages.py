@@ -13,6 +13,8 @@ from actors.endpoint import BackendError
 
 __all__ = [
     "ApplyListing",
+    "ContextLengths",
+    "FindContextLengths",
     "Discovered",
     "FindDiscovered",
     "CatalogMessage",
@@ -109,10 +111,24 @@ class ApplyListing(Ask[Listed], frozen=True):
     models: tuple[str, ...] | None = None
     error: str | None = None
     """The classified error's message when the fetch failed."""
+    context_lengths: dict[str, int] = msgspec.field(default_factory=dict)
+    """Model name (as listed) -> the context window the endpoint reported."""
 
 
 class FindUnlisted(Ask[Unlisted], frozen=True):
     """Which of these deployment ids' endpoints have a list without their model."""
+
+    deployments: tuple[str, ...]
+
+
+class ContextLengths(msgspec.Struct, frozen=True):
+    """Deployment id -> its discovered context window in tokens (unknown ones absent)."""
+
+    lengths: Mapping[str, int] = msgspec.field(default_factory=dict)
+
+
+class FindContextLengths(Ask[ContextLengths], frozen=True):
+    """The discovered context windows of these deployment ids (cached, no I/O)."""
 
     deployments: tuple[str, ...]
 
@@ -157,6 +173,7 @@ CatalogMessage = (
     | RefreshSoon
     | ApplyListing
     | FindUnlisted
+    | FindContextLengths
     | GetCatalog
     | GetCatalogStatistics
     | RefreshStale

@@ -17,6 +17,7 @@ from actors.endpoint._actor import (
     EndpointActor,
     EndpointMessage,
     GetEndpointStatistics,
+    SetConcurrency,
     call_chat,
     call_embed,
     call_list_models,
@@ -52,8 +53,14 @@ from actors.endpoint._content import (
     text_of,
 )
 from actors.endpoint._deadlines import Deadlines
+from actors.endpoint._discover import (
+    DEFAULT_MAX_CONCURRENCY,
+    DISCOVERED_MAX_CONCURRENCY,
+    discover_concurrency,
+)
+from actors.endpoint._facts import LlamaProps, context_from_options, parse_llama_props
 from actors.endpoint._handle import AbandonCall, CallHandle, EndCall
-from actors.endpoint._metrics import CallResult, EmbedCallResult, EndpointStatistics
+from actors.endpoint._metrics import CallResult, CallTimings, EmbedCallResult, EndpointStatistics
 from actors.endpoint._ollama import NdjsonStreamParser, normalize_ollama_model, ollama_model_matches
 from actors.endpoint._openai import SseStreamParser
 from actors.endpoint._redact import redact, snippet
@@ -75,6 +82,7 @@ from actors.endpoint._types import (
     Usage,
     sanitize_usage,
 )
+from actors.endpoint._windows import fetch_context_lengths
 
 __all__ = [
     "APIS",
@@ -95,7 +103,16 @@ __all__ = [
     "EndpointMessage",
     "EndpointState",
     "EndpointTransport",
+    "LlamaProps",
+    "context_from_options",
+    "fetch_context_lengths",
+    "parse_llama_props",
     "GetEndpointStatistics",
+    "SetConcurrency",
+    "CallTimings",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DISCOVERED_MAX_CONCURRENCY",
+    "discover_concurrency",
     "call_chat",
     "call_embed",
     "call_list_models",

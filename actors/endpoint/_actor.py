@@ -13,8 +13,11 @@ Restart. The endpoint's counters are not in the event log, so a new instance sta
 from a fresh ``EndpointState``. Calls admitted by the failed instance end against
 that instance (their ``EndCall`` carries its incarnation and is ignored); calls that
 were waiting are told to ask again. Until those orphans end, the new instance can
-admit more calls than the limit; the connection pool (sized to the limit) still caps
-the sockets.
+admit more calls than the limit; the connection pool (sized to a configured limit)
+still caps the sockets.
+
+``SetConcurrency`` changes the slot count (the runtime sends the count discovered from
+the backend at start-up, ``discover_concurrency``, and makes later incarnations with it).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from actors._ref import ActorRef
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._handle import AbandonCall, CallHandle, EndCall
 from actors.endpoint._metrics import CallResult, EmbedCallResult, EndpointStatistics
-from actors.endpoint._slots import EndpointState, abandon, admit, end, statistics
+from actors.endpoint._slots import EndpointState, abandon, admit, end, resize, statistics
 from actors.endpoint._transport import EndpointTransport
 from actors.endpoint._types import ChatRequest, EmbedRequest
 
@@ -40,6 +43,7 @@ __all__ = [
     "EndpointActor",
     "EndpointMessage",
     "GetEndpointStatistics",
+    "SetConcurrency",
     "call_chat",
     "call_embed",
     "call_list_models",
@@ -60,7 +64,13 @@ class GetEndpointStatistics(Ask[EndpointStatistics], frozen=True):
     """The counters."""
 
 
-EndpointMessage = Call | EndCall | AbandonCall | GetEndpointStatistics
+class SetConcurrency(Ask[None], frozen=True):
+    """Set the slot count (>= 1); waiters get the slots a higher count adds at once."""
+
+    limit: int
+
+
+EndpointMessage = Call | EndCall | AbandonCall | GetEndpointStatistics | SetConcurrency
 
 
 class EndpointActor(Actor[EndpointMessage]):
@@ -100,6 +110,11 @@ class EndpointActor(Actor[EndpointMessage]):
                     self._waiters.pop(message.call_id, None)
                     self._state = abandon(self._state, message.call_id)
                 return None
+            case SetConcurrency():
+                self._state, granted = resize(self._state, message.limit)
+                for call_id in granted:
+                    self._grant(call_id)
+                return None
             case GetEndpointStatistics():
                 transport = self._transport
                 return statistics(self._state, name=transport.name, url=transport.url)
@@ -116,14 +131,19 @@ class EndpointActor(Actor[EndpointMessage]):
         )
 
     def _end(self, failure: str | None, bytes_received: int) -> None:
-        state, granted = end(self._state, failure, bytes_received)
+        self._state, granted = end(self._state, failure, bytes_received)
+        if granted is not None:
+            self._grant(granted)
+
+    def _grant(self, call_id: int) -> None:
+        """Hand a slot to the waiting call ``call_id`` (to the next one if it gave up)."""
+        granted: int | None = call_id
         while granted is not None:
             waiter = self._waiters.pop(granted, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(True)
-                break
-            state, granted = end(state, None, 0)  # it gave up meanwhile: next in line
-        self._state = state
+                return
+            self._state, granted = end(self._state, None, 0)  # gave up: next in line
 
 
 async def call_chat(

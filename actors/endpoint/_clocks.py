@@ -22,6 +22,7 @@ from actors.endpoint._failures import (
     transport_error,
     with_endpoint,
 )
+from actors.endpoint._metrics import CallTimings
 from actors.endpoint._streams import bad_response
 from actors.endpoint._types import HttpRequestSpec
 from events import get_logger
@@ -54,9 +55,17 @@ _SENDING = "http11.send_request_headers.started"
 class CallClock:
     """The clocks of one call: absolute loop-time deadlines and metric timestamps."""
 
-    def __init__(self, deadlines: Deadlines, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        deadlines: Deadlines,
+        loop: asyncio.AbstractEventLoop,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
         self.deadlines = deadlines
         self._loop = loop
+        self._monotonic = monotonic or loop.time
+        self.created = self._monotonic()
+        """When the call was made, before any wait for a slot."""
         now = loop.time()
         self.total_at = now + deadlines.total
         # Until httpcore reports that sending started, connecting may take its share.
@@ -64,6 +73,10 @@ class CallClock:
         self.got_body = False
         self.timer: asyncio.Timeout | None = None
         self.started = 0.0
+        self.began_at: float | None = None
+        """When the call held its slot and began (``started``; None until then)."""
+        self.sending_at: float | None = None
+        """When the request went out (a connection was taken or opened)."""
         self.headers_at: float | None = None
         self.first_content_at: float | None = None
         self.bytes_received = 0
@@ -72,9 +85,20 @@ class CallClock:
     async def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore trace hook: restart the first-byte clock when sending begins."""
         if event == _SENDING:
+            self.sending_at = self._monotonic()
             self.first_byte_at = self._loop.time() + self.deadlines.first_byte
             if self.timer is not None:
                 self.timer.reschedule(min(self.first_byte_at, self.total_at))
+
+    def timings(self) -> CallTimings:
+        """Queue, connect and first-byte time so far (None for a step not reached)."""
+        started = self.began_at
+        sending, headers = self.sending_at, self.headers_at
+        return CallTimings(
+            queue_s=None if started is None else max(0.0, started - self.created),
+            connect_s=None if started is None or sending is None else sending - started,
+            first_byte_s=None if sending is None or headers is None else headers - sending,
+        )
 
     def next_read(self) -> tuple[float, FailureClass]:
         """Deadline and failure class of the next body read."""
@@ -181,7 +205,7 @@ class HttpExchange:
         """Run one call: refuse it once closed; name, log and classify its failure."""
         if self._closed:
             raise RuntimeError(f"endpoint {self._name!r} ({self._url}) is closed")
-        call.started = self._monotonic()
+        call.started = call.began_at = self._monotonic()
         try:
             yield
         except BackendError as exc:

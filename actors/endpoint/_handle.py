@@ -19,7 +19,7 @@ from actors._ask import Ask
 from actors.endpoint._classify import BackendError
 from actors.endpoint._clocks import CallClock
 from actors.endpoint._deadlines import Deadlines
-from actors.endpoint._metrics import CallResult, EmbedCallResult
+from actors.endpoint._metrics import CallResult, CallTimings, EmbedCallResult
 from actors.endpoint._transport import EndpointTransport
 from actors.endpoint._types import ChatRequest, Chunk, EmbedRequest
 
@@ -49,7 +49,15 @@ class AbandonCall(Ask[None], frozen=True):
 class CallHandle:
     """One call admitted by an endpoint actor; use it once (see the module docstring)."""
 
-    __slots__ = ("_admission", "_call_id", "_incarnation", "_ref", "_request", "_transport")
+    __slots__ = (
+        "_admission",
+        "_call",
+        "_call_id",
+        "_incarnation",
+        "_ref",
+        "_request",
+        "_transport",
+    )
 
     def __init__(
         self,
@@ -66,6 +74,13 @@ class CallHandle:
         self._call_id = call_id
         self._admission = admission
         self._request = request
+        self._call: CallClock | None = None
+
+    @property
+    def timings(self) -> CallTimings:
+        """Where the call's time went so far: slot wait, connect, first byte (all None
+        before the call ran)."""
+        return CallTimings() if self._call is None else self._call.timings()
 
     @property
     def queued(self) -> bool:
@@ -125,6 +140,7 @@ class CallHandle:
 
     async def _admitted(self, call: CallClock) -> None:
         """Wait for the slot of a queued call; ask again if the actor restarted."""
+        self._call = call
         while (admission := self._admission) is not None:
             try:
                 granted = await self._transport.wait_for_slot(admission, call)

@@ -8,11 +8,28 @@ from actors.endpoint._types import ChatResult, EmbedResult, Timings, Usage
 
 __all__ = [
     "CallResult",
+    "CallTimings",
     "Counters",
     "EmbedCallResult",
     "EndpointStatistics",
     "tokens_per_second",
 ]
+
+
+class CallTimings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one call's time went before the response arrived (seconds, None = unknown).
+
+    ``queue_s`` + ``connect_s`` + ``first_byte_s`` is the time to the response headers.
+    """
+
+    queue_s: float | None = None
+    """Waiting for one of the endpoint's concurrency slots (``max_concurrency``)."""
+    connect_s: float | None = None
+    """From the slot to sending the request: a pooled connection taken (about 0) or a
+    new one opened (TCP/TLS)."""
+    first_byte_s: float | None = None
+    """From sending the request to the response headers: the backend queueing it,
+    loading the model, reading the prompt (a non-streamed reply: generating it all)."""
 
 
 class CallResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,8 +2,10 @@
 
 ``EndpointState`` is what the ``EndpointActor`` owns: how many calls hold a slot, which
 calls wait for one (first come, first served) and the counters behind
-``EndpointStatistics``. ``admit``/``end``/``abandon`` are the only transitions; none of
-them can lose a slot: ``end`` hands a freed slot straight to the oldest waiter.
+``EndpointStatistics``. ``admit``/``end``/``abandon``/``resize`` are the only
+transitions; none of them can lose a slot: ``end`` hands a freed slot straight to the
+oldest waiter (unless a lowered limit is still over-subscribed), ``resize`` hands the
+slots a raised limit adds to the waiters.
 
 Pure: no clocks, no I/O. Nothing here is logged to the event log (the counters are
 per process); a restarted actor starts from a fresh state.
@@ -15,7 +17,7 @@ import msgspec
 
 from actors.endpoint._metrics import EndpointStatistics
 
-__all__ = ["EndpointState", "abandon", "admit", "end", "statistics"]
+__all__ = ["EndpointState", "abandon", "admit", "end", "resize", "statistics"]
 
 
 class EndpointState(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,14 +65,34 @@ def end(
     if failure is not None:
         failures = {**failures, failure: failures.get(failure, 0) + 1}
     waiting = state.waiting
-    granted = waiting[0] if waiting else None
+    # After a lowered limit, calls beyond it run out before a waiter gets their slot.
+    granted = waiting[0] if waiting and state.inflight <= state.limit else None
     inflight = state.inflight - (1 if granted is None else 0)
     return msgspec.structs.replace(
         state,
         inflight=max(0, inflight),
-        waiting=waiting[1:] if waiting else (),
+        waiting=waiting[1:] if granted is not None else waiting,
         failures=failures,
         bytes_received=state.bytes_received + bytes_received,
+    ), granted
+
+
+def resize(state: EndpointState, limit: int) -> tuple[EndpointState, tuple[int, ...]]:
+    """A new slot count (e.g. discovered from the backend); the waiters that get a slot
+    now, oldest first. Calls already holding a slot keep it when the limit drops.
+
+    Raises:
+        ValueError: ``limit`` below 1.
+    """
+    if limit < 1:
+        raise ValueError(f"max_concurrency must be >= 1, got {limit}")
+    free = max(0, limit - state.inflight)
+    granted = state.waiting[:free]
+    return msgspec.structs.replace(
+        state,
+        limit=limit,
+        inflight=state.inflight + len(granted),
+        waiting=state.waiting[len(granted) :],
     ), granted
 
 

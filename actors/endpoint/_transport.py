@@ -44,8 +44,9 @@ from actors.endpoint._clocks import (
 )
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._metrics import CallResult, EmbedCallResult, tokens_per_second
+from actors.endpoint._openai import auth_headers
 from actors.endpoint._streams import bad_response
-from actors.endpoint._types import ChatRequest, Chunk, EmbedRequest
+from actors.endpoint._types import ChatRequest, Chunk, EmbedRequest, HttpRequestSpec
 
 __all__ = ["ERROR_BODY_CAP", "EndpointTransport"]
 # llama.cpp's server closes idle keep-alive connections after 5 s; expiring ours first
@@ -144,7 +145,8 @@ class EndpointTransport(HttpExchange):
 
     def new_call(self, deadlines: Deadlines | None = None) -> CallClock:
         """The clocks of a new call (its total deadline starts now, slot wait included)."""
-        return CallClock(deadlines or self._deadlines, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        return CallClock(deadlines or self._deadlines, loop, self._monotonic)
 
     async def wait_for_slot(self, admission: Awaitable[bool], call: CallClock) -> bool:
         """Await a concurrency slot within the call's total deadline (the actor grants it).
@@ -286,5 +288,24 @@ class EndpointTransport(HttpExchange):
                     now_epoch=self._wall(),
                     max_bytes=self._max_response,
                 )
+            finally:
+                await response.aclose()
+
+    async def fetch(self, spec: HttpRequestSpec, call: CallClock) -> bytes:
+        """The body of one small metadata request (``/props``, ``/api/show``), sent
+        outside any slot (see ``actors.endpoint._windows``); an OpenAI-compatible
+        endpoint's key is added unless the spec carries one.
+
+        Raises:
+            BackendError: the classified failure (a non-2xx status included).
+        """
+        keyed = any(name.lower() == "authorization" for name, _ in spec.headers)
+        if self._api != "ollama" and not keyed:  # the model list's rule for the key
+            spec = msgspec.structs.replace(spec, headers=spec.headers + auth_headers(self._api_key))
+        async with self._errors(call, "fetch"):
+            response = await self._open(spec, call)
+            try:
+                await self._check_status(response, call)
+                return await self._read_body(response, call, self._max_response)
             finally:
                 await response.aclose()

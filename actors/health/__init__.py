@@ -9,6 +9,7 @@ runs the background checks on its own timer; it only calls the pure functions.
 from __future__ import annotations
 
 from actors.health._actor import HealthActor, Probe
+from actors.health._checks import Liveness
 from actors.health._logic import (
     AcquirePermit,
     CatalogSawModel,
@@ -24,6 +25,7 @@ from actors.health._logic import (
 from actors.health._messages import (
     AcquireProbe,
     Admitted,
+    CheckLiveness,
     EndCheckRound,
     GetHealth,
     GetHealthStatistics,
@@ -31,6 +33,7 @@ from actors.health._messages import (
     HealthReset,
     HealthStates,
     HealthStatistics,
+    LivenessChecked,
     NotAdmitted,
     NoteListed,
     RecordProbe,
@@ -42,7 +45,13 @@ from actors.health._messages import (
     Screened,
     Watch,
 )
-from actors.health._policy import HealthPolicy, quarantine_duration
+from actors.health._policy import (
+    HealthPolicy,
+    cool_down_duration,
+    liveness_delay,
+    quarantine_duration,
+)
+from actors.health._rotation import PanicProbe, Revive, cooling, panic_pick
 from actors.health._status import (
     TRANSITIONS,
     DeploymentHealth,
@@ -69,6 +78,13 @@ __all__ = [
     "HealthPolicy",
     "HealthStatus",
     "IllegalTransition",
+    "Liveness",
+    "PanicProbe",
+    "Revive",
+    "cool_down_duration",
+    "cooling",
+    "liveness_delay",
+    "panic_pick",
     "ProbePermitGranted",
     "ProbePermitReleased",
     "RecordOutcome",
@@ -87,6 +103,8 @@ __all__ = [
     "evolve_all",
     "AcquireProbe",
     "Admitted",
+    "CheckLiveness",
+    "LivenessChecked",
     "RunChecks",
     "EndCheckRound",
     "GetHealth",

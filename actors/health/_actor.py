@@ -16,6 +16,11 @@ published. A success that leaves the state unchanged (healthy, window full of
 successes) is not recorded: folding it would be a no-op, so live and replayed state
 stay equal while the log is spared one event per request.
 
+Out of rotation and back (``_rotation``): a 429's cool-down makes ``Screen`` and
+``AcquireProbe`` skip the deployment; when a request's every candidate is out, ``Screen``
+lets the one back soonest through as a panic probe; a deployment quarantined for a
+connection failure gets liveness checks on a growing timer (``_checks.LivenessTimers``).
+
 Restart. After a supervised failure the new instance rebuilds the health of every
 deployment from the log (``restore``: queued events committed first, then snapshot +
 tail) before its first message, so its state equals a full replay. Probe permits are
@@ -24,14 +29,20 @@ never logged: they start at zero again, and releases of older permits are void.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-
-import msgspec
 
 from actors._actor import Actor
 from actors._clock import TimerHandle
-from actors._ref import ActorRef
+from actors.health._checks import (
+    Liveness,
+    LivenessTimers,
+    Probe,
+    check_liveness,
+    is_steady,
+    rehydrated,
+    run_round,
+)  # fmt: skip
+from actors.health._checks import log_transition as _log_transition
 from actors.health._latency import fast_again, judge
 from actors.health._logic import (
     AcquirePermit,
@@ -48,6 +59,7 @@ from actors.health._logic import (
 from actors.health._messages import (
     AcquireProbe,
     Admitted,
+    CheckLiveness,
     EndCheckRound,
     GetHealth,
     GetHealthStatistics,
@@ -55,6 +67,7 @@ from actors.health._messages import (
     HealthReset,
     HealthStates,
     HealthStatistics,
+    LivenessChecked,
     NotAdmitted,
     NoteListed,
     RecordProbe,
@@ -67,6 +80,7 @@ from actors.health._messages import (
     Watch,
 )
 from actors.health._policy import HealthPolicy
+from actors.health._rotation import PanicProbe, Revive, cooling, cooling_detail, panic_pick
 from actors.health._status import (
     DeploymentHealth,
     HealthStatus,
@@ -84,8 +98,6 @@ Record = Callable[[str, Sequence[Event]], None]
 """Persist events to a stream; must not block (the runtime uses the log's append_nowait)."""
 Publish = Callable[[Event], None]
 """Tell subscribers about one event; must not block."""
-Probe = Callable[[str], Awaitable[RecordOutcome | None]]
-"""Check one deployment; the outcome to count, or None when there is nothing to count."""
 Restore = Callable[[], Awaitable[dict[str, DeploymentHealth]]]
 """Rebuild every deployment's health from the log (snapshot + tail)."""
 
@@ -94,6 +106,9 @@ _SELECTABLE = frozenset({_S.UNKNOWN, _S.HEALTHY, _S.DEGRADED})
 _ADMITTED = Admitted()
 _NOTHING_BLOCKED = Screened(blocked={})
 _SKIP_REASON = {_S.QUARANTINED: "quarantined", _S.PROBING: "probing_full", _S.FAILED: "failed"}
+_PANIC_HOLD = 10.0
+"""Seconds a panic pass of a cooling deployment waits for its request's outcome before
+another request may take a new one (a request may never use the pass it was given)."""
 
 
 class HealthActor(Actor[HealthMessage]):
@@ -110,6 +125,7 @@ class HealthActor(Actor[HealthMessage]):
         publish: Publish,
         probe: Probe | None = None,
         check_interval: float = 0.0,
+        liveness: Liveness | None = None,
     ) -> None:
         """Create the actor from ``states`` (replayed), or ``restore()`` them at start.
 
@@ -122,6 +138,7 @@ class HealthActor(Actor[HealthMessage]):
             publish: Where every durable event is announced.
             probe: Checks one deployment (background checks); None: no checks.
             check_interval: Seconds between rounds of checks; 0 disables them.
+            liveness: Cheap liveness check of a deployment's endpoint; None: none.
         """
         self._policy = policy
         self._deployments = tuple(dict.fromkeys(deployments))
@@ -138,14 +155,20 @@ class HealthActor(Actor[HealthMessage]):
         self._transitions = self._outcomes = self._rounds = self._checks = 0
         self._checking = False
         self._timer: TimerHandle | None = None
+        self._liveness = liveness
+        self._lively = LivenessTimers(policy, liveness is not None)
+        self._panics: dict[str, tuple[float, bool]] = {}
+        """Deployment -> (monotonic grant time, used) of a panic pass while cooling."""
 
     async def on_start(self) -> None:
         known = self._replayed if self._replayed is not None else await self._restore()
         self._replayed = None
-        self._states = {did: _rehydrated(known.get(did), did) for did in self._deployments}
+        self._states = {did: rehydrated(known.get(did), did) for did in self._deployments}
         self._known = dict(known)  # its own copy: the replayed map is the projector's
         if self._probe is not None and self._interval > 0:
             self._timer = self.tell_every(self._interval, RunChecks())
+        for state in self._states.values():
+            self._lively.follow(self.ref, self.clock, state, 0)
 
     async def on_stop(self) -> None:
         self._cancel_timer()
@@ -154,6 +177,7 @@ class HealthActor(Actor[HealthMessage]):
         self._cancel_timer()  # the restarted instance schedules its own
 
     def _cancel_timer(self) -> None:
+        self._lively.cancel_all()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -162,15 +186,17 @@ class HealthActor(Actor[HealthMessage]):
         match message:
             case Screen(deployments=deployments):
                 return self._screen(deployments)
-            case AcquireProbe(deployment=did):
-                return self._acquire(did)
+            case AcquireProbe(deployment=did, retrying=retrying):
+                return self._acquire(did, retrying)
             case ReleaseProbe(deployment=did, probe_round=probe_round):
                 self._apply(did, ReleasePermit(probe_round=probe_round))
             case ReportOutcome(deployment=did, outcome=outcome, traffic=traffic):
+                self._panics.pop(did, None)
                 self._report(did, outcome, traffic)
             case ResetHealth(deployments=dids, reason=reason):
                 for did in dids:
                     self._proven.pop(did, None)
+                    self._panics.pop(did, None)
                     self._apply(did, Reset(reason=reason))
                 return HealthReset(deployments=dids)
             case NoteListed(deployments=dids):
@@ -180,7 +206,7 @@ class HealthActor(Actor[HealthMessage]):
             case Watch(deployments=dids):
                 for did in dids:
                     if did not in self._states:
-                        self._states[did] = _rehydrated(self._known.get(did), did)
+                        self._states[did] = rehydrated(self._known.get(did), did)
             case GetHealth():
                 return HealthStates(states=dict(self._states))
             case GetHealthStatistics():
@@ -194,6 +220,17 @@ class HealthActor(Actor[HealthMessage]):
                     self._apply(did, ReleasePermit(probe_round=probe_round))
             case EndCheckRound():
                 self._checking = False
+            case CheckLiveness(deployment=did, since=since) if self._liveness is not None:
+                if did in self._states and self._lively.current(self._states[did], since):
+                    work = check_liveness(self.ref, self._liveness, message)
+                    self.run_in_background(work, name="health-liveness")
+            case LivenessChecked(deployment=did, since=since, attempt=attempt, alive=alive):
+                state, self._lively.checked = self._states.get(did), self._lively.checked + 1
+                if state is not None and self._lively.current(state, since):
+                    if alive:
+                        self._apply(did, Revive())
+                    else:
+                        self._lively.follow(self.ref, self.clock, state, attempt + 1)
         return None
 
     # --- queries ------------------------------------------------------------------------
@@ -209,28 +246,42 @@ class HealthActor(Actor[HealthMessage]):
         blocked: dict[str, tuple[str, str]] | None = None
         degraded: set[str] | None = None
         for did in deployments:
-            if self._state(did).status is _S.DEGRADED and not fast_again(
+            why = self._blocked(did)
+            if why is not None:
+                blocked = blocked or {}
+                blocked[did] = why
+            elif self._state(did).status is _S.DEGRADED and not fast_again(
                 self._state(did), self._policy
             ):
                 degraded = degraded or set()
                 degraded.add(did)
-                continue
-            why = self._blocked(did)
-            if why is not None:
-                if blocked is None:
-                    blocked = {}
-                blocked[did] = why
-        if blocked is None and degraded is None:
+        if blocked is not None and degraded is None and len(blocked) == len(set(deployments)):
+            self._panic(deployments, blocked)
+        if not blocked and degraded is None:
             return _NOTHING_BLOCKED
         return Screened(blocked=blocked or {}, degraded=frozenset(degraded or ()))
 
-    def _blocked(self, deployment: str) -> tuple[str, str] | None:
+    def _panic(self, deployments: tuple[str, ...], blocked: dict[str, tuple[str, str]]) -> None:
+        """Every candidate is out: unblock the one back soonest for this request."""
+        if any(d in self._panics and self._recent(self._panics[d][0]) for d in blocked):
+            return  # a panic probe of these is on its way already
+        states = [self._states[did] for did in dict.fromkeys(deployments)]
+        picked = panic_pick(states, self._policy, self.clock.time())
+        if picked is None:
+            return
+        did, until = picked
+        self._apply(did, PanicProbe(out_until=until, candidates=tuple(blocked)))
+        self._panics[did] = (self.clock.monotonic(), False)
+        del blocked[did]
+
+    def _blocked(self, deployment: str, retrying: bool = False) -> tuple[str, str] | None:
         """Why a request may not use ``deployment`` now, as ``(skip_reason, detail)``."""
         state = self._state(deployment)
-        if state.status in _SELECTABLE:
-            return None
         now = self.clock.time()
-        if admits(state, self._policy, now):
+        passed = retrying or self._holds_pass(deployment)
+        if cooling(state, now) and not passed:
+            return "cool_down", cooling_detail(state, now)
+        if state.status in _SELECTABLE or admits(state, self._policy, now, panic=passed):
             return None
         if state.status is _S.QUARANTINED:
             left = (state.quarantined_until or now) - now
@@ -238,6 +289,14 @@ class HealthActor(Actor[HealthMessage]):
         if state.status is _S.PROBING:
             return "probing_full", f"all {self._policy.half_open_probes} probe slot(s) in use"
         return "failed", state.reason or "permanent failure; reset its health when fixed"
+
+    def _holds_pass(self, deployment: str) -> bool:
+        """Whether a panic pass of ``deployment`` is waiting for its request."""
+        found = self._panics.get(deployment)
+        return found is not None and not found[1] and self._recent(found[0])
+
+    def _recent(self, granted: float) -> bool:
+        return self.clock.monotonic() - granted < _PANIC_HOLD
 
     def _statistics(self) -> HealthStatistics:
         by_status: dict[str, int] = {}
@@ -251,18 +310,23 @@ class HealthActor(Actor[HealthMessage]):
             probes_in_flight=sum(s.probes_in_flight for s in self._states.values()),
             check_rounds=self._rounds,
             checks=self._checks,
+            liveness_checks=self._lively.checked,
         )
 
     # --- commands -----------------------------------------------------------------------
 
-    def _acquire(self, deployment: str) -> Admitted | NotAdmitted:
+    def _acquire(self, deployment: str, retrying: bool = False) -> Admitted | NotAdmitted:
         state = self._state(deployment)
+        why = self._blocked(deployment, retrying)
+        if why is not None:
+            reason = why[0] if why[0] == "cool_down" else _SKIP_REASON.get(state.status, why[0])
+            return NotAdmitted(reason=reason, detail=why[1])
+        panic = self._holds_pass(deployment)
+        if panic:
+            self._panics[deployment] = (self._panics[deployment][0], True)  # the pass is used
         if state.status in _SELECTABLE:
             return _ADMITTED  # decide would return no event: admitted without a permit
-        why = self._blocked(deployment)
-        if why is not None:
-            return NotAdmitted(reason=_SKIP_REASON.get(state.status, why[0]), detail=why[1])
-        for event in self._apply(deployment, AcquirePermit()):
+        for event in self._apply(deployment, AcquirePermit(panic=panic or retrying)):
             if isinstance(event, ProbePermitGranted):
                 return Admitted(probe_round=event.probe_round)
         return _ADMITTED
@@ -275,7 +339,7 @@ class HealthActor(Actor[HealthMessage]):
             if deployment in self._steady and not judge(self._policy, outcome.latency):
                 return  # a (fast) success on a steady deployment folds to the same state
         self._apply(deployment, outcome)
-        if outcome.ok and _is_steady(self._states[deployment], self._policy):
+        if outcome.ok and is_steady(self._states[deployment], self._policy):
             self._steady.add(deployment)
 
     def _apply(self, deployment: str, command: HealthCommand) -> tuple[Event, ...]:
@@ -288,6 +352,7 @@ class HealthActor(Actor[HealthMessage]):
         for event in events:
             after = evolve(after, event)
         self._states[deployment] = after
+        self._lively.follow(self.ref, self.clock, after, 0)
         if after == before and all(isinstance(e, HealthOutcomeRecorded) for e in events):
             return events  # a no-op for the fold: nothing worth a log row
         kept = durable(events)
@@ -318,7 +383,7 @@ class HealthActor(Actor[HealthMessage]):
         self._checks += len(due)
         if due:
             self._checking = True
-            self.run_in_background(_check(self.ref, self._probe, due), name="health-checks")
+            self.run_in_background(run_round(self.ref, self._probe, due), name="health-checks")
         log.debug("health.check.round.started", checks=len(due))
 
     def _due_for_check(self, deployment: str) -> bool:
@@ -332,62 +397,3 @@ class HealthActor(Actor[HealthMessage]):
     def _proven_within(self, deployment: str, within: float) -> bool:
         when = self._proven.get(deployment)
         return when is not None and self.clock.monotonic() - when <= within
-
-
-async def _check(
-    ref: ActorRef[HealthMessage], probe: Probe, due: list[tuple[str, int | None]]
-) -> None:
-    """Run one round's checks concurrently; each result goes back as a message."""
-
-    async def one(did: str, probe_round: int | None) -> None:
-        outcome: RecordOutcome | None = None
-        try:
-            outcome = await probe(did)
-        finally:
-            await ref.ask(RecordProbe(did, probe_round, outcome), timeout=None)
-
-    try:
-        await asyncio.gather(*(one(did, r) for did, r in due))
-    finally:
-        await ref.ask(EndCheckRound(), timeout=None)
-
-
-def _is_steady(state: DeploymentHealth, policy: HealthPolicy) -> bool:
-    """Whether another success would leave ``state`` exactly as it is.
-
-    Healthy, no failure in a full window, no quarantine history (else a success could
-    still produce ``DeploymentStabilized``), and while latency is judged a full window of
-    fast verdicts: folding a fast ``HealthOutcomeRecorded(ok=True)`` would append 0.0 to
-    a full window of 0.0s, False to a full window of Falses and reset a zero failure
-    count — a no-op, so ``decide`` need not even run. (A slow success is never skipped.)
-    """
-    fast = policy.degraded_latency_seconds is None or (
-        len(state.slow) == policy.latency_window and not any(state.slow)
-    )
-    return (
-        state.status is _S.HEALTHY
-        and state.quarantine_count == 0
-        and state.consecutive_failures == 0.0
-        and len(state.window) == policy.window_size
-        and not any(state.window)
-        and fast
-    )
-
-
-def _rehydrated(state: DeploymentHealth | None, deployment: str) -> DeploymentHealth:
-    if state is None:
-        return DeploymentHealth(deployment=deployment)
-    # Replay already yields no probe permits (they are never logged); a snapshot made
-    # from a live state could hold some, and their requests died with that process.
-    return msgspec.structs.replace(state, probes_in_flight=0)
-
-
-def _log_transition(event: Event, after: DeploymentHealth) -> None:
-    status = after.status.value
-    fields = {"deployment": after.deployment, "status": status, "reason": after.reason}
-    if after.status is _S.QUARANTINED:
-        log.warning("health.deployment.quarantined", until=after.quarantined_until, **fields)
-    elif after.status is _S.FAILED:
-        log.error("health.deployment.failed", **fields)
-    else:
-        log.info("health.deployment.changed", event_type=type(event).__name__, **fields)

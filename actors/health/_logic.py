@@ -6,13 +6,11 @@ Pure: time comes in as ``now`` (wall-clock epoch seconds, see ``events._health``
 why wall-clock), nothing here performs I/O. The actor shell calls ``decide``, appends
 ``durable(events)`` to the log, then folds *all* the events with ``evolve``.
 
-Probe permits are transient. ``ProbePermitGranted``/``ProbePermitReleased`` are events so
-that live state stays a fold of what ``decide`` returned, but they are not registered in
-the event registry and must not be appended (``durable`` drops them; encoding one fails
-loudly): a permit belongs to an in-flight request, which dies with the process. Replaying
-the log therefore yields exactly the live state with ``probes_in_flight == 0`` — a
-restart in the middle of probing re-enters probing with every slot free, instead of
-waiting forever for releases that will never come.
+Probe permits are transient: ``ProbePermitGranted``/``ProbePermitReleased`` keep live
+state a fold of what ``decide`` returned, but are never appended (``durable`` drops them)
+since a permit dies with its request's process. Replay yields the live state with
+``probes_in_flight == 0``: a restart while probing re-enters it with every slot free.
+Cool-downs, panic probes and liveness revivals: ``_rotation``.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from actors.health import _rotation as rot
 from actors.health._latency import fast_again, judge, slow_reason, too_slow
 from actors.health._policy import HealthPolicy, quarantine_duration
 from actors.health._status import (
@@ -84,6 +83,10 @@ class RecordOutcome(msgspec.Struct, frozen=True, kw_only=True):
     latency: float | None = None
     """Seconds a successful call took (a stream: to its first chunk); judged against
     ``degraded_latency_seconds``. None for failures and background checks."""
+    retry_after: float | None = None
+    """The backend's raw ``Retry-After`` (seconds): a 429's or 503's cool-down."""
+    http_status: int | None = None
+    """The HTTP status of a failed call, when there was one."""
 
 
 class Tick(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,6 +101,8 @@ class AcquirePermit(msgspec.Struct, frozen=True, kw_only=True):
     expired) when the request is admitted as a probe; the caller then owes a
     ``ReleasePermit`` with that event's ``probe_round``.
     """
+
+    panic: bool = False  # a panic pass (``_rotation``): a cool-down does not stop it
 
 
 class ReleasePermit(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,7 +122,8 @@ class CatalogSawModel(msgspec.Struct, frozen=True, kw_only=True):
     """The catalog listed the model on the endpoint again: a ``failed`` deployment resets."""
 
 
-HealthCommand = RecordOutcome | Tick | AcquirePermit | ReleasePermit | Reset | CatalogSawModel
+_Core = RecordOutcome | Tick | AcquirePermit | ReleasePermit | Reset | CatalogSawModel
+HealthCommand = _Core | rot.Revive | rot.PanicProbe
 """Every command ``decide`` accepts."""
 
 
@@ -126,7 +132,7 @@ def durable(events: Iterable[Event]) -> tuple[Event, ...]:
     return tuple(event for event in events if not isinstance(event, TRANSIENT_EVENTS))
 
 
-def admits(state: DeploymentHealth, policy: HealthPolicy, now: float) -> bool:
+def admits(state: DeploymentHealth, policy: HealthPolicy, now: float, panic: bool = False) -> bool:
     """Whether ``AcquirePermit`` would succeed now (the router's filter; pure query).
 
     Args:
@@ -137,8 +143,10 @@ def admits(state: DeploymentHealth, policy: HealthPolicy, now: float) -> bool:
     Returns:
         True for unknown/healthy/degraded; for quarantined only once the quarantine is
         over (the permit then starts probing); for probing while a probe slot is free;
-        never for failed.
+        never for failed; never while cooling down (unless ``panic``: see ``AcquirePermit``).
     """
+    if rot.cooling(state, now) and not panic:
+        return False
     match state.status:
         case _S.UNKNOWN | _S.HEALTHY | _S.DEGRADED:
             return True
@@ -174,13 +182,17 @@ def decide(
         case Tick():
             events = _probing_started(state, now) if _quarantine_over(state, now) else ()
         case AcquirePermit():
-            events = _on_acquire(state, policy, now)
+            events = _on_acquire(state, policy, now, command.panic)
         case ReleasePermit():
             events = _on_release(state, command, now)
         case Reset():
             events = (HealthReset(deployment=state.deployment, at=now, reason=command.reason),)
         case CatalogSawModel():
             events = _on_catalog(state, now)
+        case rot.Revive():
+            events = rot.on_revive(state, command, now)
+        case rot.PanicProbe():
+            events = rot.on_panic(state, command, now)
         case _:
             raise TypeError(f"not a health command: {command!r}")
     _check_transitions(state, events)
@@ -191,6 +203,9 @@ def _on_outcome(
     state: DeploymentHealth, command: RecordOutcome, policy: HealthPolicy, now: float
 ) -> tuple[Event, ...]:
     name = state.deployment
+    cooled = None if command.ok else rot.cool_down(state, policy, now, command)
+    if cooled is not None and state.status is not _S.FAILED:
+        return cooled  # the backend said when to come back: not a health failure
     if not command.ok and command.permanent:
         if state.status is _S.FAILED:
             return ()
@@ -280,7 +295,7 @@ def _stabilized(state: DeploymentHealth, policy: HealthPolicy, now: float) -> tu
 def _quarantine(
     state: DeploymentHealth, policy: HealthPolicy, now: float, reason: str, cmd: RecordOutcome
 ) -> DeploymentQuarantined:
-    count = state.quarantine_count + 1
+    count = state.quarantine_count + (state.reason != rot.PANIC_REASON)  # a panic probe: no growth
     return DeploymentQuarantined(
         deployment=state.deployment,
         at=now,
@@ -291,8 +306,12 @@ def _quarantine(
     )
 
 
-def _on_acquire(state: DeploymentHealth, policy: HealthPolicy, now: float) -> tuple[Event, ...]:
+def _on_acquire(
+    state: DeploymentHealth, policy: HealthPolicy, now: float, panic: bool
+) -> tuple[Event, ...]:
     name = state.deployment
+    if rot.cooling(state, now) and not panic:
+        raise DeploymentUnavailable(name, state.status, rot.cooling_detail(state, now))
     match state.status:
         case _S.UNKNOWN | _S.HEALTHY | _S.DEGRADED:
             return ()
@@ -344,13 +363,10 @@ def _probing_started(state: DeploymentHealth, now: float) -> tuple[Event, ...]:
 
 
 def _quarantine_over(state: DeploymentHealth, now: float) -> bool:
-    """Whether a quarantine has run its course at ``now``.
-
-    Also true when the wall clock is now *before* the quarantine began: the clock was
-    stepped back, the remaining time cannot be known, and ending early is the bounded
-    risk (probing admits only a few requests, and a failed probe re-quarantines longer),
-    whereas waiting could last as long as the step.
-    """
+    """Whether a quarantine has run its course at ``now``; also when the wall clock is
+    now *before* it began: the clock was stepped back, the time left is unknown, and
+    ending early is the bounded risk (probing admits few requests), whereas waiting could
+    last as long as the step."""
     if state.status is not _S.QUARANTINED or state.quarantined_until is None:
         return False
     started = state.last_change

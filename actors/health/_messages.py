@@ -13,6 +13,8 @@ from actors.health._status import DeploymentHealth
 __all__ = [
     "AcquireProbe",
     "Admitted",
+    "CheckLiveness",
+    "LivenessChecked",
     "RunChecks",
     "EndCheckRound",
     "GetHealth",
@@ -48,6 +50,8 @@ class HealthStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Rounds of background checks started."""
     checks: int = 0
     """Deployments checked in those rounds."""
+    liveness_checks: int = 0
+    """Liveness checks that reported (of deployments out for a connection failure)."""
 
 
 class Screened(msgspec.Struct, frozen=True):
@@ -99,6 +103,9 @@ class AcquireProbe(Ask[Admitted | NotAdmitted], frozen=True):
     """Admit one request on ``deployment`` now (a probe permit when half-open)."""
 
     deployment: str
+    retrying: bool = False
+    """The request tried this deployment already: it retries after its own wait for the
+    backend's ``Retry-After`` (or its backoff), so a cool-down does not stop it."""
 
 
 class ReleaseProbe(Ask[None], frozen=True):
@@ -161,6 +168,23 @@ class EndCheckRound(Ask[None], frozen=True):
     """End the round of checks: every check of it has reported."""
 
 
+class CheckLiveness(msgspec.Struct, frozen=True):
+    """Timer: run liveness check ``attempt`` of the quarantine that began at ``since``."""
+
+    deployment: str
+    since: float | None
+    attempt: int
+
+
+class LivenessChecked(Ask[None], frozen=True):
+    """The verdict of a liveness check (told by the check's own task)."""
+
+    deployment: str
+    since: float | None
+    attempt: int
+    alive: bool
+
+
 HealthMessage = (
     Screen
     | AcquireProbe
@@ -174,4 +198,6 @@ HealthMessage = (
     | RunChecks
     | RecordProbe
     | EndCheckRound
+    | CheckLiveness
+    | LivenessChecked
 )

@@ -6,7 +6,7 @@ import math
 
 import msgspec
 
-__all__ = ["HealthPolicy", "quarantine_duration"]
+__all__ = ["HealthPolicy", "cool_down_duration", "liveness_delay", "quarantine_duration"]
 
 
 class HealthPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +42,16 @@ class HealthPolicy(msgspec.Struct, frozen=True, kw_only=True):
     (see ``actors.health._latency``); None: latency is never judged."""
     latency_window: int = 5
     """How many recent successful calls the latency rule looks at (their median)."""
+    cool_down_seconds: float = 5.0
+    """Cool-down after a 429 that carries no ``Retry-After`` (see ``_rotation``)."""
+    cool_down_max_seconds: float = 60.0
+    """Longest cool-down a ``Retry-After`` can ask for; 0 turns cool-downs off."""
+    panic_probe: bool = True
+    """When every deployment a request could use is out of rotation, let one request
+    try the one back soonest (as a probe) instead of failing it without trying."""
+    liveness_seconds: float = 1.0
+    """First interval of the liveness checks of a deployment quarantined for a
+    connection failure (then doubling, up to the quarantine); 0 turns them off."""
 
     def __post_init__(self) -> None:
         _require(self.failure_threshold >= 1, "failure_threshold", "must be >= 1")
@@ -76,6 +86,9 @@ class HealthPolicy(msgspec.Struct, frozen=True, kw_only=True):
             "must be > 0 (or None)",
         )
         _require(self.latency_window >= 1, "latency_window", "must be >= 1")
+        for field in ("cool_down_seconds", "cool_down_max_seconds", "liveness_seconds"):
+            value = getattr(self, field)
+            _require(math.isfinite(value) and value >= 0.0, field, "must be >= 0")
 
 
 def _finite_positive(value: float) -> bool:
@@ -106,3 +119,27 @@ def quarantine_duration(policy: HealthPolicy, quarantine_count: int) -> float:
     except OverflowError:
         return policy.quarantine_max_seconds
     return min(policy.quarantine_max_seconds, grown)
+
+
+def cool_down_duration(policy: HealthPolicy, retry_after: float | None) -> float:
+    """Seconds a deployment cools down for a backend's ``Retry-After`` (None: absent).
+
+    The hint, clamped to ``[0, cool_down_max_seconds]``; ``cool_down_seconds`` (also
+    capped) when the backend gave none or an unusable one (NaN).
+    """
+    if retry_after is None or math.isnan(retry_after):
+        retry_after = policy.cool_down_seconds
+    return min(policy.cool_down_max_seconds, max(0.0, retry_after))
+
+
+def liveness_delay(policy: HealthPolicy, attempt: int, quarantine: float) -> float:
+    """Seconds before liveness check number ``attempt`` (0 = the first) of a quarantine.
+
+    ``liveness_seconds * 2 ** attempt``, at most ``quarantine`` (the quarantine's own
+    length: the longest a deployment stays out without a check).
+    """
+    try:
+        grown = policy.liveness_seconds * 2.0 ** max(attempt, 0)
+    except OverflowError:
+        return quarantine
+    return max(0.0, min(grown, quarantine))

@@ -21,6 +21,7 @@ import msgspec
 from events import LLMRuntimeError
 from events._base import Event, UnknownEvent
 from events._health import (
+    DeploymentCoolingDown,
     DeploymentDegraded,
     DeploymentFailed,
     DeploymentProbingStarted,
@@ -153,6 +154,12 @@ class DeploymentHealth(msgspec.Struct, frozen=True, kw_only=True):
     """Why the deployment is in its current status (empty when healthy or unknown)."""
     last_change: float | None = None
     """When the status last changed (epoch seconds)."""
+    cooling_until: float | None = None
+    """Wall-clock end of the last cool-down (a 429's ``Retry-After``): every request
+    skips the deployment before it. Independent of the status, which it does not change;
+    a past value means nothing (kept so that an older cool-down is not shortened)."""
+    cooling_reason: str = ""
+    """What the backend answered that started the cool-down."""
 
 
 class ProbePermitGranted(HealthEvent, frozen=True, kw_only=True):
@@ -218,6 +225,8 @@ def evolve(state: DeploymentHealth, event: Event | UnknownEvent) -> DeploymentHe
             return _apply_outcome(state, event)
         case DeploymentStabilized():
             return replace(state, quarantine_count=0)
+        case DeploymentCoolingDown():
+            return replace(state, cooling_until=event.until, cooling_reason=event.reason)
         case ProbePermitGranted() if _same_round(state, event.probe_round):
             return replace(state, probes_in_flight=state.probes_in_flight + 1)
         case ProbePermitReleased() if _same_round(state, event.probe_round):
@@ -249,7 +258,7 @@ def _apply_transition(state: DeploymentHealth, event: HealthEvent) -> Deployment
         case DeploymentProbingStarted():
             # Rounds only ever go up, so a permit of an earlier round can never match.
             probe_round = max(state.probe_round, event.probe_round)
-            return _moved(state, event, _S.PROBING, probe_round=probe_round)
+            return _moved(state, event, _S.PROBING, probe_round=probe_round, reason=event.reason)
         case DeploymentFailed():
             return _moved(state, event, _S.FAILED, reason=event.reason, last_failure=event.failure)
         case HealthReset():

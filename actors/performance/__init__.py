@@ -34,6 +34,7 @@ from actors.performance._order import (
     exploration_period,
     make_order,
     order,
+    order_models,
 )
 from actors.performance._score import (
     LATENCY_FLOOR_S,
@@ -83,6 +84,7 @@ __all__ = [
     "kind_of",
     "make_order",
     "order",
+    "order_models",
     "percentile",
     "performance_summary",
     "score",

@@ -43,6 +43,7 @@ __all__ = [
     "exploration_period",
     "make_order",
     "order",
+    "order_models",
 ]
 
 Level = Literal["deployment", "model"]
@@ -162,3 +163,27 @@ def make_order(
         )
 
     return by_performance
+
+
+def order_models(
+    chain: Sequence[str], state: PerformanceState, kind: str, settings: OrderSettings
+) -> tuple[str, ...]:
+    """A role's model chain (``strategy: performance``) ordered for one request of
+    ``kind``: ``order`` at the ``model`` level — the same warm-up, score and
+    exploration rules as among deployments, read from the (kind, model) windows.
+
+    Call it before the request's ``RequestStarted`` is folded. Repeats in ``chain`` are
+    dropped (first kept); the result is a permutation of what is left.
+    """
+    models = tuple(dict.fromkeys(chain))
+    if len(models) < 2:
+        return models
+    ordered = order(
+        models,
+        state,
+        kind=kind,
+        min_samples=settings.min_samples,
+        explore=settings.explore_ratio,
+        level="model",
+    )
+    return tuple(ordered)

@@ -1,4 +1,5 @@
-"""The quota ledger: daily request and token limits per model, role and overall, as pure logic.
+"""The quota ledger: daily request and token limits per model, role and overall, and
+per-minute rates per deployment (token buckets, ``_rate``), as pure logic.
 
 Pure: ``decide``/``evolve`` over the events in ``events._quota`` (stream
 ``quota/ledger``), period maths in ``_period``, limits, summaries, undo. A request
@@ -20,7 +21,7 @@ from actors.quota._actor import (
     QuotaStatistics,
     SettleOrphans,
 )
-from actors.quota._errors import QuotaError, QuotaExceeded, QuotaUnavailable
+from actors.quota._errors import QuotaError, QuotaExceeded, QuotaUnavailable, RateLimited
 from actors.quota._limits import (
     GLOBAL_SCOPE,
     DailyLimit,
@@ -50,11 +51,16 @@ from actors.quota._period import (
     period_key,
     period_start,
 )
+from actors.quota._rate import Bucket, RateLimit, rate_limit_name
 from actors.quota._replies import Refused, Reserved, ReserveReply
 from actors.quota._state import LedgerState, QuotaUsage, Reservation, evolve
 from actors.quota._summary import LimitStatus, UsageSummary, usage_summary
 
 __all__ = [
+    "Bucket",
+    "RateLimit",
+    "RateLimited",
+    "rate_limit_name",
     "DEFAULT_COMPLETION_TOKENS",
     "GLOBAL_SCOPE",
     "MAX_REPORTED_TOKENS",

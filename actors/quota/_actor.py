@@ -7,7 +7,7 @@ started: a burst of concurrent requests can never overshoot a limit together.
 
 Durability (chosen by the policy, not per call):
 
-- **limits configured**: a command's events go through ``submit`` — the log's
+- **limits configured** (daily or per-minute): a command's events go through ``submit`` — the log's
   ``append_nowait(urgent=True)``: ordered with every other event of the runtime,
   committed at once (no linger). ``Reserve`` answers
   ``Reserved(commit=...)`` and the request awaits that commit *outside* the turn
@@ -166,7 +166,7 @@ class QuotaActor(Actor[QuotaMessage]):
         self._submit_fn = submit
         self._record = record
         self._publish = publish
-        self._limited = bool(limits.configured())
+        self._limited = limits.any_limit
         self._incarnation = next(_instances)
         self._tokens = itertools.count(1)
         self._unconfirmed: QuotaPeriodStarted | None = None

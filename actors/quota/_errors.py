@@ -4,6 +4,7 @@ The errors::
 
     QuotaError
      ├── QuotaExceeded     Reserve refused: a daily limit would be exceeded
+     │    └── RateLimited  ... or a deployment's requests/tokens per minute
      └── QuotaUnavailable  a quota event could not be recorded: refused (fail closed)
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from events import LLMRuntimeError
 from events._base import Event
 
-__all__ = ["QuotaError", "QuotaExceeded", "QuotaUnavailable"]
+__all__ = ["QuotaError", "QuotaExceeded", "QuotaUnavailable", "RateLimited"]
 
 
 class QuotaError(LLMRuntimeError):
@@ -64,3 +65,38 @@ class QuotaUnavailable(QuotaError):
     forget the usage, so no backend is called without one. The cause (disk full, log
     closed...) is chained as ``__cause__``.
     """
+
+
+class RateLimited(QuotaExceeded):
+    """A request was refused because a deployment's per-minute rate is used up.
+
+    The router moves on to the next deployment of the model; when every one is over,
+    it waits up to ``quota.wait_seconds`` for the soonest refill, else fails with this.
+    ``limit`` is ``deployment:<model@endpoint>.rpm`` or ``.tpm``; ``resets_at`` is when
+    the request would fit (wall-clock epoch seconds).
+
+    Attributes:
+        deployment: The deployment (``model@endpoint``).
+        retry_after: Seconds from the refusal until the request would fit.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        deployment: str,
+        retry_after: float,
+        limit: str,
+        used: int,
+        limit_value: int,
+        requested: int,
+        resets_at: float,
+        events: tuple[Event, ...] = (),
+        refusals: tuple[QuotaExceeded, ...] = (),
+    ) -> None:
+        self.deployment = deployment
+        self.retry_after = retry_after
+        super().__init__(
+            message, limit=limit, used=used, limit_value=limit_value, requested=requested,
+            resets_at=resets_at, events=events, refusals=refusals,
+        )  # fmt: skip

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from actors.quota._rate import RateLimit
+
 __all__ = [
     "GLOBAL_SCOPE",
     "DailyLimit",
@@ -59,9 +61,13 @@ class QuotaLimits(msgspec.Struct, frozen=True, kw_only=True):
     """Local hour (0-23) at which a period starts."""
     timezone: str = "UTC"
     """IANA zone of ``reset_hour``, e.g. ``Europe/Berlin``."""
+    model_rates: dict[str, RateLimit] = msgspec.field(default_factory=dict)
+    """Canonical model name -> the rates of *each* of its deployments (``_rate``)."""
+    deployment_rates: dict[str, RateLimit] = msgspec.field(default_factory=dict)
+    """Deployment id (``model@endpoint``) -> its rates, over its model's field by field."""
 
     def __post_init__(self) -> None:
-        problems = [*_limit_problems(self)]
+        problems = [*_limit_problems(self), *_rate_problems(self)]
         if not 0 < self.warn_ratio <= 1:
             problems.append(f"warn_ratio must be in (0, 1], got {self.warn_ratio}")
         if not 0 <= self.reset_hour <= 23:
@@ -85,6 +91,22 @@ class QuotaLimits(msgspec.Struct, frozen=True, kw_only=True):
         kind, _, name = scope.partition(":")
         table = self.per_model if kind == "model" else self.per_role if kind == "role" else {}
         return table.get(name)
+
+    def rate_for(self, model: str, endpoint: str | None) -> RateLimit | None:
+        """The rates of deployment ``model@endpoint``, if it is rate limited."""
+        if endpoint is None:
+            return None
+        default = self.model_rates.get(model)
+        own = self.deployment_rates.get(f"{model}@{endpoint}")
+        rate = own.over(default) if own is not None else default
+        return None if rate is None or rate.empty else rate
+
+    @property
+    def any_limit(self) -> bool:
+        """Whether anything can be refused (a daily limit or a rate)."""
+        return bool(self.configured()) or any(
+            not r.empty for r in (*self.model_rates.values(), *self.deployment_rates.values())
+        )
 
     def configured(self) -> tuple[tuple[str, Unit, int], ...]:
         """Every configured limit as ``(scope, unit, value)``: global, roles, models."""
@@ -139,6 +161,19 @@ def _limit_problems(limits: QuotaLimits) -> list[str]:
     problems = []
     for where, entry in entries.items():
         for unit, value in (("requests", entry.requests), ("tokens", entry.tokens)):
+            if value is not None and value < 1:
+                problems.append(f"{where} {unit} must be >= 1 or unlimited, got {value}")
+    return problems
+
+
+def _rate_problems(limits: QuotaLimits) -> list[str]:
+    entries = {
+        **{f"model_rates[{k!r}]": v for k, v in limits.model_rates.items()},
+        **{f"deployment_rates[{k!r}]": v for k, v in limits.deployment_rates.items()},
+    }
+    problems = []
+    for where, entry in entries.items():
+        for unit, value in (("rpm", entry.rpm), ("tpm", entry.tpm)):
             if value is not None and value < 1:
                 problems.append(f"{where} {unit} must be >= 1 or unlimited, got {value}")
     return problems

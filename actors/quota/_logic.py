@@ -10,6 +10,10 @@ missing days are not replayed); if it is earlier (the clock was stepped back) th
 keeps its period, so a reset is never done twice. The shell is expected to pass the same
 kind of ``now`` to every call.
 
+Rate limits: a ``Reserve`` with an endpoint whose deployment is rate limited must also
+fit in its per-minute buckets (``_rate``), else ``RateLimited`` (checked after the daily
+limits, which another deployment cannot fix).
+
 Admission: a ``Reserve`` is checked against every limit of its scopes with the usage
 *settled* in the period plus every *outstanding* reservation plus its own estimate.
 Because in-flight requests are counted before they finish, concurrent requests cannot
@@ -27,6 +31,7 @@ from actors._ask import Ask
 from actors.quota._errors import QuotaExceeded
 from actors.quota._limits import QuotaLimits, Unit, limit_name
 from actors.quota._period import format_reset, next_reset, period_key
+from actors.quota._rate import rate_limited, rate_refusal
 from actors.quota._replies import ReserveReply
 from actors.quota._state import LedgerState, evolve
 from events._base import Event
@@ -239,6 +244,16 @@ def _on_reserve(
     refusal = _refusal(rolled, limits, command.model, command.role, tokens)
     if refusal is not None:
         raise _exceeded(rolled, limits, command, refusal, now, started)
+    rate = limits.rate_for(command.model, command.endpoint)
+    if rate is not None:
+        did = f"{command.model}@{command.endpoint}"
+        limited = rate_refusal(rolled.buckets.get(did), rate, tokens, now)
+        if limited is not None:
+            raise rate_limited(
+                did, limited, request_id=command.request_id, model=command.model,
+                role=command.role, tokens=tokens, period=rolled.period, now=now,
+                started=started,
+            )  # fmt: skip
     reserved = QuotaReserved(
         at=now,
         reservation_id=command.reservation_id,
@@ -249,6 +264,8 @@ def _on_reserve(
         requests=1,
         tokens=tokens,
         period=rolled.period,
+        rpm=None if rate is None else rate.rpm,
+        tpm=None if rate is None else rate.tpm,
     )
     after = evolve(rolled, reserved)
     return (*started, reserved, *_warnings(after, limits, command.model, command.role, now))

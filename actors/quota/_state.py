@@ -20,6 +20,7 @@ from __future__ import annotations
 import msgspec
 
 from actors.quota._limits import Unit, scopes_of
+from actors.quota._rate import Bucket, RateLimit
 from events._base import Event, UnknownEvent
 from events._quota import (
     QuotaEvent,
@@ -30,7 +31,7 @@ from events._quota import (
     QuotaWarningIssued,
 )
 
-__all__ = ["LedgerState", "Reservation", "QuotaUsage", "evolve"]
+__all__ = ["LedgerState", "Reservation", "QuotaUsage", "evolve", "take"]
 
 
 class QuotaUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +60,13 @@ class Reservation(msgspec.Struct, frozen=True, kw_only=True):
     tokens: int = 0
     period: str = ""
     """The period it was admitted in (informational: it is charged when settled)."""
+    rated: bool = False
+    """It took from its deployment's rate buckets (settling corrects them)."""
+
+    @property
+    def deployment(self) -> str | None:
+        """``model@endpoint``, if the endpoint was known when reserving."""
+        return None if self.endpoint is None else f"{self.model}@{self.endpoint}"
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -84,6 +92,8 @@ class LedgerState(msgspec.Struct, frozen=True, kw_only=True):
     """Reservation id -> outstanding reservation (carried across periods)."""
     warned: frozenset[str] = frozenset()
     """Limits whose warning was issued in this period."""
+    buckets: dict[str, Bucket] = msgspec.field(default_factory=dict)
+    """Deployment id -> its per-minute rate buckets (only rate-limited ones; ``_rate``)."""
 
     def reserved(self, scope: str) -> QuotaUsage:
         """The outstanding estimates counting in ``scope``."""
@@ -128,6 +138,7 @@ def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
                 period=event.period,
                 resets_at=event.resets_at,
                 reservations=state.reservations,
+                buckets=state.buckets,
             )
         case QuotaReserved():
             reservation = Reservation(
@@ -138,13 +149,20 @@ def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
                 requests=max(event.requests, 0),
                 tokens=max(event.tokens, 0),
                 period=event.period,
+                rated=event.rpm is not None or event.tpm is not None,
             )
             reservations = {**state.reservations, event.reservation_id: reservation}
-            return replace(state, reservations=reservations)
+            state = replace(state, reservations=reservations)
+            if reservation.rated and reservation.deployment is not None:
+                rate = RateLimit(rpm=event.rpm, tpm=event.tpm)
+                state = take(state, reservation.deployment, event.at, rate, 1, reservation.tokens)
+            return state
         case QuotaSettled():
             return _settle(state, event)
         case QuotaReleased() if event.reservation_id in state.reservations:
-            return replace(state, reservations=_without(state, event.reservation_id))
+            reservation = state.reservations[event.reservation_id]
+            state = replace(state, reservations=_without(state, event.reservation_id))
+            return _correct(state, reservation, event.at, -reservation.tokens)
         case QuotaWarningIssued() if event.period in ("", state.period):
             return replace(state, warned=state.warned | {event.limit})
         case _:
@@ -164,12 +182,43 @@ def _settle(state: LedgerState, event: QuotaSettled) -> LedgerState:
     if endpoint is not None:
         current = endpoints.get(endpoint, QuotaUsage())
         endpoints = {**endpoints, endpoint: current.plus(reservation.requests, tokens)}
-    return msgspec.structs.replace(
+    state = msgspec.structs.replace(
         state,
         settled=settled,
         endpoints=endpoints,
         reservations=_without(state, event.reservation_id),
     )
+    return _correct(state, reservation, event.at, tokens - reservation.tokens)
+
+
+def take(
+    state: LedgerState,
+    deployment: str,
+    at: float,
+    rate: RateLimit | None,
+    requests: float,
+    tokens: float,
+) -> LedgerState:
+    """Refill ``deployment``'s bucket to ``at`` (under ``rate``, default its own) and take
+    ``requests`` and ``tokens`` from it (negative: give back); pure."""
+    bucket = state.buckets.get(deployment)
+    if bucket is None:
+        if rate is None:
+            return state
+        bucket = Bucket.full(at, rate)
+    else:
+        bucket = bucket.refilled(at, rate)
+    buckets = {**state.buckets, deployment: bucket.taken(requests, tokens)}
+    return msgspec.structs.replace(state, buckets=buckets)
+
+
+def _correct(state: LedgerState, reservation: Reservation, at: float, extra: int) -> LedgerState:
+    """Charge ``extra`` tokens (negative: refund) to a rated reservation's bucket."""
+    if not reservation.rated or reservation.deployment is None or not extra:
+        return state
+    if reservation.deployment not in state.buckets:
+        return state
+    return take(state, reservation.deployment, at, None, 0, extra)
 
 
 def _without(state: LedgerState, reservation_id: str) -> dict[str, Reservation]:

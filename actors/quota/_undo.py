@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import msgspec
 
-from actors.quota._state import LedgerState, QuotaUsage, Reservation
+from actors.quota._state import LedgerState, QuotaUsage, Reservation, take
 from events._base import Event
 from events._quota import QuotaReleased, QuotaReserved, QuotaSettled, QuotaWarningIssued
 
@@ -55,18 +55,35 @@ def _undo_one(
     replace = msgspec.structs.replace
     match event:
         case QuotaReserved(reservation_id=rid):
+            held = state.reservations.get(rid)
             reservations = {k: v for k, v in state.reservations.items() if k != rid}
-            return replace(state, reservations=reservations)
+            state = replace(state, reservations=reservations)
+            return _unrate(state, held, -1, -(held.tokens if held else 0))
         case QuotaSettled() if reservation is not None:
             if same_period:
                 state = _uncharge(state, event, reservation)
+            state = _unrate(state, reservation, 0, reservation.tokens - max(event.tokens, 0))
             return _restore(state, event.reservation_id, reservation)
         case QuotaReleased(reservation_id=rid) if reservation is not None:
+            state = _unrate(state, reservation, 0, reservation.tokens)
             return _restore(state, rid, reservation)
         case QuotaWarningIssued(limit=limit) if same_period:
             return replace(state, warned=state.warned - {limit})
         case _:
             return state
+
+
+def _unrate(
+    state: LedgerState, reservation: Reservation | None, requests: int, tokens: int
+) -> LedgerState:
+    """Take ``requests``/``tokens`` from a rated reservation's bucket without refilling
+    it (negative: give back): the reverse of what its event did to the bucket."""
+    if reservation is None or not reservation.rated or reservation.deployment is None:
+        return state
+    bucket = state.buckets.get(reservation.deployment)
+    if bucket is None or (requests == 0 and tokens == 0):
+        return state
+    return take(state, reservation.deployment, bucket.at, None, requests, tokens)
 
 
 def _restore(state: LedgerState, rid: str, reservation: Reservation) -> LedgerState:

@@ -7,7 +7,10 @@ task (``_machine``, driven by ``_driver``) and asks the router at a few points â
 handler is synchronous, so an idle router answers inline and concurrent requests are
 never queued behind each other. Planning folds its own events (``RequestStarted``,
 ``FallbackSwitched``) into the cursors within the same turn, before the request awaits
-anything: that is what makes concurrent requests alternate.
+anything: that is what makes concurrent requests alternate. A role with ``strategy:
+performance`` (``PlanRoute.rank_models``) also has its chain's models ordered here, by
+the windows the message carries (``actors.performance.order_models``); the order is
+the logged ``RequestStarted.chain``, and a fallback follows it.
 
 Restart. The cursors are a fold of the planning events, so the new instance rebuilds
 them from the log (``restore``) before its first message. Retry budgets and in-flight
@@ -20,7 +23,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from actors._actor import Actor
-from actors.performance import OrderSettings, PerformanceState, kind_of, make_order
+from actors.performance import (
+    OrderSettings,
+    PerformanceState,
+    kind_of,
+    make_order,
+    order_models,
+)
 from actors.router._messages import (
     EndAttempt,
     EndRequest,
@@ -162,9 +171,24 @@ class RouterActor(Actor[RouterMessage]):
             return None
         return make_order(lambda: performance, kind_of(kind, role), self._performance)
 
+    def _chain(self, m: PlanRoute) -> tuple[str, ...]:
+        """The chain to plan over: as configured, or for a role with ``strategy:
+        performance`` its models by score for the request's kind (pure: the windows
+        came with the message; the order is recorded as ``RequestStarted.chain``)."""
+        if not m.rank_models or m.performance is None or self._performance is None:
+            return m.chain
+        return order_models(m.chain, m.performance, kind_of(m.kind, m.role), self._performance)
+
     def _plan_route(self, m: PlanRoute) -> Planned:
         planned = self._plan(
-            m.chain, m.blocked, m.unlisted, m.performance, m.kind, m.role, m.degraded, m.routes
+            self._chain(m),
+            m.blocked,
+            m.unlisted,
+            m.performance,
+            m.kind,
+            m.role,
+            m.degraded,
+            m.routes,
         )
         events = started_events(
             planned, request_id=m.request_id, at=m.at, role=m.role, model=m.model,

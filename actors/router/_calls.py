@@ -92,7 +92,7 @@ class Calls:
         except BackendError as exc:
             return Failed(
                 step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started,
+                latency_s=clock.monotonic() - started, timings=handle.timings,
             )  # fmt: skip
         result = called.result
         return Succeeded(
@@ -100,7 +100,7 @@ class Calls:
             ttft_s=called.ttft_s, tokens_per_s=called.tokens_per_s, usage=result.usage,
             content=result.content, chars=len(result.content),
             finish_reason=result.finish_reason, tool_calls=result.tool_calls,
-            logprobs=result.logprobs,
+            logprobs=result.logprobs, timings=handle.timings,
         )  # fmt: skip
 
     async def _embed(self, run: RunningRequest, step: Attempt) -> Succeeded | Failed:
@@ -120,12 +120,12 @@ class Calls:
         except BackendError as exc:
             return Failed(
                 step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started,
+                latency_s=clock.monotonic() - started, timings=handle.timings,
             )  # fmt: skip
         run.vectors = called.result.vectors
         return Succeeded(
             step=step, at=clock.time(), now=clock.monotonic(), latency_s=called.latency_s,
-            usage=called.result.usage,
+            usage=called.result.usage, timings=handle.timings,
         )  # fmt: skip
 
     async def open_stream(self, run: RunningRequest, step: Attempt) -> Outcome:
@@ -144,22 +144,24 @@ class Calls:
             await chunks.aclose()
             return Failed(
                 step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started,
+                latency_s=clock.monotonic() - started, timings=handle.timings,
             )  # fmt: skip
         except BaseException:
             await chunks.aclose()
             raise
         ttft = clock.monotonic() - started
-        target = step.target
+        target, timings = step.target, handle.timings
         if first.done:
             await chunks.aclose()
             run.final_chunk = _piece(run.id, target.model, target.endpoint, first)
             return Succeeded(
                 step=step, at=clock.time(), now=clock.monotonic(), latency_s=ttft,
                 ttft_s=ttft, usage=first.usage, finish_reason=first.finish_reason,
-                tool_calls=first.tool_calls,
+                tool_calls=first.tool_calls, timings=timings,
             )  # fmt: skip
-        run.opened = OpenStream(step=step, chunks=chunks, first=first, started=started, ttft=ttft)
+        run.opened = OpenStream(
+            step=step, chunks=chunks, first=first, started=started, ttft=ttft, timings=timings
+        )
         return Delivered(step=step, at=clock.time(), now=clock.monotonic())
 
     async def relay(
@@ -180,6 +182,7 @@ class Calls:
             yield Failed(
                 step=step, at=clock.time(), now=clock.monotonic(), error=exc,
                 latency_s=clock.monotonic() - started, partial="".join(delivered),
+                timings=opened.timings,
             )  # fmt: skip
             return
         run.final_chunk = _piece(run.id, target.model, target.endpoint, chunk)
@@ -187,6 +190,7 @@ class Calls:
             step=step, at=clock.time(), now=clock.monotonic(),
             latency_s=clock.monotonic() - started, ttft_s=opened.ttft, usage=chunk.usage,
             chars=run.chars, finish_reason=chunk.finish_reason, tool_calls=chunk.tool_calls,
+            timings=opened.timings,
         )  # fmt: skip
 
     # --- what an attempt's end tells the actors -----------------------------------------

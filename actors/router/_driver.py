@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
+from functools import partial
 from typing import Any, cast
 
 from actors._clock import Clock
@@ -40,6 +41,7 @@ from actors.performance import GetPerformanceView, Observe, PerformanceState
 from actors.quota import Release
 from actors.router._bodies import Mask
 from actors.router._calls import Calls
+from actors.router._fit import screen_fit
 from actors.router._machine import (
     MachineSettings,
     next_step,
@@ -134,6 +136,7 @@ class Driver:
         self._publish = publish
         self._mask = mask
         self._dids: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._fit = partial(screen_fit, refs, self._models, settings)
         self._ranked = frozenset(
             name for name, model in self._models.items() if model.route.strategy == "performance"
         )
@@ -226,13 +229,13 @@ class Driver:
         chunk is about to reach the caller (``run.opened``). Returns the reply (chat)."""
         clock, request = self._clock, run.request
         planned = await self._plan_route(run, stream)
-        if not self._ranked.isdisjoint(request.chain):
+        if request.rank_models or not self._ranked.isdisjoint(request.chain):
             # The next plan's exploration counter must count this request already.
             run.observed_start = True
             self._refs.performance.notify(Observe(planned.events[:1]))
         run.state = start(
             request, run.id, planned.plan, settings=self._settings, stream=stream,
-            now=clock.monotonic(),
+            now=clock.monotonic(), windows=run.windows,
         )  # fmt: skip
         run.view = planned.view
         try:
@@ -289,7 +292,8 @@ class Driver:
             case Reserve():
                 return await reserve(self._refs, self._clock, run, step)
             case Admit(deployment=did, reservation=reservation):
-                answer = await ask(refs.health, AcquireProbe(did))
+                again = any(r.deployment == did for r in run.state.records)  # own cool-down
+                answer = await ask(refs.health, AcquireProbe(did, retrying=again))
                 at, now = clock.time(), clock.monotonic()
                 if isinstance(answer, HealthNotAdmitted):
                     if reservation is not None and refs.quota is not None:
@@ -299,6 +303,9 @@ class Driver:
                         step=step, at=at, now=now, reason=answer.reason, detail=answer.detail
                     )
                 return Admitted(step=step, at=at, now=now, probe_round=answer.probe_round)
+            case Repeat(seconds=seconds) if seconds > 0:  # a rate limit refills
+                await clock.sleep(seconds)
+                return Done(step=step, at=clock.time(), now=clock.monotonic())
             case PassOver() | Repeat():  # nothing to do but note it
                 return Done(step=step, at=clock.time(), now=clock.monotonic())
             case _:
@@ -307,7 +314,7 @@ class Driver:
     # --- planning -----------------------------------------------------------------------
 
     async def _view(
-        self, chain: tuple[str, ...]
+        self, chain: tuple[str, ...], rank_models: bool = False
     ) -> tuple[Screened, frozenset[str], PerformanceState | None, dict[str, ModelRoute] | None]:
         """What health, the catalog and the windows say about ``chain`` right now, and
         the routes of its models that are discovered rather than configured."""
@@ -331,13 +338,14 @@ class Driver:
         screened = await ask(refs.health, Screen(dids))
         unlisted = (await ask(refs.catalog, FindUnlisted(dids))).deployments
         ranked = None
-        if not self._ranked.isdisjoint(chain):
+        if rank_models or not self._ranked.isdisjoint(chain):
             ranked = await ask(refs.performance, GetPerformanceView())
         return screened, unlisted, ranked, routes
 
     async def _plan_route(self, run: RunningRequest, stream: bool) -> Planned:
         request = run.request
-        health, unlisted, ranked, routes = await self._view(request.chain)
+        health, unlisted, ranked, routes = await self._view(request.chain, request.rank_models)
+        health = await self._fit(run, request.chain, health, routes)
         planned = await ask(
             self._refs.router,
             PlanRoute(
@@ -348,7 +356,7 @@ class Driver:
                 messages=len(request.inputs or request.messages),
                 operation="embed" if request.inputs else "chat",
                 blocked=health.blocked, unlisted=unlisted, performance=ranked,
-                degraded=health.degraded, routes=routes,
+                degraded=health.degraded, routes=routes, rank_models=request.rank_models,
             ),
         )  # fmt: skip
         run.add(planned.events)
@@ -357,6 +365,7 @@ class Driver:
     async def _replan(self, run: RunningRequest, step: Replan) -> Replanned:
         request = run.request
         health, unlisted, ranked, routes = await self._view(step.rest)
+        health = await self._fit(run, step.rest, health, routes)
         at = self._clock.time()
         planned = await ask(
             self._refs.router,

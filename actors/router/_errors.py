@@ -93,7 +93,9 @@ class NoCandidates(AllCandidatesFailed):
 
 
 class RequestRejected(RoutingError):
-    """A backend refused the request itself (a request-caused 4xx): not retried.
+    """A backend refused the request itself (a request-caused 4xx): not retried; or,
+    for ``context_overflow``, no model of the chain has a window the request fits in
+    (larger models are tried first, see ``actors.router._windows``).
 
     Attributes:
         failure: The failure class value (``context_overflow``, ``generation_error``).
@@ -107,12 +109,20 @@ class RequestRejected(RoutingError):
         failure: str,
         message: str,
         status: int | None = None,
+        *,
+        by_backend: bool = True,
     ) -> None:
         self.request_id = request_id
         self.attempts = tuple(attempts)
         self.failure = failure
         self.status = status
         self.detail = message
+        if not by_backend:  # the router's own verdict: nothing of the chain can take it
+            super().__init__(
+                f"request {request_id} cannot be served ({failure}): {message}; this is "
+                "caused by the request itself"
+            )
+            return
         super().__init__(
             f"request {request_id} was rejected by the backend ({failure}): {message}; "
             "this is caused by the request itself, so it was not retried elsewhere"

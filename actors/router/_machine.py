@@ -24,12 +24,18 @@ events to record. Every rule of a request lives here, tested without asyncio:
    fails the request (``on_exceeded: fail``) or passes over the whole model
    (``fallback``: limits are per model, role or overall, never per endpoint); with no
    attempt made and every model refused, one ``QuotaExceeded`` lists them all. A
-   reservation that cannot be recorded fails the request (quotas fail closed).
+   reservation that cannot be recorded fails the request (quotas fail closed). A
+   deployment over its per-minute rate (``RateLimited``) is skipped (``rate_limited``)
+   and the next deployment tried; when a pass admitted nothing and some were rate
+   limited, the request waits for the soonest refill (at most ``rate_wait`` in all,
+   within the deadline) and makes another pass, else fails with ``RateLimited``.
 7. **Health at attempt time.** A deployment is re-checked just before its call
    (``Admit``); one quarantined since planning is passed over (``CandidateSkipped``).
 8. **Outcomes.** A retryable failure moves on; a deployment that cannot succeed for
    this request (model missing, auth) is ruled out; a failure caused by the request
-   itself (context overflow) ends it at once with ``RequestRejected``.
+   itself ends it at once with ``RequestRejected``, except a context overflow: the
+   walk goes on to a deployment with a larger (or unknown) window, and ends with
+   ``RequestRejected`` only when nothing of the chain fits (``_windows``).
 9. **Streams fall back only before the first chunk.** Once text reached the caller
    (``Delivered``) a failure ends the request with ``StreamBroken`` carrying the
    partial text.
@@ -47,13 +53,15 @@ import msgspec
 from actors._backoff import backoff_delay
 from actors.endpoint import Message
 from actors.health import RecordOutcome
-from actors.quota import QuotaExceeded, estimate_tokens
+from actors.quota import QuotaExceeded, RateLimited, estimate_tokens
 from actors.router._errors import (
     AllCandidatesFailed,
     NoCandidates,
+    RequestRejected,
 )
 from actors.router._messages import RetryView
 from actors.router._outcomes import HANDLERS, Fold
+from actors.router._retry import effective_retry_after
 from actors.router._select import Plan
 from actors.router._state import BUDGET_STOP, MachineSettings, Pending, RequestState
 from actors.router._steps import (
@@ -71,6 +79,7 @@ from actors.router._steps import (
     Wait,
 )
 from actors.router._types import RetryPolicy, RouteRequest
+from actors.router._windows import CONTEXT_WINDOW, nothing_fits, ruled_out_by_overflow
 from events import (
     split_deployment,
 )
@@ -97,10 +106,12 @@ def start(
     settings: MachineSettings,
     stream: bool,
     now: float,
+    windows: dict[str, int] | None = None,
 ) -> RequestState:
-    """The state of a request just planned (its ``RequestStarted`` is the router's)."""
+    """The state of a request just planned (its ``RequestStarted`` is the router's);
+    ``windows``: deployment id -> its context window for this request, where known."""
     first = planned.groups[0] if planned.groups else None
-    return RequestState(
+    state = RequestState(
         request_id=request_id,
         request=request,
         settings=settings,
@@ -112,8 +123,12 @@ def start(
         model=first.model if first else None,
         group=first.deployments if first else (),
         queue=first.deployments if first else (),
-        error=None if first else NoCandidates(request_id, planned.skipped),
+        windows=windows or {},
     )
+    if first is None:
+        error = _too_long(state) or NoCandidates(request_id, planned.skipped)
+        state = msgspec.structs.replace(state, error=error)
+    return state
 
 
 def prompt_chars(request: RouteRequest) -> int:
@@ -173,10 +188,12 @@ def _choose(state: RequestState, view: RetryView, now: float, u: float) -> Step:
     if remaining <= 0:
         return _fail(state, _deadline_reason(policy))
     if not state.queue:
-        return _refill(state)
+        return _refill(state, now)
     did = state.queue[0]
     if did in state.dead:
         return PassOver(deployment=did)
+    if state.overflowed and (why := ruled_out_by_overflow(did, state.overflowed, state.windows)):
+        return PassOver(deployment=did, reason=CONTEXT_WINDOW, detail=why)
     if state.attempts > 0 and did in view.exhausted:
         return PassOver(
             deployment=did,
@@ -215,7 +232,7 @@ def _prepare(state: RequestState, did: str, pending: Pending | None) -> Reserve 
     return Admit(deployment=did, reservation=pending.reservation if pending else None)
 
 
-def _refill(state: RequestState) -> Step:
+def _refill(state: RequestState, now: float) -> Step:
     """The pass is over: fall back, else another pass, else stop."""
     model = state.model
     assert model is not None
@@ -225,6 +242,14 @@ def _refill(state: RequestState) -> Step:
         return Replan(rest=rest, from_model=model, reason=reason, detail=detail)
     if state.refused is not None:
         return _fail(state, f"the quota is used up: {state.refused}")  # a pass would too
+    if state.rate_free and state.attempts == state.pass_start:
+        # Every deployment tried in this pass was rate limited or not admitted: wait for
+        # the soonest refill if the request may wait that long, else stop.
+        seconds = max(min(state.rate_free.values()) - now, 0.0)
+        allowed = state.settings.rate_wait - state.rate_waited
+        if seconds <= allowed and now + seconds < state.deadline:
+            return Repeat(seconds=seconds)
+        return _fail(state, "every deployment is over its rate limit")
     if state.repeat and state.attempts == state.pass_start:
         return _fail(state)  # a whole pass admitted nothing: another would not either
     if not any(d not in state.dead for d in state.group):
@@ -260,6 +285,8 @@ def _deadline_reason(policy: RetryPolicy) -> str:
 
 def _fail(state: RequestState, reason: str | None = None) -> Finish:
     """End the walk without a reply: the error says why."""
+    if reason is None and (too_long := _too_long(state)) is not None:
+        return Finish(error=too_long)  # the walk is over, not cut short
     if state.quota_refusals and not state.records:
         return Finish(error=exhausted(state.request_id, list(state.quota_refusals)))
     return Finish(
@@ -269,12 +296,22 @@ def _fail(state: RequestState, reason: str | None = None) -> Finish:
     )
 
 
+def _too_long(state: RequestState) -> RequestRejected | None:
+    settings = state.settings
+    return nothing_fits(
+        state.request_id, state.request, state.records, state.skipped, state.windows,
+        settings.max_tokens,
+    )  # fmt: skip
+
+
 def exhausted(request_id: str, refusals: list[QuotaExceeded]) -> QuotaExceeded:
     """One error for a request every model of which was refused (``refusals`` non-empty).
 
     It carries the first refusal's numbers (the limit that matters first: global,
     role, then model) and lists every refusal in its message and ``refusals``.
     """
+    if all(isinstance(r, RateLimited) for r in refusals):
+        return _rate_exhausted(request_id, [r for r in refusals if isinstance(r, RateLimited)])
     first = refusals[0]
     if len(refusals) == 1:
         listing = str(first)
@@ -291,6 +328,22 @@ def exhausted(request_id: str, refusals: list[QuotaExceeded]) -> QuotaExceeded:
         resets_at=first.resets_at,
         refusals=tuple(refusals),
     )
+
+
+def _rate_exhausted(request_id: str, refusals: list[RateLimited]) -> RateLimited:
+    """One ``RateLimited`` for a request every deployment of which was over its rate:
+    the last refusal of each deployment, the numbers of the one that frees first."""
+    latest = {r.deployment: r for r in refusals}
+    soonest = min(latest.values(), key=lambda r: r.resets_at)
+    listing = " | ".join(str(r) for r in latest.values())
+    if len(latest) > 1:
+        listing = f"every deployment is over its rate limit: {listing}"
+    return RateLimited(
+        f"request {request_id}: {listing}", deployment=soonest.deployment,
+        retry_after=soonest.retry_after, limit=soonest.limit, used=soonest.used,
+        limit_value=soonest.limit_value, requested=soonest.requested,
+        resets_at=soonest.resets_at, refusals=tuple(latest.values()),
+    )  # fmt: skip
 
 
 # --- on_outcome ----------------------------------------------------------------------
@@ -321,4 +374,8 @@ def health_report(state: RequestState, outcome: Succeeded | Failed) -> RecordOut
         weight=failure.health_weight,
         permanent=failure.permanent and not state.delivered,
         message=outcome.error.message,
+        retry_after=effective_retry_after(  # health's cool-down: what the router honours
+            outcome.error.retry_after, state.settings.policy.retry_after_cap
+        ),
+        http_status=outcome.error.status,
     )

@@ -98,6 +98,9 @@ class PlanRoute(Ask[Planned], frozen=True, kw_only=True):
     catalog listed them at planning)."""
     operation: str = "chat"
     """``chat`` or ``embed``."""
+    rank_models: bool = False
+    """Order ``chain``'s models by performance first (``RouteRequest.rank_models``);
+    the order decided is the recorded ``RequestStarted.chain``."""
 
 
 class PlanFallback(Ask[Planned], frozen=True, kw_only=True):

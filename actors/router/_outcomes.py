@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-from actors.endpoint import BackendError, FailureClass
+from actors.endpoint import BackendError, CallTimings, FailureClass
+from actors.quota import RateLimited
 from actors.router._errors import RequestRejected, StreamBroken
 from actors.router._retry import effective_retry_after
 from actors.router._select import Skip
@@ -38,6 +39,7 @@ from actors.router._steps import (
     Wait,
 )
 from actors.router._types import AttemptRecord, Reply
+from actors.router._windows import CONTEXT_WINDOW
 from events import (
     AttemptFailed,
     AttemptStarted,
@@ -65,7 +67,7 @@ def _on_done(state: RequestState, outcome: Done) -> Fold:
             new = _replace(
                 state, queue=queue, pass_start=state.attempts, repeat=True, replanned=False
             )
-            return new, ()
+            return _after_rate_wait(new, outcome.step), ()
         case Wait(deployment=did, seconds=seconds):
             return _replace(state, **_taken(state, did, seconds)), ()
         case Finish(error=error):
@@ -130,6 +132,7 @@ def enter(state: RequestState, model: str, deployments: tuple[str, ...]) -> Requ
         repeat=False,
         replanned=False,
         refused=None,
+        rate_free={},
     )
 
 
@@ -161,6 +164,8 @@ def _passed_over(state: RequestState, step: PassOver, at: float) -> Fold:
         new = _replace(new, stop_reason=step.stop_reason)
     if step.stop_reason == BUDGET_STOP:
         new = _replace(new, budget_refusals=new.budget_refusals + 1)
+    if step.reason == CONTEXT_WINDOW:  # too small for this request on every pass
+        new = _replace(new, dead=new.dead | {step.deployment})
     return _skip(new, step.deployment, step.reason, step.detail, at)
 
 
@@ -180,6 +185,10 @@ def _quota_refused(state: RequestState, outcome: QuotaRefused) -> Fold:
         reservations=state.reservations + 1,
         quota_refusals=(*state.quota_refusals, error),
     )
+    if isinstance(error, RateLimited):  # per deployment: the next one may have room
+        free = {**new.rate_free, step.deployment: outcome.now + max(error.retry_after, 0.0)}
+        new = _replace(new, rate_free=free)
+        return _skip(new, step.deployment, "rate_limited", str(error), outcome.at)
     new, events = _skip(new, step.deployment, "quota", str(error), outcome.at)
     if not state.settings.quota_fallback:
         new, final = _failed(_replace(new, error=error), error, outcome.at, outcome.now)
@@ -187,6 +196,12 @@ def _quota_refused(state: RequestState, outcome: QuotaRefused) -> Fold:
     # Limits are per model, role or overall, never per endpoint: no other deployment
     # of this model would be admitted either.
     return _replace(new, refused=error, queue=()), events
+
+
+def _after_rate_wait(state: RequestState, step: object) -> RequestState:
+    """A new pass forgets the last pass's rate refusals and counts any wait for them."""
+    waited = step.seconds if isinstance(step, Repeat) else 0.0
+    return _replace(state, rate_free={}, rate_waited=state.rate_waited + waited)
 
 
 def _admitted(state: RequestState, outcome: Admitted) -> Fold:
@@ -241,6 +256,12 @@ def _record(
     )
 
 
+def _timed(timings: CallTimings | None) -> dict[str, Any]:
+    """An attempt event's queue/connect/first-byte fields (None when unknown)."""
+    t = timings or CallTimings()
+    return {"queue_s": t.queue_s, "connect_s": t.connect_s, "first_byte_s": t.first_byte_s}
+
+
 def _succeeded(state: RequestState, outcome: Succeeded) -> Fold:
     target = outcome.step.target
     usage = outcome.usage
@@ -255,6 +276,7 @@ def _succeeded(state: RequestState, outcome: Succeeded) -> Fold:
         completion_tokens=usage.completion_tokens if usage else None,
         tokens_per_s=outcome.tokens_per_s,
         completion_chars=outcome.chars,
+        **_timed(outcome.timings),
     )
     records = (*state.records, _record(target, latency_s=outcome.latency_s))
     latency = outcome.now - state.started
@@ -280,6 +302,7 @@ def _attempt_failed(state: RequestState, outcome: Failed) -> Fold:
         request_id=state.request_id, at=outcome.at, attempt=target.attempt, deployment=did,
         failure=failure.value, retryable=exc.retryable, status=exc.status,
         message=exc.message, latency_s=outcome.latency_s, retry_after_s=retry_after,
+        **_timed(outcome.timings),
     )  # fmt: skip
     record = _record(target, latency_s=outcome.latency_s, error=exc, status=exc.status)
     records = (*state.records, record)
@@ -288,6 +311,11 @@ def _attempt_failed(state: RequestState, outcome: Failed) -> Fold:
         new = _replace(new, retry_after={**new.retry_after, did: retry_after})
     if exc.retryable:
         return new, (event,)
+    if failure is FailureClass.CONTEXT_OVERFLOW:
+        # Too long for this window, maybe not for a larger one (``_windows``): the
+        # walk goes on past every deployment whose window is not larger.
+        overflowed = {**new.overflowed, did: new.windows.get(did)}
+        return _replace(new, dead=new.dead | {did}, overflowed=overflowed), (event,)
     if failure is FailureClass.MODEL_NOT_FOUND or failure.permanent or failure.health_weight > 0:
         # The model is missing there, or the key is bad (health marked it failed):
         # this deployment cannot succeed for this request; the next one may.

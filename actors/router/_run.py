@@ -17,7 +17,7 @@ from actors._ask import Ask, R
 from actors._errors import ActorError
 from actors._ref import ActorRef
 from actors.catalog import CatalogMessage
-from actors.endpoint import Chunk, EndpointMessage
+from actors.endpoint import CallTimings, Chunk, EndpointMessage
 from actors.health import HealthMessage
 from actors.performance import PerformanceMessage
 from actors.quota import QuotaMessage
@@ -65,6 +65,8 @@ class OpenStream:
     """Monotonic seconds when the call was admitted."""
     ttft: float
     """Seconds to the first chunk."""
+    timings: CallTimings | None = None
+    """Slot wait, connect and first-byte time of the call (known once it is open)."""
 
 
 class RunningRequest:
@@ -72,7 +74,7 @@ class RunningRequest:
 
     __slots__ = (
         "chars", "events", "final_chunk", "id", "mask", "observed_start", "opened", "publish",
-        "recorded", "request", "router_told", "state", "vectors", "view",
+        "recorded", "request", "router_told", "state", "vectors", "view", "windows",
     )  # fmt: skip
 
     def __init__(
@@ -98,6 +100,8 @@ class RunningRequest:
         """The windows folded ``RequestStarted`` at planning (performance chains)."""
         self.router_told = False
         """The router heard the request's end with its last attempt's."""
+        self.windows: dict[str, int] = {}
+        """Deployment id -> its context window for this request, where known (``_fit``)."""
 
     def add(self, events: Sequence[Event], reply: str | None = None) -> None:
         if self.mask is not None:  # event_log.store_bodies: bodies go on, masked

@@ -27,6 +27,9 @@ class MachineSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Completion tokens estimated without any ``max_tokens``."""
     max_tokens: dict[str, int | None] = msgspec.field(default_factory=dict)
     """Model -> its configured ``max_tokens`` (the estimate's default)."""
+    rate_wait: float = 0.0
+    """Seconds a request may wait in all for rate-limited deployments to refill when
+    every deployment of its model is over its per-minute rate (``quota.wait_seconds``)."""
 
 
 class Pending(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,8 +72,17 @@ class RequestState(msgspec.Struct, frozen=True, kw_only=True):
     records: tuple[AttemptRecord, ...] = ()
     skipped: tuple[Skip, ...] = ()
     quota_refusals: tuple[QuotaExceeded, ...] = ()
+    windows: dict[str, int] = msgspec.field(default_factory=dict)
+    """Deployment id -> its context window for this request, where known (``_windows``)."""
+    overflowed: dict[str, int | None] = msgspec.field(default_factory=dict)
+    """Deployment id -> its window (None: unknown) when its backend said the request
+    overflows it: no deployment with a window that is not larger is tried after it."""
     reservations: int = 0
     budget_refusals: int = 0
+    rate_free: dict[str, float] = msgspec.field(default_factory=dict)
+    """Deployment rate-limited in this pass -> monotonic seconds when it frees."""
+    rate_waited: float = 0.0
+    """Seconds waited so far for rate limits to refill."""
     pending: Pending | None = None
     target: Target | None = None
     delivered: bool = False

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from actors.endpoint import BackendError, ToolCall, Usage
+from actors.endpoint import BackendError, CallTimings, ToolCall, Usage
 from actors.quota import QuotaExceeded
 from actors.router._select import Plan
 from actors.router._types import Reply
@@ -74,7 +74,10 @@ class PassOver(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Repeat(msgspec.Struct, frozen=True):
-    """Start another pass over the current model's deployments (no I/O)."""
+    """Start another pass over the current model's deployments (no I/O, unless it first
+    waits ``seconds`` for a rate-limited deployment's bucket to refill)."""
+
+    seconds: float = 0.0
 
 
 class Replan(msgspec.Struct, frozen=True, kw_only=True):
@@ -221,6 +224,8 @@ class Succeeded(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     logprobs: Any = None
+    timings: CallTimings | None = None
+    """Where the call's time went before the response (slot wait, connect, first byte)."""
 
 
 class Failed(msgspec.Struct, frozen=True, kw_only=True):
@@ -233,6 +238,8 @@ class Failed(msgspec.Struct, frozen=True, kw_only=True):
     latency_s: float
     partial: str = ""
     """The text delivered before the failure (streams)."""
+    timings: CallTimings | None = None
+    """Where the call's time went before it failed (None for a step not reached)."""
 
 
 class Cancelled(msgspec.Struct, frozen=True, kw_only=True):

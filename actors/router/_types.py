@@ -68,6 +68,9 @@ class ModelSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Deployments (endpoint names) and the strategy among them."""
     max_tokens: int | None = None
     """Default cap on generated tokens when the call sets none (the quota estimate's)."""
+    context_length: int | None = None
+    """The configured context window in tokens (every deployment); None: what the
+    catalog discovered per deployment, else unknown (``_windows``)."""
     defaults: Parameters = Parameters()
     """The model's configured parameters (``max_tokens``, ``temperature``, ``options``),
     under whatever a call sets."""
@@ -96,6 +99,9 @@ class RouteRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Embeddings only: truncate the vectors to this many dimensions."""
     request_id: str | None = None
     """The request's id; the router makes one when None."""
+    rank_models: bool = False
+    """Order the chain's models by measured performance for the request's kind (a role
+    with ``strategy: performance``), decided by the router at planning."""
 
 
 class AttemptRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,8 +17,10 @@ from events import (
     AttemptStarted,
     AttemptSucceeded,
     CandidateSkipped,
+    DeploymentCoolingDown,
     DeploymentDegraded,
     DeploymentFailed,
+    DeploymentPanicProbe,
     DeploymentProbingStarted,
     DeploymentQuarantined,
     DeploymentRecovered,
@@ -52,8 +54,10 @@ SKIP_PHRASES = {
     "failed": "marked failed (waiting will not fix it; reset it once repaired)",
     "quarantined": "quarantined",
     "probing_full": "recovering, and its probe slots were taken",
+    "cool_down": "cooling down (the backend asked for a pause: 429/Retry-After)",
     "quota": "the quota is used up",
     "unavailable": "not available",
+    "context_window": "the request does not fit its context window",
 }
 """How each ``CandidateSkipped.reason`` reads in a sentence."""
 
@@ -117,7 +121,7 @@ def _succeeded(event: AttemptSucceeded) -> str:
     if event.ttft_s is not None:
         parts.append(f"first token after {duration(event.ttft_s)}")
     parts.append(f"{event.completion_chars} characters")
-    return ", ".join(parts)
+    return ", ".join([*parts, *_where_time_went(event)])
 
 
 def _failed(event: AttemptFailed) -> str:
@@ -127,7 +131,28 @@ def _failed(event: AttemptFailed) -> str:
         parts.append(f"HTTP {event.status}")
     if event.retry_after_s is not None:
         parts.append(f"asked to wait {duration(event.retry_after_s)} (Retry-After)")
-    return ", ".join(parts)
+    if event.failure == "context_overflow":
+        parts.append("too long for this context window: a larger one is tried next")
+    return ", ".join([*parts, *_where_time_went(event)])
+
+
+def _where_time_went(event: AttemptSucceeded | AttemptFailed) -> list[str]:
+    """``queued 4.9s for a slot on l1``, ``connected in 0.001s``, ``first byte after
+    0.200s``: each part the attempt recorded (older logs have none)."""
+    endpoint = event.deployment.rpartition("@")[2] or event.deployment
+    parts = []
+    if event.queue_s is not None:
+        waited = event.queue_s >= 0.001
+        parts.append(
+            f"queued {duration(event.queue_s)} for a slot on {endpoint}"
+            if waited
+            else f"a slot on {endpoint} at once"
+        )
+    if event.connect_s is not None:
+        parts.append(f"connected in {duration(event.connect_s)}")
+    if event.first_byte_s is not None:
+        parts.append(f"first byte after {duration(event.first_byte_s)}")
+    return parts
 
 
 def fallback_text(event: FallbackSwitched) -> tuple[str, tuple[str, ...]]:
@@ -169,6 +194,8 @@ def health_text(event: HealthEvent) -> tuple[str, str]:
             return f"health: {name} degraded: {event.reason}", "warn"
         case DeploymentFailed():
             return f"health: {name} marked failed ({event.failure}): {event.reason}", "bad"
+        case DeploymentProbingStarted() if event.reason:
+            return f"health: {name} probing early ({event.reason})", "warn"
         case DeploymentProbingStarted():
             return f"health: {name} quarantine over, probing (round {event.probe_round})", "warn"
         case DeploymentRecovered() if event.previous == "unknown":
@@ -180,6 +207,17 @@ def health_text(event: HealthEvent) -> tuple[str, str]:
             return f"health: {name} stable again (quarantine durations start over)", "good"
         case HealthReset():
             return f"health: {name} reset to unknown ({event.reason})", ""
+        case DeploymentCoolingDown():
+            span = f"{duration(event.until - event.at)} (until {clock_time(event.until)})"
+            return f"health: {name} cooling down for {span}: {event.reason}", "warn"
+        case DeploymentPanicProbe():
+            others = len(event.candidates)
+            return (
+                f"health: {name} panic probe: all {others} candidate(s) were out of rotation; "
+                f"trying this one (back soonest, at {clock_time(event.out_until)}) instead of "
+                "failing without trying",
+                "warn",
+            )
         case _:
             return "", ""
 

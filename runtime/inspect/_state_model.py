@@ -67,6 +67,10 @@ class HealthRow(msgspec.Struct, frozen=True, kw_only=True):
     """``quarantined_until - moment``: negative once the deadline has passed (the
     next request or health check then starts probing)."""
     last_change: float | None = None
+    cooling_until: float | None = None
+    """End of the deployment's cool-down (a 429's ``Retry-After``), if it is cooling
+    down at the moment: every request skips it until then, whatever its status."""
+    cooling_reason: str = ""
 
 
 class ModelHealthRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,7 +161,7 @@ def health_rows(states: Mapping[str, DeploymentHealth], moment: float) -> tuple[
 def _health_row(health: DeploymentHealth, moment: float) -> HealthRow:
     model, _, endpoint = health.deployment.rpartition("@")
     window = health.window
-    until = health.quarantined_until
+    until, cooling = health.quarantined_until, health.cooling_until
     return HealthRow(
         deployment=health.deployment,
         model=model or health.deployment,
@@ -171,6 +175,8 @@ def _health_row(health: DeploymentHealth, moment: float) -> HealthRow:
         quarantined_until=until,
         quarantine_left_s=until - moment if until is not None else None,
         last_change=health.last_change,
+        cooling_until=cooling if cooling is not None and cooling > moment else None,
+        cooling_reason=health.cooling_reason if cooling is not None and cooling > moment else "",
     )
 
 

@@ -74,7 +74,7 @@ def health_table(report: StateReport, tz: dt.tzinfo | None = None) -> Table:
     rows = tuple(
         (
             row.deployment,
-            row.status,
+            _status(row, report.moment, tz),
             f"{row.consecutive_failures:g}",
             f"{row.failure_rate:.0%}" if row.failure_rate > 0 else "-",
             _until(row, report.moment, tz),
@@ -88,14 +88,23 @@ def health_table(report: StateReport, tz: dt.tzinfo | None = None) -> Table:
         rows=rows,
         note="failures: in a row (weighted); rate: over the recent window. Healthy, degraded "
         "and unknown deployments take traffic; quarantined ones are skipped until their "
-        "deadline, then probed; failed ones wait for a reset",
+        "deadline, then probed; failed ones wait for a reset; cooling ones (a 429) are "
+        "skipped until the cool-down ends",
     )
+
+
+def _status(row: HealthRow, moment: float, tz: dt.tzinfo | None) -> str:
+    if row.cooling_until is None:
+        return row.status
+    return f"{row.status}, cooling down until {_near(row.cooling_until, moment, tz)}"
 
 
 def reasons(report: StateReport, width: int) -> str:
     """Why each deployment that has a reason is in its status, wrapped to ``width``."""
     lines = []
     for row in report.health:
+        if row.cooling_reason:
+            lines.append(escape(f"{row.deployment} is cooling down: {row.cooling_reason}"))
         if row.reason:
             lines.append(
                 textwrap.fill(

@@ -26,8 +26,10 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from events import (
+    DeploymentCoolingDown,
     DeploymentDegraded,
     DeploymentFailed,
+    DeploymentPanicProbe,
     DeploymentProbingStarted,
     DeploymentQuarantined,
     DeploymentRecovered,
@@ -63,8 +65,14 @@ CHANGE_TYPES: tuple[type[HealthEvent], ...] = (
     DeploymentFailed,
     DeploymentStabilized,
     HealthReset,
+    DeploymentCoolingDown,
+    DeploymentPanicProbe,
 )
-"""The health events that change (or reset) a deployment's status."""
+"""The health events that change (or reset) a deployment's status, and the two that
+take it out of rotation or put it back for a moment without changing the status."""
+
+_NOT_STATUS = frozenset({"stabilized", "cool_down", "panic_probe"})
+"""``Change.status`` values that keep the status as it was."""
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,12 +83,13 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     event: str
     """The event's type name."""
     status: str
-    """The status it moved to (``stabilized`` for ``DeploymentStabilized``, which keeps it)."""
+    """The status it moved to (``stabilized`` for ``DeploymentStabilized``, ``cool_down``
+    and ``panic_probe`` for the events of those names: these keep it)."""
     text: str
     """One line for a person."""
     reason: str = ""
     until: float | None = None
-    """A quarantine's deadline."""
+    """A quarantine's (or a cool-down's) deadline."""
     failure: str | None = None
     out_for_s: float | None = None
     """How long the deployment had been out of rotation at this change (probing,
@@ -179,7 +188,7 @@ def _deployment(
     done = [e for e in episodes if e.lasted_s is not None]
     cycle_spans = [(e.start, e.end) for e in episodes if e.ended_by == "recovered" and e.end]
     score = flap_score(cycle_spans, window_s)
-    status = next((c.status for c in reversed(records) if c.status != "stabilized"), "unknown")
+    status = next((c.status for c in reversed(records) if c.status not in _NOT_STATUS), "unknown")
     return DeploymentTimeline(
         deployment=did,
         model=model or did,
@@ -206,7 +215,9 @@ def _change(position: int, event: HealthEvent, out_for_s: float | None) -> Chang
         status=_status_of(event),
         text=text.removeprefix(prefix),
         reason=getattr(event, "reason", ""),
-        until=event.until if isinstance(event, DeploymentQuarantined) else None,
+        until=event.until
+        if isinstance(event, DeploymentQuarantined | DeploymentCoolingDown)
+        else None,
         failure=getattr(event, "failure", None),
         out_for_s=out_for_s,
     )
@@ -226,6 +237,10 @@ def _status_of(event: HealthEvent) -> str:
             return "failed"
         case HealthReset():
             return "unknown"
+        case DeploymentCoolingDown():
+            return "cool_down"
+        case DeploymentPanicProbe():
+            return "panic_probe"
         case _:
             return "stabilized"
 

@@ -28,6 +28,14 @@ Routes (all behind the key when one is set, ``/health`` and ``/metrics`` include
     GET  /metrics                 Prometheus text: llmrt_* runtime and llmrt_http_* families
     GET  /performance-metrics     rt.performance(); ?kind=K (alias ?agent_type=K) for one
                                   task kind
+    POST /admin/health/reset      {"target": T, "reason": R?}: rt.reset_health(T), e.g. to
+                                  lift a quarantine now; 200 with the deployments reset
+    POST /admin/health/probe      {"target": T}: rt.probe(T), the health check run now and
+                                  counted (a pass clears a quarantine); 200 with results
+
+Operator routes: ``T`` is a model (name or alias), ``model@endpoint`` or an endpoint
+name; a malformed body or target gets 400 naming the field, a target naming nothing
+configured 404 (``unknown_target``). ``python -m runtime.admin`` calls them (see there).
 
 The ``model`` of a request is a role name (its fallback chain is used), or a model name
 or alias ``rt.list_models()`` lists; a role wins a tie. Unknown names get 404 listing

@@ -16,6 +16,8 @@ Routes (every one behind the bearer key when a key is set)::
     GET  /health                   rt.health(); 200 if any model is usable, else 503
     GET  /metrics                  Prometheus text format (runtime + HTTP families)
     GET  /performance-metrics      rt.performance(); ?kind= or ?agent_type= for one kind
+    POST /admin/health/reset       rt.reset_health(target): clear a quarantine (_admin)
+    POST /admin/health/probe       rt.probe(target): run the health check now (_admin)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from events import get_logger
 from runtime._metrics import RuntimeMetrics
 from runtime._runtime import Runtime
 from runtime.serve import _embeddings, _ollama, _openai
+from runtime.serve._admin import ADMIN_ROUTES, admin_routes
 from runtime.serve._backends import OllamaBackends
 from runtime.serve._body import read_json
 from runtime.serve._errors import ClientGone, HttpError, from_runtime_error
@@ -68,6 +71,7 @@ ROUTES = (
     "/health",
     "/metrics",
     "/performance-metrics",
+    *ADMIN_ROUTES,
 )
 """Every path the facade serves."""
 
@@ -150,6 +154,7 @@ class _Api:
             Route("/health", self.health, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
             Route("/performance-metrics", self.performance, methods=["GET"]),
+            *admin_routes(self._rt, self._body),
         ]
 
     async def _body(self, request: Request) -> dict[str, Any]:

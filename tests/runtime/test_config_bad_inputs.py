@@ -136,7 +136,7 @@ def test_all_type_errors_are_collected() -> None:
         "health.check_generation",
         "quota.on_exceeded",
     )
-    assert "expected int, got str" in str(error)
+    assert "max_concurrency: expected int | null, got str" in str(error)
     assert "'explode' is not one of 'fail', 'fallback'" in str(error)
 
 

@@ -157,7 +157,8 @@ async def test_everything_quarantined_raises_no_candidates(
         tmp_path,
         {"a": a},
         {"llama3": ("a",)},
-        health=HealthConfig(check_interval_seconds=0, failure_threshold=1),
+        # Without panic probes: with them, the next request would try a (test_panic.py).
+        health=HealthConfig(check_interval_seconds=0, failure_threshold=1, panic_probe=False),
         retry=None,
     )
     async with Runtime.from_config(cfg) as rt:

@@ -195,7 +195,7 @@ def test_weight_zero_outcomes_change_nothing(status_setup: tuple[RecordOutcome, 
 
 
 def test_weights_scale_how_much_a_failure_counts() -> None:
-    half = RecordOutcome(ok=False, failure="rate_limited", weight=0.5)
+    half = RecordOutcome(ok=False, failure="timeout_total", weight=0.5)
     state = run(fresh(), *[half] * 5)
     assert state.consecutive_failures == 2.5
     assert state.status is S.DEGRADED

@@ -45,7 +45,7 @@ from events._health import (
     HealthReset,
 )
 
-FAILURES = ["timeout_connect", "connection", "server_error", "rate_limited", "bad_response"]
+FAILURES = ["timeout_connect", "connection", "server_error", "timeout_total", "bad_response"]
 
 policies = st.builds(
     HealthPolicy,

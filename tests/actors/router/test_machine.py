@@ -157,11 +157,12 @@ def test_a_request_fault_is_rejected_and_a_bad_key_rules_the_deployment_out() ->
     state, attempt = admit(state, events)
     assert attempt.target.deployment == "m1@b"
     state, new = on_outcome(
-        state, Failed(step=attempt, error=fail(FailureClass.CONTEXT_OVERFLOW), latency_s=0.1, **T)
+        state, Failed(step=attempt, error=fail(FailureClass.GENERATION_ERROR), latency_s=0.1, **T)
     )
     finish = next_step(state, NOBODY, 0.0, 0.5)
     assert isinstance(finish, Finish) and isinstance(finish.error, RequestRejected)
     assert isinstance(new[-1], RequestFailed)
+    # (a context overflow is not final: a larger model may take it, see test_windows.py)
 
 
 def test_quota_refusal_fails_or_falls_back_by_policy() -> None:

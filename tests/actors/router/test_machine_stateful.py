@@ -239,6 +239,8 @@ class MachineRules(RuleBasedStateMachine):
         error = BackendError(failure, f"{failure.value} on {did}", retry_after=hint)
         if self.delivered:
             self.expected_error = StreamBroken
+        elif failure is FailureClass.CONTEXT_OVERFLOW:
+            self.ruled_out.add(did)  # a model with a larger window may take it (_windows)
         elif not failure.retryable and failure not in RULED_OUT:
             self.expected_error = RequestRejected
         elif failure in RULED_OUT:

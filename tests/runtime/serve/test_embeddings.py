@@ -116,5 +116,6 @@ async def test_embedding_errors_map_like_chat(served: Facade) -> None:
         await ollama_client(served).embed(model="qwen", input="x")
     assert failed.value.status_code == 502 and failed.value.code == "all_candidates_failed"
     assert unknown.value.code == "model_not_found"
-    # the first call's three failures quarantined qwen@b: nothing is left to try
-    assert ollama_side.value.status_code == 503 and "no deployment" in ollama_side.value.error
+    # the first call's three failures quarantined qwen@b: with nothing else left, the
+    # ollama call is its panic probe (health.panic_probe), which fails the same way
+    assert ollama_side.value.status_code == 502 and "no deployment" in ollama_side.value.error

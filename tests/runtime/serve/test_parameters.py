@@ -46,7 +46,8 @@ async def test_openai_route_parameters_reach_an_ollama_backend(served: Facade) -
 
 
 async def test_ollama_route_parameters_reach_an_ollama_backend(served: Facade) -> None:
-    options = {**SAMPLING, "num_predict": 8000, "num_ctx": 4096, "min_p": 0.05}
+    # num_ctx holds prompt + num_predict: a smaller window is skipped (context_window)
+    options = {**SAMPLING, "num_predict": 8000, "num_ctx": 16384, "min_p": 0.05}
     body = {"model": "llama3", "messages": USER, "stream": False, "options": options,
             "keep_alive": "1m", "think": False, "format": SCHEMA, "tools": TOOLS}  # fmt: skip
     reply = await _post(served, "/api/chat", body)

@@ -30,6 +30,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/embed": {"model": "llama3", "input": "hi"},
     "/api/embeddings": {"model": "llama3", "prompt": "hi"},
     "/api/show": {"model": "gen"},
+    "/admin/health/reset": {"target": "qwen@b"},
+    "/admin/health/probe": {"target": "qwen@b"},
 }
 """The body of each POST route (every other route is a GET)."""
 SMALL = ServeSettings(api_key=KEY, max_body_bytes=64 * 1024)
