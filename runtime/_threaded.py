@@ -52,6 +52,7 @@ from actors.router import Embeddings, Reply
 from events import EventLog
 from runtime._config import RuntimeConfig
 from runtime._params import GenerationParams
+from runtime._probe import ProbeResult
 from runtime._request import MessagesLike
 from runtime._runtime import Runtime, RuntimeStatistics
 from runtime._summary import HealthSummary
@@ -302,6 +303,11 @@ class ThreadedRuntime:
         """``Runtime.reset_health``: the deployment ids reset, once recorded."""
         rt = self._runtime
         return self._core.submit(lambda: rt.reset_health(target, reason=reason))
+
+    def probe(self, target: str) -> pykka.Future[tuple[ProbeResult, ...]]:
+        """``Runtime.probe``: the health check of ``target``'s deployments, run now."""
+        rt = self._runtime
+        return self._core.submit(lambda: rt.probe(target))
 
     def usage(self) -> pykka.Future[UsageSummary]:
         """``Runtime.usage()``: this quota period's usage and every limit."""

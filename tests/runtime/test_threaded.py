@@ -167,6 +167,8 @@ def test_start_serves_calls_and_stop_leaves_no_thread(tmp_path: Path, server: Ch
     assert rt.performance().get(timeout=10) is not None
     assert rt.statistics().get(timeout=10).router.succeeded == 1
     assert rt.reset_health("llama3").get(timeout=10) == ("llama3@a",)
+    (probed,) = rt.probe("llama3@a").get(timeout=10)
+    assert probed.ok and probed.deployment == "llama3@a"
     rt.flush_events().get(timeout=10)
     rt.stop()
     assert not rt.running and not rt.loop_thread.is_alive()
