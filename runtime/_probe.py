@@ -26,8 +26,9 @@ import msgspec
 from actors.health import GetHealth, HealthStatus, ReportOutcome, ResetHealth
 from runtime._assembly import Parts
 from runtime._build import health_probe
+from runtime._statistics import read
 
-__all__ = ["PROBE_RESET_REASON", "ProbeResult", "probe_deployments"]
+__all__ = ["PROBE_RESET_REASON", "ProbeResult", "probe_deployments", "tracked_deployments"]
 
 PROBE_RESET_REASON = "probe succeeded"
 """The ``HealthReset.reason`` of a quarantined or failed deployment whose probe passed."""
@@ -87,3 +88,10 @@ async def probe_deployments(parts: Parts, deployments: tuple[str, ...]) -> tuple
     results = await asyncio.gather(*(one(did) for did in deployments))
     await parts.log.flush()
     return tuple(results)
+
+
+def tracked_deployments(parts: Parts) -> tuple[str, ...]:
+    """The deployments a reset or probe may name: the configured ones, then those of
+    discovered models that health tracks (once a call used them)."""
+    tracked = read(parts.refs.health, GetHealth()).states
+    return (*parts.deployments, *(d for d in tracked if d not in parts.deployments))

@@ -116,6 +116,9 @@ class Resolver:
         with contextlib.suppress(ModelNotFoundError):
             name, _ = self.model(target)
             return tuple(d for d in deployments if split_deployment(d)[0] == name)
+        discovered = tuple(d for d in deployments if split_deployment(d)[0] == target)
+        if discovered:  # a model an endpoint discovers (models: auto), once it was used
+            return discovered
         on_endpoint = tuple(d for d in deployments if split_deployment(d)[1] == target)
         if on_endpoint:
             return on_endpoint

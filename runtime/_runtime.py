@@ -53,7 +53,7 @@ from runtime._lifecycle import Calls, Lifecycle, RuntimeState
 from runtime._observing import Observing
 from runtime._params import GenerationParams
 from runtime._pipeline import acknowledged
-from runtime._probe import ProbeResult, probe_deployments
+from runtime._probe import ProbeResult, probe_deployments, tracked_deployments
 from runtime._request import MessagesLike, Resolver
 from runtime._statistics import RuntimeStatistics, read
 from runtime._summary import HealthSummary, summarize
@@ -345,7 +345,7 @@ class Runtime(Observing):
             InvalidRequest: ``target`` names no model, deployment or endpoint.
         """
         parts = self._running()
-        chosen = self._resolver.targets(parts.deployments, target)
+        chosen = self._resolver.targets(tracked_deployments(parts), target)
         await parts.refs.health.ask(ResetHealth(chosen, reason), timeout=None)
         await parts.log.flush()
         log.info("runtime.health.reset", target=target, deployments=len(chosen))
@@ -355,7 +355,9 @@ class Runtime(Observing):
         """Run the health check of ``target``'s deployments (as ``reset_health``) now
         and count each outcome; a passing check clears a quarantine (``runtime._probe``)."""
         parts = self._running()
-        return await probe_deployments(parts, self._resolver.targets(parts.deployments, target))
+        return await probe_deployments(
+            parts, self._resolver.targets(tracked_deployments(parts), target)
+        )
 
     # --- usage, performance, escalation ---------------------------------------------------
 

@@ -146,3 +146,21 @@ async def test_turning_discovery_off_forgets_the_discovered_models_at_the_next_s
     events = [e.event for e in await read_events(tmp_path / LOG, ModelsDiscovered)]
     assert isinstance(events[-1], ModelsDiscovered)
     assert set(events[-1].removed) == {"llama3:latest", "qwen2.5:7b"}
+
+
+async def test_reset_health_and_probe_take_a_discovered_model_once_it_was_used(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    async with (
+        ChaosServer(["llama3", "qwen2.5:7b"], seed=1) as a,
+        ChaosServer(["qwen2.5:7b"], seed=2) as b,
+    ):
+        cfg = discovering(
+            config(tmp_path, {"a": a, "b": b}, {"llama3": ("a",)}), a="auto", b="auto"
+        )
+        async with Runtime.from_config(cfg, clock=clock) as rt:
+            await rt.chat(MESSAGES, model="qwen2.5:7b")
+            reset = await rt.reset_health("qwen2.5:7b", reason="test")
+            probed = await rt.probe("qwen2.5:7b@b")
+    assert reset == ("qwen2.5:7b@a", "qwen2.5:7b@b")
+    assert [p.deployment for p in probed] == ["qwen2.5:7b@b"] and probed[0].ok
