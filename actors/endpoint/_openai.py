@@ -30,6 +30,7 @@ from actors.endpoint._wire_tools import (
 )
 
 __all__ = [
+    "is_error_object",
     "SseStreamParser",
     "auth_headers",
     "build_openai_chat",
@@ -155,7 +156,7 @@ def parse_openai_chat(body: bytes) -> ChatResult:
         BackendError: bad_response, or the class an ``{"error": ...}`` body names.
     """
     obj = decode_json_object(_API, body)
-    if _is_error(obj):
+    if is_error_object(obj):
         raise classify_error_payload(_API, obj, status=200)
     choice = _first_choice(obj, body)
     if choice is None:
@@ -208,7 +209,7 @@ class SseStreamParser(StreamParser):
         if line.lstrip().startswith(b"{"):
             # A bare JSON body where SSE was expected: usually an error object.
             obj = decode_json_object(_API, line)
-            if _is_error(obj):
+            if is_error_object(obj):
                 raise classify_error_payload(_API, obj, status=200)
             raise bad_response(_API, "expected SSE 'data:' lines, got bare JSON", line)
         name, _, value = line.partition(b":")
@@ -247,7 +248,7 @@ class SseStreamParser(StreamParser):
         return self._handle(obj, data)
 
     def _handle(self, obj: dict[str, Any], raw: bytes) -> list[Chunk]:
-        if _is_error(obj):
+        if is_error_object(obj):
             raise classify_error_payload(_API, obj, status=200)
         if "usage" in obj and obj["usage"] is not None:
             self._usage = _usage(obj)
@@ -270,7 +271,7 @@ class SseStreamParser(StreamParser):
         return "stream ended without 'data: [DONE]' (truncated)"
 
 
-def _is_error(obj: Mapping[str, Any]) -> bool:
+def is_error_object(obj: Mapping[str, Any]) -> bool:
     """An error object: ``{"error": ...}`` or vLLM's flat ``{"object": "error", ...}``."""
     return "error" in obj or obj.get("object") == "error"
 

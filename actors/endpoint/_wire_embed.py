@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from actors.endpoint._classify import classify_error_payload
+from actors.endpoint._openai import is_error_object
 from actors.endpoint._streams import bad_response, decode_json_object
 from actors.endpoint._types import EmbedRequest, EmbedResult, HttpRequestSpec, sanitize_usage
 from actors.endpoint._wire_chat import OLLAMA_ONLY_OPTIONS, refuse_ollama_only_options
@@ -100,7 +101,7 @@ def _checked(
 
 def _object(api: str, body: bytes) -> dict[str, Any]:
     obj = decode_json_object(api, body)
-    if "error" in obj or obj.get("object") == "error":
+    if is_error_object(obj):
         raise classify_error_payload(api, obj, status=200)
     return obj
 

@@ -22,9 +22,8 @@ from typing import Any, Literal
 import msgspec
 
 from actors.router import Embeddings
-from runtime.serve._errors import HttpError
 from runtime.serve._fields import bad_field, opt_int, opt_object, opt_str, required_str
-from runtime.serve._limits import parse_kind, reject_backend_fields
+from runtime.serve._limits import parse_kind, refuse_unknown, reject_backend_fields
 
 __all__ = [
     "EmbedCall",
@@ -79,7 +78,7 @@ def parse_openai_embeddings(body: dict[str, Any]) -> EmbedCall:
 
 def parse_ollama_embed(body: dict[str, Any]) -> EmbedCall:
     """Check an ``/api/embed`` body."""
-    _refuse_unknown(body, {"model", "input", "dimensions", "options", "kind", *_OLLAMA_TOP_LEVEL})
+    refuse_unknown(body, {"model", "input", "dimensions", "options", "kind", *_OLLAMA_TOP_LEVEL})
     return EmbedCall(
         target=required_str(body, "model"),
         inputs=_inputs(body.get("input"), "input"),
@@ -91,27 +90,13 @@ def parse_ollama_embed(body: dict[str, Any]) -> EmbedCall:
 
 def parse_ollama_embeddings(body: dict[str, Any]) -> EmbedCall:
     """Check a legacy ``/api/embeddings`` body (one ``prompt``)."""
-    _refuse_unknown(body, {"model", "prompt", "options", "kind", "keep_alive"})
+    refuse_unknown(body, {"model", "prompt", "options", "kind", "keep_alive"})
     return EmbedCall(
         target=required_str(body, "model"),
         inputs=(required_str(body, "prompt"),),
         options=_ollama_options(body),
         kind=parse_kind(body),
     )
-
-
-def _refuse_unknown(body: dict[str, Any], known: set[str]) -> None:
-    reject_backend_fields(body)
-    reject_backend_fields(opt_object(body, "options"), "options.")
-    for name, value in body.items():
-        if name not in known and value is not None:
-            raise HttpError(
-                400,
-                f"{name!r} is not a field this server reads on this route (it would be "
-                "lost); remove it, or put a backend option in 'options'",
-                code="unsupported_field",
-                param=name,
-            )
 
 
 def _ollama_options(body: dict[str, Any]) -> dict[str, Any]:

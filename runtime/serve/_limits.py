@@ -13,16 +13,17 @@ URLs and keys come from the config only.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 import msgspec
 
 from runtime.serve._errors import HttpError
-from runtime.serve._fields import bad_field, kind_of, opt_str
+from runtime.serve._fields import bad_field, kind_of, opt_object, opt_str
 from runtime.serve._settings import ServeSettings
 
 __all__ = [
+    "refuse_unknown",
     "BACKEND_FIELDS",
     "ChatCall",
     "check_max_tokens",
@@ -97,6 +98,26 @@ def reject_backend_fields(body: Mapping[str, Any], where: str = "") -> None:
                 "server's configuration only; remove it",
                 code="backend_field_refused",
                 param=field,
+            )
+
+
+def refuse_unknown(body: Mapping[str, Any], known: Set[str]) -> None:
+    """Refuse backend fields (top level and ``options``) and any field not in ``known``
+    with a real value: a route that cannot carry a field says so rather than lose it.
+
+    Raises:
+        HttpError: 400 ``backend_field_refused`` or ``unsupported_field`` naming it.
+    """
+    reject_backend_fields(body)
+    reject_backend_fields(opt_object(body, "options"), "options.")
+    for name, value in body.items():
+        if name not in known and value is not None:
+            raise HttpError(
+                400,
+                f"{name!r} is not a field this server reads on this route (it would be "
+                "lost); remove it, or put a backend option in 'options'",
+                code="unsupported_field",
+                param=name,
             )
 
 

@@ -48,7 +48,7 @@ from runtime.serve._limits import (
     check_tools,
     parse_kind,
     parse_messages,
-    reject_backend_fields,
+    refuse_unknown,
     reject_unsupported,
 )
 from runtime.serve._settings import ServeSettings
@@ -91,7 +91,7 @@ def parse_chat(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
     Raises:
         HttpError: 400 naming the field at fault.
     """
-    _refuse_unknown(body, _CHAT)
+    refuse_unknown(body, _CHAT)
     params = _params(body, settings)
     tools = check_tools(body.get("tools"))
     if tools:
@@ -112,7 +112,7 @@ def parse_generate(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
     An empty prompt gives a ``ChatCall`` without messages: Ollama's way to load a
     model, answered with an empty ``done_reason: "load"`` reply.
     """
-    _refuse_unknown(body, _GENERATE | set(_NOT_CARRIED))
+    refuse_unknown(body, _GENERATE | set(_NOT_CARRIED))
     reject_unsupported(body, _NOT_CARRIED, "/api/generate is served as one chat turn")
     params = _params(body, settings)
     system = opt_str(body, "system")
@@ -134,20 +134,6 @@ def parse_generate(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
         params=params,
         kind=parse_kind(body),
     )
-
-
-def _refuse_unknown(body: dict[str, Any], known: frozenset[str] | set[str]) -> None:
-    reject_backend_fields(body)
-    reject_backend_fields(opt_object(body, "options"), "options.")
-    for name, value in body.items():
-        if name not in known and value is not None:
-            raise HttpError(
-                400,
-                f"{name!r} is not a field this server reads on this route (it would be "
-                f"lost); remove it, or put a backend option in 'options'",
-                code="unsupported_field",
-                param=name,
-            )
 
 
 def _params(body: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:
