@@ -31,6 +31,7 @@ from actors._errors import (
     SystemShutDown,
     WouldBlock,
 )
+from actors._fold import Fold
 from actors._ref import DEFAULT_ASK_TIMEOUT, ActorRef
 from actors._stats import ActorState, ActorStatistics
 from actors._supervision import RestartDecision, SupervisionPolicy, decide_restart
@@ -54,6 +55,7 @@ __all__ = [
     "Clock",
     "DEFAULT_ASK_TIMEOUT",
     "DuplicateActorName",
+    "Fold",
     "MailboxFull",
     "ManualClock",
     "RealClock",

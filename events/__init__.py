@@ -29,6 +29,7 @@ from events._errors import (
     EventLogError,
     InvalidLogFile,
     LLMRuntimeError,
+    LogCompacted,
     LogFromNewerVersion,
     StorageFull,
     StorageUnavailable,
@@ -63,8 +64,10 @@ from events._memory import (
     MemoryEventLog,
 )
 from events._pipeline import CommitHook, CommittedBatch, PipelineStatistics
+from events._postgres import PostgresEventLog
 from events._protocol import (
     EventLog,
+    LogBounds,
     SnapshotStore,
 )
 from events._quota import (
@@ -129,6 +132,8 @@ __all__ = [
     "CommitHook",
     "CommittedBatch",
     "EventLogBacklogged",
+    "LogBounds",
+    "LogCompacted",
     "PipelineStatistics",
     "ROOT_LOGGER",
     "KeywordLogger",
@@ -202,6 +207,7 @@ __all__ = [
     "SnapshotStore",
     "SqliteEventLog",
     "SqliteLogStatistics",
+    "PostgresEventLog",
     "StorageFull",
     "StorageUnavailable",
     "StoredEvent",

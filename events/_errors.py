@@ -25,6 +25,7 @@ __all__ = [
     "EventLogError",
     "InvalidLogFile",
     "LLMRuntimeError",
+    "LogCompacted",
     "LogFromNewerVersion",
     "StorageFull",
     "StorageUnavailable",
@@ -92,3 +93,8 @@ class StorageUnavailable(EventLogError):
 class EventLogBacklogged(EventLogError):
     """The log's queue stayed full for longer than ``wait_for_room`` may wait: storage
     is slower than the load. Nothing was appended for the caller."""
+
+
+class LogCompacted(EventLogError):
+    """What was asked for lies before the log's retained range (its older events were
+    compacted away behind a snapshot): no replay from the beginning is possible."""

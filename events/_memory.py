@@ -3,20 +3,24 @@
 It keeps exactly what the SQLite log would store (the envelope plus the encoded payload)
 and decodes through the registry on every read, so round-trips, upcasting and unknown
 types behave as they do against real storage. It passes the same contract suite.
+
+Several writers: ``peer()`` opens another log object on the same storage (another
+"process"). Each object delivers the others' commits to its hooks as foreign batches:
+before each own commit, and (standing in for SQLite's polling tail) soon after the other
+object committed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-
-import msgspec
 
 from events._base import Event, StoredEvent, UnknownEvent
 from events._codec import EventRegistry, default_registry
 from events._errors import ConcurrencyConflict, EventLogClosed, StorageFull
+from events._logger import get_logger
+from events._memory_storage import Row, Storage, matches, stored
 from events._memory_writer import MemoryWriter, Queued
 from events._pipeline import (
     DEFAULT_LINGER,
@@ -27,71 +31,11 @@ from events._pipeline import (
     PipelineStatistics,
     settle,
 )
+from events._protocol import LogBounds
 
 __all__ = ["MemoryEventLog"]
 
-
-class _Row(msgspec.Struct, frozen=True):
-    """One stored event: the envelope and the encoded payload, as a table row would be."""
-
-    position: int
-    stream: str
-    stream_version: int
-    timestamp: float
-    type: str
-    schema_version: int
-    idempotency_key: str | None
-    payload: bytes
-
-
-class _Storage:
-    """What a database file would hold; shared by every log opened on it."""
-
-    def __init__(self) -> None:
-        self.rows: list[_Row] = []
-        self.versions: dict[str, int] = {}
-        self.idempotency: dict[str, tuple[int, ...]] = {}
-        # Per projection name: snapshot positions (sorted) and the states saved at them.
-        self.snapshot_positions: dict[str, list[int]] = {}
-        self.snapshot_states: dict[str, list[bytes]] = {}
-        self.signal = asyncio.Event()
-        self.last_timestamp = float("-inf")
-
-    def wake(self) -> None:
-        """Wake every subscriber waiting for new rows."""
-        signal, self.signal = self.signal, asyncio.Event()
-        signal.set()
-
-    def write(
-        self,
-        stream: str,
-        encoded: Sequence[tuple[str, int, bytes]],
-        now: float,
-        idempotency_key: str | None,
-    ) -> tuple[int, ...]:
-        """Store already-checked, encoded events; return their positions."""
-        # Timestamps never go backwards, so time bounds and position bounds agree.
-        timestamp = max(now, self.last_timestamp)
-        current = self.versions.get(stream, 0)
-        first = len(self.rows) + 1
-        for offset, (name, version, payload) in enumerate(encoded):
-            row = _Row(
-                first + offset,
-                stream,
-                current + 1 + offset,
-                timestamp,
-                name,
-                version,
-                idempotency_key,
-                payload,
-            )
-            self.rows.append(row)
-        positions = tuple(range(first, first + len(encoded)))
-        self.versions[stream] = current + len(encoded)
-        self.last_timestamp = timestamp
-        if idempotency_key is not None:
-            self.idempotency[idempotency_key] = positions
-        return positions
+log = get_logger(__name__)
 
 
 class MemoryEventLog:
@@ -119,8 +63,12 @@ class MemoryEventLog:
     ) -> None:
         self._registry = registry
         self._now = now
-        self._storage = _Storage()
+        self._storage = Storage()
         self._closed = False
+        self._delivered = 0
+        """Position up to which commits (own and foreign) went to the hooks."""
+        self._peers: list[MemoryEventLog] = [self]
+        """Every open log object on this storage (one list, shared by all of them)."""
         self.max_events = max_events
         """Appends that would store more events than this fail with ``StorageFull``."""
         self.unknown_count = 0
@@ -146,6 +94,19 @@ class MemoryEventLog:
         """
         other = MemoryEventLog(registry=registry, now=self._now, max_events=self.max_events)
         other._storage = self._storage
+        other._delivered = self._storage.last
+        return other
+
+    def peer(
+        self, registry: EventRegistry | None = None, now: Callable[[], float] | None = None
+    ) -> MemoryEventLog:
+        """Another open log object on the same storage, as another process would have:
+        each one's hooks get the other's commits as foreign batches."""
+        other = self.with_registry(registry or self._registry)
+        if now is not None:
+            other._now = now
+        other._peers = self._peers
+        self._peers.append(other)
         return other
 
     @property
@@ -185,15 +146,20 @@ class MemoryEventLog:
         return positions
 
     def append_nowait(
-        self, stream: str, events: Sequence[Event], *, urgent: bool = False
+        self,
+        stream: str,
+        events: Sequence[Event],
+        *,
+        urgent: bool = False,
+        expected_version: int | None = None,
     ) -> asyncio.Future[tuple[int, ...]]:
-        """Queue ``events`` and return at once; see ``SqliteEventLog.append_nowait``."""
+        """Queue ``events`` and return at once; see ``EventLog.append_nowait``."""
         self._check_open()
         if not events:
             raise ValueError(f"append to {stream!r} needs at least one event")
         encoded = [self._registry.encode(event) for event in events]
         future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
-        self._writer.queue((stream, encoded, events, future), urgent=urgent)
+        self._writer.queue((stream, encoded, events, future, expected_version), urgent=urgent)
         return future
 
     async def wait_for_room(self) -> None:
@@ -225,7 +191,11 @@ class MemoryEventLog:
     def _commit_queued(self, batch: list[Queued]) -> None:
         written: list[tuple[str, tuple[int, ...], Sequence[Event]]] = []
         pipeline = self._writer.pipeline
-        for stream, encoded, events, future in batch:
+        for stream, encoded, events, future, expected in batch:
+            current = self._storage.versions.get(stream, 0)
+            if expected is not None and expected != current:
+                settle(future, ConcurrencyConflict(stream, expected, current))
+                continue
             try:
                 self._check_room(stream, len(encoded))
             except StorageFull as exc:
@@ -242,20 +212,72 @@ class MemoryEventLog:
     def _committed(
         self, written: list[tuple[str, tuple[int, ...], Sequence[Event]]], appends: int
     ) -> None:
-        """Wake subscribers and feed the commit hooks."""
-        self._storage.wake()
+        """Wake subscribers, feed the commit hooks (others' commits first), tell peers."""
+        storage = self._storage
+        storage.wake()
         pipeline = self._writer.pipeline
-        if written:
-            pipeline.commit_succeeded()
-        if not pipeline.hooked or not written:
+        if not written:
             return
-        rows = self._storage.rows
-        stored = tuple(
-            _stored(rows[position - 1], event)
-            for _, positions, events in written
-            for position, event in zip(positions, events, strict=True)
+        pipeline.commit_succeeded()
+        self._deliver_foreign(written[0][1][0] - 1)
+        self._delivered = written[-1][1][-1]
+        if pipeline.hooked:
+            own = tuple(
+                stored(storage.row(position), event)
+                for _, positions, events in written
+                for position, event in zip(positions, events, strict=True)
+            )
+            pipeline.committed(CommittedBatch(events=own, appends=appends, seconds=0.0))
+        loop = asyncio.get_running_loop()
+        for peer in self._peers:
+            if peer is not self and not peer._closed:
+                loop.call_soon(peer._tail)
+
+    def _deliver_foreign(self, through: int) -> None:
+        """Hand the hooks the others' commits after ``_delivered`` up to ``through``."""
+        storage = self._storage
+        start = self._delivered + 1
+        if through < start:
+            return
+        self._delivered = through
+        if start <= storage.base:
+            log.error("eventlog.tail.compacted", missed_through=storage.base)
+            start = storage.base + 1
+        pipeline = self._writer.pipeline
+        if not pipeline.hooked or through < start:
+            return
+        foreign = tuple(self._decode(storage.row(p)) for p in range(start, through + 1))
+        pipeline.committed(CommittedBatch(events=foreign, appends=0, seconds=0.0, foreign=True))
+
+    def _tail(self) -> None:
+        if not self._closed:
+            self._deliver_foreign(self._storage.last)
+
+    async def catch_up(self) -> int:
+        """Deliver the others' commits to the hooks now; the position delivered up to."""
+        self._check_open()
+        self._tail()
+        return self._delivered
+
+    async def bounds(self) -> LogBounds:
+        """The retained positions and times, and what compaction removed."""
+        self._check_open()
+        storage = self._storage
+        rows = storage.rows
+        return LogBounds(
+            first_position=storage.base + 1,
+            last_position=storage.last,
+            compacted_through=storage.compacted_through,
+            compacted_at=storage.compacted_at,
+            first_timestamp=rows[0].timestamp if rows else None,
+            last_timestamp=rows[-1].timestamp if rows else None,
         )
-        pipeline.committed(CommittedBatch(events=stored, appends=appends, seconds=0.0))
+
+    async def compact(self, through_position: int) -> int:
+        """Delete the events at or before ``through_position``; see ``EventLog.compact``."""
+        self._check_open()
+        self._writer.commit_now()
+        return self._storage.compact(through_position, self._now())
 
     async def read(
         self,
@@ -274,14 +296,15 @@ class MemoryEventLog:
             raise ValueError(f"limit must be >= 0, got {limit}")
         wanted = frozenset(types) if types is not None else None
         # Only what was committed when the read started: later appends are not seen.
-        rows = self._storage.rows
-        end = len(rows) if to_position is None else min(to_position, len(rows))
+        storage = self._storage
+        last = storage.last
+        end = last if to_position is None else min(to_position, last)
         yielded = 0
-        for index in range(max(from_position, 1) - 1, end):
+        for position in range(max(from_position, storage.base + 1, 1), end + 1):
             if limit is not None and yielded >= limit:
                 return
-            row = rows[index]
-            if not _matches(row, stream, wanted, since, until):
+            row = storage.row(position)
+            if not matches(row, stream, wanted, since, until):
                 continue
             yielded += 1
             yield self._decode(row)
@@ -296,23 +319,25 @@ class MemoryEventLog:
         """Existing events from ``from_position``, then new ones; ends when the log closes."""
         self._check_open()
         wanted = frozenset(types) if types is not None else None
-        index = max(from_position, 1) - 1
+        storage = self._storage
+        position = max(from_position, 1)
         while True:
-            while index < len(self._storage.rows):
-                row = self._storage.rows[index]
-                index += 1
-                if _matches(row, stream, wanted, None, None):
+            position = max(position, storage.base + 1)
+            while position <= storage.last:
+                row = storage.row(position)
+                position += 1
+                if matches(row, stream, wanted, None, None):
                     yield self._decode(row)
             if self._closed:
                 return
-            signal = self._storage.signal
-            if len(self._storage.rows) <= index:
+            signal = storage.signal
+            if storage.last < position:
                 await signal.wait()
 
     async def last_position(self) -> int:
         """The highest committed position (0 for an empty log)."""
         self._check_open()
-        return len(self._storage.rows)
+        return self._storage.last
 
     async def stream_version(self, stream: str) -> int:
         """The stream's current version (0 if it has no events)."""
@@ -325,6 +350,8 @@ class MemoryEventLog:
             return
         await self._writer.close()
         self._closed = True
+        if self in self._peers:
+            self._peers.remove(self)
         self._storage.wake()
 
     async def save_snapshot(self, name: str, position: int, state: bytes) -> None:
@@ -332,67 +359,21 @@ class MemoryEventLog:
         self._check_open()
         if position < 0:
             raise ValueError(f"snapshot position must be >= 0, got {position}")
-        positions = self._storage.snapshot_positions.setdefault(name, [])
-        states = self._storage.snapshot_states.setdefault(name, [])
-        index = bisect.bisect_left(positions, position)
-        if index < len(positions) and positions[index] == position:
-            states[index] = bytes(state)
-        else:
-            positions.insert(index, position)
-            states.insert(index, bytes(state))
+        self._storage.save_snapshot(name, position, state)
 
     async def load_snapshot(
         self, name: str, *, at_or_before: int | None = None
     ) -> tuple[int, bytes] | None:
         """The latest snapshot of ``name`` (at or before a position); ``None`` if none."""
         self._check_open()
-        positions = self._storage.snapshot_positions.get(name)
-        if not positions:
-            return None
-        if at_or_before is None:
-            index = len(positions) - 1
-        else:
-            index = bisect.bisect_right(positions, at_or_before) - 1
-            if index < 0:
-                return None
-        return positions[index], self._storage.snapshot_states[name][index]
+        return self._storage.load_snapshot(name, at_or_before)
 
-    def _decode(self, row: _Row) -> StoredEvent:
+    def _decode(self, row: Row) -> StoredEvent:
         event = self._registry.decode(row.type, row.schema_version, row.payload)
         if isinstance(event, UnknownEvent):
             self.unknown_count += 1
-        return _stored(row, event)
+        return stored(row, event)
 
     def _check_open(self) -> None:
         if self._closed:
             raise EventLogClosed("the in-memory event log is closed; open a new one")
-
-
-def _stored(row: _Row, event: Event | UnknownEvent) -> StoredEvent:
-    """A row as a reader gets it, with its decoded (or just-written) event."""
-    return StoredEvent(
-        position=row.position,
-        stream=row.stream,
-        stream_version=row.stream_version,
-        timestamp=row.timestamp,
-        type=row.type,
-        schema_version=row.schema_version,
-        idempotency_key=row.idempotency_key,
-        event=event,
-    )
-
-
-def _matches(
-    row: _Row,
-    stream: str | None,
-    types: frozenset[str] | None,
-    since: float | None,
-    until: float | None,
-) -> bool:
-    """Whether ``row`` passes every given filter (``None`` = no filter)."""
-    return (
-        (stream is None or row.stream == stream)
-        and (types is None or row.type in types)
-        and (since is None or row.timestamp >= since)
-        and (until is None or row.timestamp <= until)
-    )

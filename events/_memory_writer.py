@@ -20,9 +20,13 @@ from events._pipeline import Alarm, Pipeline, settle
 __all__ = ["MemoryWriter", "Queued"]
 
 Queued = tuple[
-    str, Sequence[tuple[str, int, bytes]], Sequence[Event], "asyncio.Future[tuple[int, ...]]"
+    str,
+    Sequence[tuple[str, int, bytes]],
+    Sequence[Event],
+    "asyncio.Future[tuple[int, ...]]",
+    int | None,
 ]
-"""``(stream, encoded events, events, the caller's future)``."""
+"""``(stream, encoded events, events, the caller's future, expected version)``."""
 
 Commit = Callable[[list[Queued]], None]
 """Writes queued appends, in order, and settles their futures."""
@@ -89,7 +93,7 @@ class MemoryWriter:
     def fail(self, exc_factory: Callable[[], BaseException]) -> None:
         """Fail every queued append (the storage refused them)."""
         while self._pending:
-            stream, _, events, future = self._pending.popleft()
+            stream, _, events, future, _ = self._pending.popleft()
             error = exc_factory()
             if not future.done():
                 self.pipeline.background_failed(stream, len(events), error)

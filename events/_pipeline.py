@@ -64,6 +64,9 @@ class CommittedBatch(msgspec.Struct, frozen=True, kw_only=True):
     """Append calls the transaction resolved."""
     seconds: float
     """From handing the batch to storage to seeing its commit (monotonic clock)."""
+    foreign: bool = False
+    """Committed by another writer (another process, machine or log object on the same
+    storage), delivered by the tail; ``appends`` and ``seconds`` are 0 then."""
 
 
 CommitHook = Callable[[CommittedBatch], None]

@@ -6,10 +6,29 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Protocol
 
+import msgspec
+
 from events._base import Event, StoredEvent
 from events._pipeline import CommitHook, PipelineStatistics
 
-__all__ = ["EventLog", "SnapshotStore"]
+__all__ = ["EventLog", "LogBounds", "SnapshotStore"]
+
+
+class LogBounds(msgspec.Struct, frozen=True, kw_only=True):
+    """The range of positions a log holds, and what was compacted away before it."""
+
+    first_position: int
+    """The lowest retained position (``last_position + 1`` when nothing is retained)."""
+    last_position: int
+    """The highest committed position (0 for a log never written)."""
+    compacted_through: int = 0
+    """Every event at or before this position was deleted by ``compact`` (0: never)."""
+    compacted_at: float | None = None
+    """When the last compaction ran (seconds since the epoch)."""
+    first_timestamp: float | None = None
+    """Timestamp of the first retained event (None when nothing is retained)."""
+    last_timestamp: float | None = None
+    """Timestamp of the last event (None when nothing is retained)."""
 
 
 class EventLog(Protocol):
@@ -17,6 +36,14 @@ class EventLog(Protocol):
 
     ``append`` and ``append_nowait`` take their place in the order when called; see
     ``events._pipeline`` for lingering, room and failure counting.
+
+    Many writers. Several log objects may write to one storage (processes on one SQLite
+    file, machines on one PostgreSQL database). Positions stay global, gap-free and
+    commit-ordered across all of them: no reader sees position n+1 before n. The commit
+    hooks of each log object receive, in position order, without gaps or repeats, every
+    batch committed after it opened: its own (``foreign=False``) and the other writers'
+    (``foreign=True``, found by the tail: before each own commit, and while idle every
+    ``tail_interval``; ``catch_up`` forces it).
     """
 
     async def append(
@@ -42,13 +69,39 @@ class EventLog(Protocol):
         ...
 
     def append_nowait(
-        self, stream: str, events: Sequence[Event], *, urgent: bool = False
+        self,
+        stream: str,
+        events: Sequence[Event],
+        *,
+        urgent: bool = False,
+        expected_version: int | None = None,
     ) -> asyncio.Future[tuple[int, ...]]:
         """Queue ``events`` for a background commit and return at once; never drops.
 
         Routine appends linger to share a commit; ``urgent`` cuts the linger. The future
         resolves to the positions once committed (awaiting it is optional: a failure
-        is logged and counted in ``pipeline_statistics()`` either way).
+        is logged and counted in ``pipeline_statistics()`` either way). With
+        ``expected_version`` the stream must be at exactly that version when this append
+        commits (every writer's commits count); otherwise only this future fails with
+        ``ConcurrencyConflict`` and nothing of it is written.
+        """
+        ...
+
+    async def catch_up(self) -> int:
+        """Deliver to the commit hooks, now, what other writers committed and the tail
+        has not delivered yet; return the position delivered up to."""
+        ...
+
+    async def bounds(self) -> LogBounds:
+        """The positions (and times) the log holds, and what was compacted before them."""
+        ...
+
+    async def compact(self, through_position: int) -> int:
+        """Delete every event at or before ``through_position``; return how many.
+
+        Stream versions and later positions are kept; snapshots before the position are
+        deleted; idempotency keys of deleted events are forgotten. ``ValueError`` if the
+        position is negative or beyond ``last_position()``.
         """
         ...
 

@@ -6,11 +6,17 @@ tail of the log; then it is advanced event by event with ``apply`` and saves a s
 every ``snapshot_every`` log positions. Snapshots are an optimisation only: failing to
 save or decode one is logged and never changes or loses state. Each is stored with a
 checksum (``events._snapshot_seal``); one that fails it is discarded, never trusted.
+
+After ``compact`` the events up to ``compacted_through`` are gone: the state can only be
+rebuilt from a sound snapshot at or after that position. Without one, ``start`` (and
+``state_at`` a point before it) raises ``LogCompacted`` rather than replaying what is
+left from the initial state, which would be silently wrong.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 from collections.abc import Sequence
 from typing import Any, Generic, TypeGuard, TypeVar
@@ -18,8 +24,9 @@ from typing import Any, Generic, TypeGuard, TypeVar
 import msgspec
 
 from events._base import StoredEvent
+from events._errors import LogCompacted
 from events._logger import get_logger
-from events._protocol import EventLog, SnapshotStore
+from events._protocol import EventLog, LogBounds, SnapshotStore
 from events._replay import Projection, replay
 from events._snapshot_seal import MAGIC, seal, unseal
 
@@ -89,10 +96,17 @@ class Projector(Generic[S]):
                 raise TypeError("log is not a SnapshotStore; pass store=... explicitly")
             store = log
         projector = cls(log, projection, store, snapshot_every)
-        state, position = await projector._restore(None)
-        # Everything committed up to ``end`` is covered, even events the filters skip.
-        end = await log.last_position()
-        state, _ = await projector._tail(state, position, end)
+        for _ in range(2):  # a compaction between restore and replay: once more
+            state, position = await projector._restore(None)
+            if position < (await _bounds(log)).compacted_through:
+                continue
+            # Everything committed up to ``end`` is covered, even events the filters skip.
+            end = await log.last_position()
+            state, _ = await projector._tail(state, position, end)
+            if position >= (await _bounds(log)).compacted_through:
+                break
+        else:
+            raise _no_snapshot(projection.name, await _bounds(log))
         projector._state, projector._position = state, max(position, end)
         projector._snapshot_position = position
         logger.info(
@@ -187,10 +201,20 @@ class Projector(Generic[S]):
         """
         if (position is None) == (at is None):
             raise ValueError("give exactly one of position= or at=")
+        bounds = await _bounds(self._log)
         if at is not None:
             position = await self._position_at(at)
+            # Compacted events are older than ``compacted_at``; a time before it that
+            # maps to the first retained position may lie among them.
+            gone = bounds.compacted_through and position <= bounds.compacted_through
+            if gone and at < (bounds.compacted_at or math.inf):
+                raise _before_retained(self._projection.name, bounds, f"time {_iso(at)}")
         assert position is not None  # for mypy: exactly one was given
+        if position < bounds.compacted_through:
+            raise _before_retained(self._projection.name, bounds, f"position {position}")
         state, start = await self._restore(position)
+        if start < bounds.compacted_through:
+            raise _no_snapshot(self._projection.name, bounds)
         state, _ = await self._tail(state, start, position)
         return state
 
@@ -266,6 +290,42 @@ class Projector(Generic[S]):
                 position=self._position,
                 error=repr(exc),
             )
+
+
+async def _bounds(log: EventLog) -> LogBounds:
+    """``log.bounds()``; a log without it (a test double) counts as never compacted."""
+    bounds = getattr(log, "bounds", None)
+    if bounds is None:
+        return LogBounds(first_position=1, last_position=await log.last_position())
+    found: LogBounds = await bounds()
+    return found
+
+
+def _iso(at: float | None) -> str:
+    if at is None:
+        return "an unknown time"
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _no_snapshot(name: str, bounds: LogBounds) -> LogCompacted:
+    through = bounds.compacted_through
+    return LogCompacted(
+        f"cannot rebuild projection {name!r}: the event log was compacted through position "
+        f"{through} (at {_iso(bounds.compacted_at)}) and holds no usable snapshot of it at "
+        f"or after that position, so a replay would start without events 1..{through}. "
+        "Use the release and settings that took the snapshots when the log was compacted "
+        "(changing performance.window renames that projection), or start on a new log"
+    )
+
+
+def _before_retained(name: str, bounds: LogBounds, point: str) -> LogCompacted:
+    return LogCompacted(
+        f"the state of {name!r} as of {point} is gone: the event log was compacted through "
+        f"position {bounds.compacted_through} (at {_iso(bounds.compacted_at)}); it holds "
+        f"positions {bounds.first_position}..{bounds.last_position} (from "
+        f"{_iso(bounds.first_timestamp)}): ask for a point at or after position "
+        f"{bounds.compacted_through}"
+    )
 
 
 def _after(at: float) -> float:

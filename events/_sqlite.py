@@ -8,16 +8,16 @@ never block the writer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import sqlite3
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import aiosqlite
 
-from events._base import Event, StoredEvent
+from events._base import Event
 from events._codec import EventRegistry, default_registry
 from events._errors import EventLogClosed, EventLogError
 from events._logger import get_logger
@@ -28,26 +28,31 @@ from events._pipeline import (
     Pipeline,
     PipelineStatistics,
 )
-from events._sqlite_committer import Committer, Entry, SnapshotRequest
-from events._sqlite_read import PAGE_SIZE, Filter, ReaderPool, decode_rows
+from events._sqlite_codec import TypeTable
+from events._sqlite_committer import CatchUpRequest, Committer, Entry, SnapshotRequest
+from events._sqlite_read import ReaderPool
+from events._sqlite_reading import SqliteReading
 from events._sqlite_schema import (
+    SCHEMA_VERSION,
     Durability,
     connect,
     prepare_readonly,
     prepare_writer,
     run_sync,
+    translate,
 )
+from events._sqlite_tail import compact
 from events._sqlite_writer import KEY_SEPARATOR, SqliteLogStatistics
 
 __all__ = ["SqliteEventLog", "SqliteLogStatistics"]
 
 log = get_logger(__name__)
 
-_POLL_INTERVAL = 0.25
-"""Subscribers re-query this often, to see rows another process commits."""
+DEFAULT_TAIL_INTERVAL = 0.02
+"""Seconds between an idle log's looks for other writers' commits (while it has hooks)."""
 
 
-class SqliteEventLog:
+class SqliteEventLog(SqliteReading):
     """An ``EventLog`` and ``SnapshotStore`` in one SQLite file.
 
     Durability (``open(..., durability=...)``): ``"normal"`` (``synchronous=NORMAL`` in
@@ -55,6 +60,11 @@ class SqliteEventLog:
     commits before a power loss or OS crash may be lost. ``"full"`` (``synchronous=FULL``)
     syncs the WAL on every commit, so acknowledged appends survive power loss too, at the
     cost of one fsync per batch.
+
+    Several writers (processes, or log objects in one process) may share the file:
+    positions stay global, gap-free and in commit order, ``expected_version`` checks see
+    every writer's commits, and each log's commit hooks get the others' commits as
+    ``foreign`` batches (see ``events._sqlite_tail``).
 
     An ``append`` returns only after its batch has committed. If its caller is cancelled
     after the writer took the request, the append is *in flight*: it may still commit.
@@ -67,19 +77,16 @@ class SqliteEventLog:
         registry: EventRegistry,
         readers: ReaderPool,
         writer: tuple[aiosqlite.Connection, Committer] | None,
+        v1: bool = False,
     ) -> None:
         """Use ``open`` or ``open_readonly``; this only wires already-open parts."""
-        self._path = path
-        self._registry = registry
-        self._readers = readers
+        super().__init__(path, registry, readers, v1)
         self._writer = writer
         self._task: asyncio.Task[None] | None = None
-        self._closed = False
         self._close_done = asyncio.Event()
-        self._signal = asyncio.Event()
-        self._unknown = 0
         if writer is not None:
             writer[1].after_commit = self._wake_subscribers
+            writer[1].decode = self._decode
             self._task = asyncio.create_task(writer[1].run(), name=f"eventlog-writer:{path}")
             self._task.add_done_callback(self._writer_stopped)
 
@@ -106,6 +113,7 @@ class SqliteEventLog:
         now: Callable[[], float] = time.time,
         busy_timeout: float = 5.0,
         max_page_count: int | None = None,
+        tail_interval: float = DEFAULT_TAIL_INTERVAL,
     ) -> SqliteEventLog:
         """Open (creating if needed) the event log at ``path`` for reading and writing.
 
@@ -123,11 +131,17 @@ class SqliteEventLog:
             busy_timeout: Seconds a write waits for another process's lock.
             max_page_count: Caps the file's size in pages (``PRAGMA max_page_count``);
                 an append that would grow it past the cap fails with ``StorageFull``.
+            tail_interval: Seconds between looks for other writers' commits while the
+                log is idle and has commit hooks.
+
+        A format-1 file (an older release's) is upgraded in place first.
         """
         if durability not in ("normal", "full"):
             raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
         if queue_size < 1 or max_batch < 1:
             raise ValueError("queue_size and max_batch must be >= 1")
+        if tail_interval <= 0:
+            raise ValueError(f"tail_interval must be > 0, got {tail_interval}")
         where = _absolute(path)
         conn = await connect(where, readonly=False, busy_timeout=busy_timeout)
         try:
@@ -136,8 +150,23 @@ class SqliteEventLog:
             await conn.close()
             raise
         pipeline = Pipeline(capacity=queue_size, linger=linger, room_timeout=room_timeout)
-        committer = Committer(conn, where, pipeline=pipeline, max_batch=max_batch, now=now)
-        opened = cls(where, registry, ReaderPool(where, busy_timeout), (conn, committer))
+        types = TypeTable()
+        committer = Committer(
+            conn,
+            where,
+            pipeline=pipeline,
+            max_batch=max_batch,
+            now=now,
+            types=types,
+            tail_interval=tail_interval,
+            decode=lambda rows: [],
+        )
+        try:
+            await committer.start()
+        except BaseException:
+            await conn.close()
+            raise
+        opened = cls(where, registry, ReaderPool(where, busy_timeout, types), (conn, committer))
         log.info("eventlog.opened", path=str(where), durability=durability)
         return opened
 
@@ -152,17 +181,18 @@ class SqliteEventLog:
         """Open an existing log to read and subscribe only (a viewer beside a writer).
 
         ``append`` and ``save_snapshot`` raise ``EventLogError``; subscribers poll, so
-        they see what another process appends.
+        they see what another process appends. A format-1 file is read as it is.
         """
         where = _absolute(path)
         if not await asyncio.to_thread(where.exists):
             raise EventLogError(f"no event log at {where}; check the path")
         conn = await connect(where, readonly=True, busy_timeout=busy_timeout)
         try:
-            await run_sync(conn, prepare_readonly, where)
+            version = await run_sync(conn, prepare_readonly, where)
         finally:
             await conn.close()
-        return cls(where, registry, ReaderPool(where, busy_timeout), None)
+        readers = ReaderPool(where, busy_timeout, TypeTable())
+        return cls(where, registry, readers, None, v1=version < SCHEMA_VERSION)
 
     async def __aenter__(self) -> SqliteEventLog:
         return self
@@ -174,16 +204,6 @@ class SqliteEventLog:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
-
-    @property
-    def unknown_count(self) -> int:
-        """Events this log has handed out as ``UnknownEvent`` (unknown, newer, corrupt)."""
-        return self._unknown
 
     async def append(
         self,
@@ -216,9 +236,17 @@ class SqliteEventLog:
         return await future
 
     def append_nowait(
-        self, stream: str, events: Sequence[Event], *, urgent: bool = False
+        self,
+        stream: str,
+        events: Sequence[Event],
+        *,
+        urgent: bool = False,
+        expected_version: int | None = None,
     ) -> asyncio.Future[tuple[int, ...]]:
         """Queue ``events`` and return at once; see ``EventLog.append_nowait``.
+
+        With ``expected_version``, a mismatch at commit time fails only this future
+        (``ConcurrencyConflict``); it is not counted as a failed background append.
 
         Raises:
             EventLogClosed: The log is closed; nothing was queued.
@@ -226,11 +254,46 @@ class SqliteEventLog:
         committer = self._writable()[1]
         if not events:
             raise ValueError(f"append to {stream!r} needs at least one event")
+        if expected_version is not None and expected_version < 0:
+            raise ValueError(f"expected_version must be >= 0, got {expected_version}")
         encode = self._registry.encode
         encoded = [encode(event) for event in events]
         future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
-        committer.queue(((stream, encoded, None, None), future, events, True), hurry=urgent)
+        request = (stream, encoded, expected_version, None)
+        committer.queue((request, future, events, True), hurry=urgent)
         return future
+
+    async def catch_up(self) -> int:
+        """Deliver to the commit hooks, now, what other writers committed and was not
+        delivered yet (in order with this log's own batches); the position delivered up
+        to. Read-only: the last committed position."""
+        if self._writer is None:
+            return await self.last_position()
+        committer = self._writable()[1]
+        future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
+        await committer.put((CatchUpRequest(), future, (), False))
+        return (await future)[0]
+
+    async def compact(self, through_position: int) -> int:
+        """Delete every event at or before ``through_position``; how many were deleted.
+
+        Stream versions and later positions are kept, snapshots before the position are
+        deleted, idempotency keys of deleted events are forgotten; ``compacted_through``
+        and ``compacted_at`` go to the ``meta`` table (see ``bounds()``). Runs on the
+        writer's connection, between batches; other writers wait for it (busy timeout).
+
+        Raises:
+            ValueError: ``through_position`` is negative or beyond ``last_position()``.
+        """
+        conn = self._writable()[0]
+        try:
+            deleted = await run_sync(conn, compact, through_position, self._writable()[1].now())
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path, "compact") from exc
+        log.info(
+            "eventlog.compacted", path=str(self._path), through=through_position, events=deleted
+        )
+        return deleted
 
     async def wait_for_room(self) -> None:
         """Return once fewer than ``queue_size`` appends wait for the writer.
@@ -247,8 +310,19 @@ class SqliteEventLog:
             await self._writer[1].flush()
 
     def on_commit(self, hook: CommitHook) -> Callable[[], None]:
-        """Call ``hook(batch)`` with every committed batch; returns a function removing it."""
-        return self._writable()[1].pipeline.add_hook(hook)
+        """Call ``hook(batch)`` with every committed batch, this log's and (``foreign``)
+        other writers'; returns a function removing it."""
+        committer = self._writable()[1]
+        remove = committer.pipeline.add_hook(hook)
+        committer.hooks_changed()
+        return remove
+
+    def _watching(self, change: int) -> None:
+        if self._writer is not None:
+            committer = self._writer[1]
+            committer.subscribers += change
+            if change > 0:
+                committer.hooks_changed()
 
     def pipeline_statistics(self) -> PipelineStatistics:
         """The queue and the background appends' counters (zeros if read-only)."""
@@ -269,82 +343,6 @@ class SqliteEventLog:
             raise EventLogClosed(f"event log {self._path}: its writer has stopped; reopen it")
         return self._writer
 
-    async def read(
-        self,
-        from_position: int = 1,
-        *,
-        to_position: int | None = None,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int | None = None,
-    ) -> AsyncGenerator[StoredEvent, None]:
-        """Committed events in position order, filtered; bounds are inclusive.
-
-        Fetched in pages of ``PAGE_SIZE`` rows, so memory stays bounded. A row that
-        cannot be decoded is yielded as a counted ``UnknownEvent``.
-        """
-        if self._closed:
-            raise EventLogClosed(f"event log {self._path} is closed")
-        where = Filter.of(to_position, stream, types, since, until)
-        remaining = limit
-        after, after_version = max(from_position, 1) - 1, None
-        registry = self._registry
-        while remaining is None or remaining > 0:
-            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
-            rows = await self._readers.page(*where.query(after, after_version, size))
-            before = registry.unknown_count
-            page = decode_rows(rows, registry)
-            self._unknown += registry.unknown_count - before
-            for event in page:
-                yield event
-            if len(rows) < size:
-                return
-            after, after_version = rows[-1][0], rows[-1][2]
-            if remaining is not None:
-                remaining -= len(rows)
-
-    async def subscribe(
-        self,
-        from_position: int = 1,
-        *,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-    ) -> AsyncIterator[StoredEvent]:
-        """Matching events from ``from_position``, then new ones as they commit.
-
-        Woken by this process's commits and polling every ``_POLL_INTERVAL`` seconds
-        for other processes'. Ends when the log closes.
-        """
-        after = max(from_position, 1) - 1
-        while not self._closed:
-            signal = self._signal
-            try:
-                async with contextlib.aclosing(
-                    self.read(after + 1, stream=stream, types=types)
-                ) as events:
-                    async for event in events:
-                        yield event
-                        after = event.position
-            except EventLogClosed:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), _POLL_INTERVAL)
-
-    def _wake_subscribers(self) -> None:
-        signal, self._signal = self._signal, asyncio.Event()
-        signal.set()
-
-    async def last_position(self) -> int:
-        """The highest committed position (0 for an empty log)."""
-        return await self._readers.scalar("SELECT coalesce(max(position), 0) FROM events", ())
-
-    async def stream_version(self, stream: str) -> int:
-        """The stream's current version (0 if it has no events)."""
-        sql = "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = ?"
-        return await self._readers.scalar(sql, (stream,))
-
     async def save_snapshot(self, name: str, position: int, state: bytes) -> None:
         """Store ``state`` of projection ``name`` as of ``position`` (in the next batch)."""
         committer = self._writable()[1]
@@ -352,14 +350,6 @@ class SqliteEventLog:
         entry: Entry = (SnapshotRequest(name, position, bytes(state)), future, (), False)
         await committer.put(entry)
         await future
-
-    async def load_snapshot(
-        self, name: str, *, at_or_before: int | None = None
-    ) -> tuple[int, bytes] | None:
-        """The latest snapshot of ``name`` (at or before a position); ``None`` if none."""
-        if self._closed:
-            raise EventLogClosed(f"event log {self._path} is closed")
-        return await self._readers.snapshot(name, at_or_before)
 
     async def set_max_page_count(self, pages: int) -> int:
         """Cap (or raise the cap on) the file's size in pages; returns the cap in force.
@@ -373,7 +363,19 @@ class SqliteEventLog:
         """Current counters (cheap; no I/O); all zero but ``unknown_count`` if read-only."""
         if self._writer is None:
             return SqliteLogStatistics(unknown_count=self._unknown)
-        return self._writer[1].statistics(self._unknown)
+        committer = self._writer[1]
+        batches = committer.batches_committed
+        return SqliteLogStatistics(
+            queue_depth=committer.depth,
+            batches_committed=batches,
+            batches_failed=committer.batches_failed,
+            appends_committed=committer.appends_committed,
+            events_committed=committer.events_committed,
+            average_batch_size=committer.appends_committed / batches if batches else 0.0,
+            last_batch_size=committer.last_batch_size,
+            last_commit_latency=committer.last_commit_latency,
+            unknown_count=self._unknown,
+        )
 
     async def close(self) -> None:
         """Stop accepting appends, flush the queue, checkpoint, close; idempotent."""

@@ -14,38 +14,62 @@ waits and never drops (producers that can wait call ``wait_for_room`` first).
 Batches go to the connection's thread as tasks (``_IN_FLIGHT`` at once); each batch's
 callers are resolved, in order, only after its COMMIT; then the commit hooks get the
 batch's events as ``StoredEvent``s (built only when a hook is registered).
+
+Other writers. Each batch reads, under the write lock, what others committed since the
+last look; those rows reach the hooks first, as a ``foreign`` batch. While nothing is
+queued and a hook is registered, the writer polls for them every ``tail_interval``
+(``events._sqlite_tail``): the poll is a flight like a batch, so own and foreign
+deliveries land in one order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
 
 import aiosqlite
 
-from events._base import Event
-from events._errors import EventLogClosed, EventLogError
+from events._base import StoredEvent
+from events._errors import EventLogClosed
 from events._logger import get_logger
 from events._pipeline import Alarm, CommittedBatch, Pipeline, settle
+from events._sqlite_close import close_writer
+from events._sqlite_codec import TypeTable
+from events._sqlite_entries import (
+    CatchUpRequest,
+    Entry,
+    SnapshotRequest,
+    Waiter,
+    copy_error,
+    fail,
+    split,
+    stream_of,
+    wrap_error,
+)
+from events._sqlite_rows import LAST_POSITION, Row
 from events._sqlite_schema import run_sync, translate
+from events._sqlite_tail import Polled, poll_foreign
 from events._sqlite_writer import (
     AppendRequest,
     BatchResult,
-    SqliteLogStatistics,
     StreamCache,
     stored_events,
     write_batch,
 )
 
-__all__ = ["Committer", "Entry", "SnapshotRequest", "SqliteLogStatistics", "Waiter"]
+__all__ = [
+    "CatchUpRequest",
+    "Committer",
+    "Entry",
+    "SnapshotRequest",
+    "Waiter",
+]
 
 log = get_logger(__name__)
 
@@ -55,39 +79,19 @@ next batch while the loop resolves the last one, but measured no gain: appenders
 await their ack arrive all together after a commit, so there is rarely a second batch,
 and when there is (smaller batches, forced), the thread's per-row GIL hand-offs in
 ``executemany`` wait on the busy loop and each commit got slower (~1.3x the thread time)."""
-"""Batches handed to the connection's thread at once (see the module docstring)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRequest:
-    """A snapshot to store in the next batch's transaction."""
-
-    name: str
-    position: int
-    state: bytes
-
-
-Waiter: TypeAlias = asyncio.Future[tuple[int, ...]]
-"""The future an ``append`` (or ``save_snapshot``) caller awaits."""
-
-Entry = tuple[AppendRequest | SnapshotRequest, Waiter, Sequence[Event], bool]
-"""A request, the future its caller awaits, the domain events (empty for a snapshot;
-handed to commit hooks) and whether it is a background (``append_nowait``) append."""
 
 
 @dataclass(slots=True)
 class _Flight:
     """A batch handed to the connection's thread, and the callers waiting for it."""
 
-    task: asyncio.Task[BatchResult]
+    task: asyncio.Task[BatchResult] | asyncio.Task[Polled]
     appends: list[Entry]
     append_futures: list[Waiter]
     snapshot_futures: list[Waiter]
     started: float
-
-
-_STALL = 2.0
-"""Seconds without a commit after which closing gives up on the writer."""
+    catch_ups: list[Waiter]
+    """``catch_up()`` callers, resolved with the last position once this lands."""
 
 
 class Committer:
@@ -101,6 +105,9 @@ class Committer:
         pipeline: Pipeline,
         max_batch: int,
         now: Callable[[], float],
+        types: TypeTable,
+        tail_interval: float,
+        decode: Callable[[list[Row]], list[StoredEvent]],
     ) -> None:
         self.batches_committed = 0
         self.batches_failed = 0
@@ -116,13 +123,20 @@ class Committer:
         self._conn = conn
         self._path = path
         self._max_batch = max_batch
-        self._now = now
+        self.now = now
         self._pending: deque[Entry] = deque()
         self._alarm = Alarm()
         """Woken by a request that must not wait, stop(), a finished batch, the linger."""
         self._wake = self._alarm.wake
         self._flights: deque[_Flight] = deque()
         self._cache = StreamCache()  # read and changed only in the connection's thread
+        self._types = types
+        self._tail_interval = tail_interval
+        self.decode = decode
+        """Rows to stored events (the log sets it: it knows the registry)."""
+        self._next_poll = 0.0
+        self.subscribers = 0
+        """Live ``subscribe()`` iterators: they are woken by the tail too."""
         self._stopping = False
         self._abort = threading.Event()
         self._last: Waiter | None = None
@@ -131,21 +145,6 @@ class Committer:
     def depth(self) -> int:
         """Requests waiting for the writer."""
         return len(self._pending)
-
-    def statistics(self, unknown_count: int) -> SqliteLogStatistics:
-        """The writer's counters as a frozen record."""
-        batches = self.batches_committed
-        return SqliteLogStatistics(
-            queue_depth=len(self._pending),
-            batches_committed=batches,
-            batches_failed=self.batches_failed,
-            appends_committed=self.appends_committed,
-            events_committed=self.events_committed,
-            average_batch_size=self.appends_committed / batches if batches else 0.0,
-            last_batch_size=self.last_batch_size,
-            last_commit_latency=self.last_commit_latency,
-            unknown_count=unknown_count,
-        )
 
     def queue(self, entry: Entry, *, hurry: bool) -> None:
         """Queue ``entry`` now, room or not (callers that must wait for room did).
@@ -169,6 +168,19 @@ class Committer:
             await self.pipeline.wait_for_room(lambda: len(self._pending))
         self.queue(entry, hurry=True)
 
+    def hooks_changed(self) -> None:
+        """A hook (or a subscriber) came: an idle writer starts tailing (it slept without
+        a timeout)."""
+        self._wake()
+
+    @property
+    def _tailing(self) -> bool:
+        return self.pipeline.hooked or self.subscribers > 0
+
+    async def start(self) -> None:
+        """Note the log's last position: hooks get every batch committed after it."""
+        self._cache.last = await run_sync(self._conn, _last_position)
+
     async def flush(self) -> None:
         """Wait until everything queued so far is committed or failed (cuts the linger)."""
         last = self._last
@@ -191,41 +203,15 @@ class Committer:
             request, future, events, background = self._pending.popleft()
             if background and not future.done():
                 self.pipeline.background_failed(
-                    _stream(request), len(events), EventLogClosed(message)
+                    stream_of(request), len(events), EventLogClosed(message)
                 )
             settle(future, EventLogClosed(message))
         self.pipeline.release_all()
 
     async def close_writer(self, task: asyncio.Task[None]) -> None:
-        """Stop the writer task after it flushed the queue, then checkpoint the WAL.
-
-        A writer that commits nothing for ``_STALL`` seconds (a locked or broken file)
-        is given up on: what is still queued fails with ``EventLogClosed`` (counted),
-        and no checkpoint is tried, so closing never hangs on a stuck log.
-        """
-        self.stop()
-        stalled = False
-        try:
-            while not task.done():  # else it was cancelled from outside: nothing to flush
-                before = self.batches_committed
-                await asyncio.wait([task], timeout=_STALL)  # never raises the task's error
-                if not task.done() and self.batches_committed == before:
-                    stalled = True
-                    log.error("eventlog.close.stalled", path=str(self._path), queued=self.depth)
-                    break
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self.fail_pending()
-        if stalled:
-            return
-        try:
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            # The data is committed; a failed checkpoint only leaves a larger -wal file.
-            log.warning("eventlog.checkpoint.failed", path=str(self._path), error=str(exc))
+        """Stop the writer task after it flushed the queue, then checkpoint the WAL
+        (see ``events._sqlite_close``)."""
+        await close_writer(self, task, self._conn, self._path)
 
     async def set_max_page_count(self, pages: int) -> int:
         """``PRAGMA max_page_count`` on the writer connection; the cap in force."""
@@ -237,7 +223,8 @@ class Committer:
         return int(row[0]) if row is not None else int(pages)
 
     async def run(self) -> None:
-        """The writer task's body: launch batches, land them in order, until stopped."""
+        """The writer task's body: launch batches, land them in order, until stopped;
+        while idle with hooks, poll for other writers' commits."""
         flights = self._flights
         try:
             while self._pending or flights or not self._stopping:
@@ -249,6 +236,12 @@ class Committer:
                         self._launch(self._take())
                 elif flights and flights[0].task.done():
                     self._land(flights.popleft())
+                elif not flights and self._tailing and not self._stopping:
+                    wait = self._next_poll - time.monotonic()
+                    if wait > 0:
+                        await self._alarm.sleep(wait)
+                    else:
+                        self._launch_poll([])
                 else:
                     await self._alarm.sleep(None)
         except asyncio.CancelledError:
@@ -266,26 +259,84 @@ class Committer:
 
     def _launch(self, batch: list[Entry]) -> None:
         """Hand ``batch`` to the connection's thread (behind any batch already there)."""
-        entries, snapshots, snapshot_futures = _split(batch)
+        entries, snapshots, snapshot_futures, catch_ups = split(batch)
         if not entries and not snapshot_futures:
+            if catch_ups:
+                self._launch_poll(catch_ups)
             return
         requests: list[AppendRequest] = [entry[0] for entry in entries]  # type: ignore[misc]
         write = run_sync(
-            self._conn, write_batch, requests, snapshots, self._cache, self._now(), self._abort
+            self._conn,
+            write_batch,
+            requests,
+            snapshots,
+            self._cache,
+            self._types,
+            self.now(),
+            self._abort,
+            self.pipeline.hooked,
         )
         task = asyncio.get_running_loop().create_task(write)
         task.add_done_callback(self._wake)
         futures = [entry[1] for entry in entries]
-        flight = _Flight(task, entries, futures, snapshot_futures, time.perf_counter())
-        self._flights.append(flight)
+        started = time.perf_counter()
+        self._flights.append(_Flight(task, entries, futures, snapshot_futures, started, catch_ups))
+
+    def _launch_poll(self, catch_ups: list[Waiter]) -> None:
+        """Look for other writers' commits (a flight, so it lands in order)."""
+        self._next_poll = time.monotonic() + self._tail_interval
+        poll = run_sync(
+            self._conn,
+            poll_foreign,
+            self._cache,
+            self._types,
+            self.pipeline.hooked,
+            bool(catch_ups),
+        )
+        task = asyncio.get_running_loop().create_task(poll)
+        task.add_done_callback(self._wake)
+        self._flights.append(_Flight(task, [], [], [], time.perf_counter(), catch_ups))
 
     def _land(self, flight: _Flight) -> None:
         """Tell a finished batch's callers how it went (the task is done)."""
         try:
             result = flight.task.result()
         except Exception as exc:
+            if not flight.appends and not flight.snapshot_futures:  # a tail poll
+                error = exc
+                log.warning("eventlog.tail.failed", path=str(self._path), error=repr(error))
+                fail(flight.catch_ups, lambda: wrap_error(error, self._path))
+                return
             self._failed(exc, flight)
             return
+        self._next_poll = time.monotonic() + self._tail_interval
+        foreign = result.foreign if isinstance(result, BatchResult) else result.rows
+        self._deliver_foreign(foreign, result.after)
+        if not foreign and result.last > result.after:  # others committed; nobody hooked
+            self.after_commit()
+        for future in flight.catch_ups:
+            settle(future, (result.last,))
+        if isinstance(result, BatchResult):
+            self._landed(flight, result)
+
+    def _deliver_foreign(self, rows: list[Row], after: int) -> None:
+        if not rows:
+            return
+        if rows[0][0] != after + 1:
+            log.error(
+                "eventlog.tail.compacted",
+                path=str(self._path),
+                expected=after + 1,
+                continuing_from=rows[0][0],
+            )
+        self.after_commit()
+        if self.pipeline.hooked:
+            events = tuple(self.decode(rows))
+            self.pipeline.committed(
+                CommittedBatch(events=events, appends=0, seconds=0.0, foreign=True)
+            )
+
+    def _landed(self, flight: _Flight, result: BatchResult) -> None:
         seconds = time.perf_counter() - flight.started
         self.batches_committed += 1
         self.events_committed += result.rows
@@ -304,7 +355,7 @@ class Committer:
         pipeline.commit_succeeded()
         pipeline.background_committed(background, events)
         self.after_commit()
-        if pipeline.hooked:
+        if pipeline.hooked and result.rows:
             stored = stored_events([(e[0], e[2]) for e in flight.appends], result)  # type: ignore[misc]
             batch = CommittedBatch(events=stored, appends=len(flight.appends), seconds=seconds)
             pipeline.committed(batch)
@@ -315,16 +366,16 @@ class Committer:
         log.error("eventlog.batch.failed", path=str(self._path), appends=appends, error=str(exc))
         if isinstance(exc, sqlite3.Error):
             error = translate(exc, self._path, "append")
-            make: Callable[[], BaseException] = lambda: _copy(error, exc)  # noqa: E731
+            make: Callable[[], BaseException] = lambda: copy_error(error, exc)  # noqa: E731
         else:
-            make = lambda: _wrap(exc, self._path)  # noqa: E731
+            make = lambda: wrap_error(exc, self._path)  # noqa: E731
         self.pipeline.commit_failed(make())
         for request, future, events, background in flight.appends:
             failure = make()
             if background and not future.done():
-                self.pipeline.background_failed(_stream(request), len(events), failure)
+                self.pipeline.background_failed(stream_of(request), len(events), failure)
             settle(future, failure)
-        _fail(flight.snapshot_futures, make)
+        fail(flight.snapshot_futures + flight.catch_ups, make)
 
     def _abandon(self) -> None:
         """The writer was cancelled: roll back what has not committed, fail its callers."""
@@ -332,7 +383,7 @@ class Committer:
         while self._flights:
             flight = self._flights.popleft()
             flight.task.cancel()
-            _fail(
+            fail(
                 flight.append_futures + flight.snapshot_futures,
                 lambda: EventLogClosed(
                     f"event log {self._path} was closed while this append was in flight; it "
@@ -341,41 +392,5 @@ class Committer:
             )
 
 
-def _split(batch: list[Entry]) -> tuple[list[Entry], list[tuple[str, int, bytes]], list[Waiter]]:
-    """Appends and snapshots of a batch, without those whose caller already gave up."""
-    appends: list[Entry] = []
-    snapshots: list[tuple[str, int, bytes]] = []
-    snapshot_futures: list[Waiter] = []
-    for entry in batch:
-        request, future = entry[0], entry[1]
-        if future.done():  # its caller was cancelled before we took it: not written
-            continue
-        if isinstance(request, SnapshotRequest):
-            snapshots.append((request.name, request.position, request.state))
-            snapshot_futures.append(future)
-        else:
-            appends.append(entry)
-    return appends, snapshots, snapshot_futures
-
-
-def _stream(request: AppendRequest | SnapshotRequest) -> str:
-    return request.name if isinstance(request, SnapshotRequest) else request[0]
-
-
-def _fail(futures: list[Waiter], make: Callable[[], BaseException]) -> None:
-    # One exception instance per caller: a shared one would collect every caller's
-    # traceback frames. ``settle`` marks it seen: a background append has no awaiter.
-    for future in futures:
-        settle(future, make())
-
-
-def _copy(error: EventLogError, cause: BaseException) -> EventLogError:
-    copy = type(error)(str(error))
-    copy.__cause__ = cause
-    return copy
-
-
-def _wrap(exc: Exception, path: Path) -> EventLogError:
-    error = EventLogError(f"event log {path}: the batch failed and was rolled back: {exc!r}")
-    error.__cause__ = exc
-    return error
+def _last_position(conn: sqlite3.Connection) -> int:
+    return int(conn.execute(LAST_POSITION).fetchone()[0])

@@ -9,28 +9,30 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from math import isfinite
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from events._base import StoredEvent, UnknownEvent
 from events._codec import EventRegistry
 from events._errors import EventLogClosed
+from events._sqlite_codec import TypeTable, unpack
+from events._sqlite_rows import COLUMNS, FROM, Row
+from events._sqlite_rows import KEY_SEPARATOR as _SEP
 from events._sqlite_schema import connect, run_sync, translate
-from events._sqlite_writer import KEY_SEPARATOR as _SEP
 
 __all__ = ["PAGE_SIZE", "Filter", "ReaderPool", "decode_rows", "fetch_page"]
+
+T = TypeVar("T")
 
 PAGE_SIZE = 1_000
 """Rows fetched per page: bounds memory on a log of millions of events."""
 
-Row = tuple[int, str, int, float, str, int, str | None, bytes]
-
-_COLUMNS = (
+_V1_COLUMNS = (
     "position, stream, stream_version, timestamp, type, schema_version, idempotency_key, payload"
 )
 
@@ -44,6 +46,8 @@ class Filter:
     types: tuple[str, ...] | None = None
     since: float | None = None
     until: float | None = None
+    type_ids: tuple[int, ...] | None = None
+    """Format 2: the ids of ``types`` (set by ``with_type_ids``)."""
 
     @classmethod
     def of(
@@ -58,13 +62,54 @@ class Filter:
         frozen = None if types is None else tuple(types)
         return cls(to_position, stream, frozen, since, until)
 
-    def query(self, after: int, after_version: int | None, limit: int) -> tuple[str, list[Any]]:
+    def query(
+        self, after: int, after_version: int | None, limit: int, *, v1: bool = False
+    ) -> tuple[str, list[Any]]:
         """SQL and parameters for the next page after ``after`` (a position).
 
-        A stream read pages on ``stream_version`` (same order as position within a
-        stream) so it walks the ``UNIQUE (stream, stream_version)`` index instead of
-        scanning the stream on every page.
+        A stream read pages on the stream's version (same order as position within a
+        stream) so it walks the ``(stream, version)`` index instead of scanning the
+        stream on every page. ``v1``: the query for a format-1 file (read-only opens).
         """
+        if v1:
+            return self._query_v1(after, after_version, limit)
+        where = ["e.position > ?"]
+        params: list[Any] = [after]
+        if self.to_position is not None:
+            where.append("e.position <= ?")
+            params.append(self.to_position)
+        order = "e.position"
+        if self.stream is not None:
+            where.append("e.stream = (SELECT id FROM log_streams WHERE name = ?) AND e.version > ?")
+            params += [self.stream, after_version or 0]
+            order = "e.version"
+        if self.type_ids is not None:  # one id: the index yields rows in position order
+            where.append(f"e.type IN ({','.join('?' * len(self.type_ids))})")
+            params += self.type_ids
+        elif self.types is not None:
+            marks = ",".join("?" * len(self.types))
+            where.append(f"e.type IN (SELECT id FROM log_types WHERE name IN ({marks}))")
+            params += self.types
+        if self.since is not None:
+            where.append("e.timestamp >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            where.append("e.timestamp <= ?")
+            params.append(self.until)
+        sql = f"SELECT {COLUMNS} FROM {FROM} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        params.append(limit)
+        return sql, params
+
+    def with_type_ids(self, types: TypeTable) -> Filter:
+        """This filter for a format-2 file: type names replaced by their ids (a name
+        the file has no row for matches nothing)."""
+        if self.types is None:
+            return self
+        found = (types.by_name(name) for name in self.types)
+        ids = tuple(info.id for info in found if info is not None)
+        return Filter(self.to_position, self.stream, self.types, self.since, self.until, ids)
+
+    def _query_v1(self, after: int, after_version: int | None, limit: int) -> tuple[str, list[Any]]:
         where = ["position > ?"]
         params: list[Any] = [after]
         if self.to_position is not None:
@@ -84,22 +129,41 @@ class Filter:
         if self.until is not None:
             where.append("timestamp <= ?")
             params.append(self.until)
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        clause = " AND ".join(where)
+        sql = f"SELECT {_V1_COLUMNS} FROM events WHERE {clause} ORDER BY {order} LIMIT ?"
         params.append(limit)
         return sql, params
 
 
-def fetch_page(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Row]:
-    """Run one page query (in the reader connection's thread)."""
-    return conn.execute(sql, params).fetchall()
+def fetch_page(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], types: TypeTable | None = None
+) -> list[Row]:
+    """Run one page query (in the reader connection's thread); with ``types``, first
+    load the type rows the page refers to and this process has not seen yet."""
+    rows: list[Row] = conn.execute(sql, params).fetchall()
+    if types is not None and rows:
+        types.ensure(conn, {row[4] for row in rows if type(row[4]) is int})
+    return rows
 
 
-def decode_rows(rows: list[Row], registry: EventRegistry) -> list[StoredEvent]:
+def decode_rows(rows: list[Row], registry: EventRegistry, types: TypeTable) -> list[StoredEvent]:
     """Decode a page; a corrupt row becomes a counted ``UnknownEvent``, never an error."""
     decode = registry.decode
+    by_id = types.by_id
     out: list[StoredEvent] = []
     append = out.append
-    for position, stream, version, timestamp, name, schema, key, payload in rows:
+    for position, stream, version, timestamp, kind, schema, key, packed in rows:
+        name: object = kind
+        payload: object = packed
+        damaged = ""
+        if type(kind) is int:  # format 2: an interned type, a packed payload
+            info = by_id(kind)
+            if info is not None and type(packed) is bytes:
+                name = info.name
+                try:
+                    payload = unpack(info, packed)
+                except ValueError as exc:
+                    damaged = str(exc)
         if (  # inline: this loop decodes every row of every read
             type(name) is not str
             or type(stream) is not str
@@ -113,8 +177,16 @@ def decode_rows(rows: list[Row], registry: EventRegistry) -> list[StoredEvent]:
             registry.unknown_count += 1
             append(_corrupt(position, stream, version, timestamp, name, schema, key, payload))
             continue
+        assert type(name) is str and type(payload) is bytes  # checked just above
         try:
+            if damaged:
+                raise ValueError(damaged)
             event = decode(name, schema, payload)
+        except ValueError as exc:
+            registry.unknown_count += 1
+            event = UnknownEvent(
+                type=name, schema_version=schema, payload=payload, reason=f"undecodable: {exc}"
+            )
         except Exception as exc:  # defensive: decode never raises for bad data
             registry.unknown_count += 1
             event = UnknownEvent(
@@ -187,20 +259,29 @@ def _corrupt(
 class ReaderPool:
     """Read-only aiosqlite connections, borrowed for one page at a time."""
 
-    def __init__(self, path: Path, busy_timeout: float, keep: int = 4) -> None:
+    def __init__(self, path: Path, busy_timeout: float, types: TypeTable, keep: int = 4) -> None:
+        self.types = types
+        """The type rows seen so far (shared with the log's writer)."""
         self._path = path
         self._busy_timeout = busy_timeout
         self._keep = keep
         self._idle: list[aiosqlite.Connection] = []
         self._closed = False
 
-    async def page(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        """Fetch one page on a pooled connection; ``EventLogClosed`` once closed."""
+    async def page(self, sql: str, params: Sequence[Any], *, events: bool = True) -> list[Row]:
+        """Fetch one page on a pooled connection; ``EventLogClosed`` once closed.
+
+        ``events``: the rows are events (load the type rows they refer to)."""
+        types = self.types if events else None
+        return await self.run(fetch_page, sql, params, types)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` on a pooled connection, in its thread."""
         if self._closed:
             raise EventLogClosed(f"event log {self._path} is closed")
         conn = self._idle.pop() if self._idle else await self._open()
         try:
-            return await run_sync(conn, fetch_page, sql, params)
+            return await run_sync(conn, fn, *args)
         except sqlite3.Error as exc:
             raise translate(exc, self._path, "read") from exc
         finally:
@@ -209,9 +290,15 @@ class ReaderPool:
             else:
                 self._idle.append(conn)
 
+    async def load_types(self, names: Collection[str]) -> None:
+        """Make sure the type rows of ``names`` are known, if the file has them."""
+        types = self.types
+        if any(types.by_name(name) is None for name in names):
+            await self.run(types.load)  # all: ids below the highest known may be missing
+
     async def scalar(self, sql: str, params: Sequence[Any]) -> int:
         """The first column of the first row, as an int."""
-        rows = await self.page(sql, params)
+        rows = await self.page(sql, params, events=False)
         return int(rows[0][0])
 
     async def snapshot(self, name: str, at_or_before: int | None) -> tuple[int, bytes] | None:
@@ -221,6 +308,7 @@ class ReaderPool:
             "SELECT position, state FROM snapshots WHERE name = ? AND position <= ? "
             "ORDER BY position DESC LIMIT 1",
             (name, bound),
+            events=False,
         )
         if not rows:
             return None

@@ -23,6 +23,7 @@ from events._errors import (
     StorageFull,
     StorageUnavailable,
 )
+from events._sqlite_upgrade import upgrade
 
 __all__ = [
     "APPLICATION_ID",
@@ -42,7 +43,7 @@ Durability = Literal["normal", "full"]
 APPLICATION_ID = 0x45564C47
 """``PRAGMA application_id`` of our files: ASCII ``EVLG``; tells our logs from other DBs."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` this release writes; a larger one is a newer release's file."""
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
@@ -53,20 +54,29 @@ cost (measured: ~+40-80 % append throughput). ``close()`` truncates the WAL."""
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _DDL = """
-CREATE TABLE events (
-    position INTEGER PRIMARY KEY,
-    stream TEXT NOT NULL,
-    stream_version INTEGER NOT NULL,
-    timestamp REAL NOT NULL,
-    type TEXT NOT NULL,
-    schema_version INTEGER NOT NULL,
-    idempotency_key TEXT,
-    payload BLOB NOT NULL,
-    UNIQUE (stream, stream_version)
+CREATE TABLE log_streams (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX events_idempotency_key ON events (idempotency_key)
-    WHERE idempotency_key IS NOT NULL;
-CREATE INDEX events_type_position ON events (type, position);
+CREATE TABLE log_types (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    dictionary BLOB NOT NULL
+);
+CREATE TABLE log_events (
+    position INTEGER PRIMARY KEY,
+    stream INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    timestamp REAL NOT NULL,
+    type INTEGER NOT NULL,
+    schema INTEGER NOT NULL,
+    key TEXT,
+    payload BLOB NOT NULL
+);
+CREATE UNIQUE INDEX log_events_stream ON log_events (stream, version);
+CREATE UNIQUE INDEX log_events_key ON log_events (key) WHERE key IS NOT NULL;
+CREATE INDEX log_events_type ON log_events (type);
 CREATE TABLE snapshots (
     name TEXT NOT NULL,
     position INTEGER NOT NULL,
@@ -75,9 +85,20 @@ CREATE TABLE snapshots (
     PRIMARY KEY (name, position)
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE VIEW events AS
+    SELECT e.position, s.name AS stream, e.version AS stream_version, e.timestamp,
+        t.name AS type, e.schema AS schema_version, e.key AS idempotency_key, e.payload
+    FROM log_events AS e
+    JOIN log_streams AS s ON s.id = e.stream
+    JOIN log_types AS t ON t.id = e.type;
 """
+"""File format 2. Stream and type names are interned (``log_streams``, ``log_types``);
+a stream's version lives in its ``log_streams`` row, so it survives compaction and is
+read in O(1). Payloads are packed (``events._sqlite_codec``). The ``events`` view shows
+the rows in format 1's shape (names instead of ids; the payload stays packed)."""
 
-_OUR_TABLES = frozenset({"events", "snapshots", "meta"})
+_OUR_TABLES = frozenset({"log_events", "log_streams", "log_types", "snapshots", "meta"})
+_V1_TABLES = frozenset({"events", "snapshots", "meta"})
 
 
 async def run_sync(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -165,8 +186,7 @@ def prepare_writer(
         # Validate before the first write (switching to WAL rewrites the header): a
         # database that is not our log must be left byte-for-byte as it was.
         empty = _is_empty(conn)
-        if not empty:
-            _validate(conn, path)
+        version = SCHEMA_VERSION if empty else _validate(conn, path)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StorageUnavailable(
@@ -180,12 +200,15 @@ def prepare_writer(
             conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
         if empty:
             _create(conn, path)
+        elif version < SCHEMA_VERSION:
+            upgrade(conn, path, _DDL, SCHEMA_VERSION)
     except sqlite3.Error as exc:
         raise translate(exc, path, "open") from exc
 
 
-def prepare_readonly(conn: sqlite3.Connection, path: Path) -> None:
-    """Validate a file opened read-only; an uninitialised file is not a log yet."""
+def prepare_readonly(conn: sqlite3.Connection, path: Path) -> int:
+    """Validate a file opened read-only (an uninitialised file is not a log yet); its
+    schema version (format 1 files are read as they are, without upgrading them)."""
     check_header(path)
     try:
         conn.execute("PRAGMA query_only=ON")
@@ -194,7 +217,7 @@ def prepare_readonly(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} is an empty database, not an event log yet; open it for writing "
                 "once (SqliteEventLog.open) to create the log"
             )
-        _validate(conn, path)
+        return _validate(conn, path)
     except sqlite3.Error as exc:
         raise translate(exc, path, "open") from exc
 
@@ -212,7 +235,8 @@ def _create(conn: sqlite3.Connection, path: Path) -> None:
         # Re-check inside the write lock: another process may have created it meanwhile.
         if not _is_empty(conn):
             conn.execute("ROLLBACK")
-            _validate(conn, path)
+            if _validate(conn, path) < SCHEMA_VERSION:
+                upgrade(conn, path, _DDL, SCHEMA_VERSION)
             return
         for statement in _DDL.split(";"):
             if statement.strip():
@@ -229,7 +253,8 @@ def _create(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute("ROLLBACK")
 
 
-def _validate(conn: sqlite3.Connection, path: Path) -> None:
+def _validate(conn: sqlite3.Connection, path: Path) -> int:
+    """Check the file is our log, of a format this release reads; its schema version."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -243,12 +268,13 @@ def _validate(conn: sqlite3.Connection, path: Path) -> None:
             f"{path} has log schema version {version}, newer than the {SCHEMA_VERSION} this "
             "release reads; upgrade this package to open it"
         )
-    missing = _OUR_TABLES - tables
+    missing = (_V1_TABLES if version == 1 else _OUR_TABLES) - tables
     if version < 1 or missing:
         raise InvalidLogFile(
             f"{path} is marked as an event log but is incomplete (schema version {version}, "
             f"missing tables: {', '.join(sorted(missing)) or 'none'}); restore it from a backup"
         )
+    return int(version)
 
 
 def translate(exc: sqlite3.Error, path: Path, doing: str) -> EventLogError:

@@ -68,7 +68,7 @@ from actors.router import (
     RouterMessage,
     RouterState,
 )
-from events import EventLog, Projection, Projector, SqliteEventLog, get_logger
+from events import EventLog, Projection, Projector, get_logger
 from runtime._build import (
     CATALOG_PROJECTION,
     HEALTH_PROJECTION,
@@ -92,8 +92,11 @@ from runtime._config_check import config_notes
 from runtime._log_check import check_at_start, problems_at_start
 from runtime._log_guard import LogGuard
 from runtime._notify import Notifier
+from runtime._open_log import open_event_log
 from runtime._pipeline import Appender, feed_projectors
 from runtime._redaction import redact_text
+from runtime._retention import Running, runtime_projections, start_retention, stop_retention
+from runtime._sharing import ForeignFolds, LedgerVersion
 from runtime._windows import windows_fetcher
 
 __all__ = ["Options", "Parts", "assemble", "dismantle"]
@@ -148,6 +151,8 @@ class Parts:
     refs: Refs
     driver: Driver
     deployments: tuple[str, ...]
+    retention: Running | None = None
+    """The background compaction (``event_log.retain``), while open."""
 
 
 async def assemble(
@@ -157,16 +162,10 @@ async def assemble(
     clock: Clock = options.clock or RealClock()
     event_log = options.event_log
     if event_log is None:
-        section = config.event_log
-        event_log = await SqliteEventLog.open(section.path, durability=section.durability)
+        event_log = await open_event_log(config.event_log)
     try:
-        projections: tuple[Projection[Any], ...] = (
-            HEALTH_PROJECTION,
-            ROUTER_PROJECTION,
-            CATALOG_PROJECTION,
-            QUOTA_PROJECTION,
-            performance_projection(config.performance.window),
-        )
+        ledger_version = await LedgerVersion.read(event_log)  # before the replay
+        projections = runtime_projections(config.performance.window)
         every = config.event_log.snapshot_every
         projectors = tuple(
             [await Projector.start(event_log, p, snapshot_every=every) for p in projections]
@@ -180,11 +179,13 @@ async def assemble(
     notifier = Notifier()
     guard = LogGuard(event_log, clock, policy=config.event_log.on_log_failure)
     appender = Appender(event_log, notifier.publish, guard.watch)
-    unfeed = feed_projectors(event_log, projectors)
+    folds = ForeignFolds.of(projections)
+    unfeed = feed_projectors(event_log, projectors, folds)
     system = ActorSystem(clock=clock, log=event_log, default_supervision=SUPERVISION)
     transports = endpoint_transports(config, options.transport, api_keys)
     wiring = _Wiring(config, clock, event_log, appender, notifier, system, projectors)
-    refs = wiring.spawn(transports)
+    refs = wiring.spawn(transports, ledger_version)
+    folds.attach(refs)
     driver = Driver(
         refs, model_settings(config), machine_settings(config, quota=True), clock=clock,
         rng=options.rng or random.random, record=appender.record, publish=notifier.publish,
@@ -192,22 +193,11 @@ async def assemble(
         discovered=discovered_settings(config),
     )  # fmt: skip
     parts = Parts(
-        config=config,
-        clock=clock,
-        log=event_log,
-        owns_log=options.event_log is None,
-        owns_clock=options.clock is None,
-        projectors=projectors,
-        notifier=notifier,
-        appender=appender,
-        guard=guard,
-        unfeed=unfeed,
-        transports=transports,
-        system=system,
-        refs=refs,
-        driver=driver,
-        deployments=deployment_ids(config),
-    )
+        config=config, clock=clock, log=event_log, owns_log=options.event_log is None,
+        owns_clock=options.clock is None, projectors=projectors, notifier=notifier,
+        appender=appender, guard=guard, unfeed=unfeed, transports=transports, system=system,
+        refs=refs, driver=driver, deployments=deployment_ids(config),
+    )  # fmt: skip
     assert refs.quota is not None
     await refs.quota.ask(SettleOrphans(), timeout=None)
     await _started(refs)
@@ -216,6 +206,7 @@ async def assemble(
     slots = tune_concurrency(config, transports, refs.endpoints, wiring.limits)
     await asyncio.gather(_first_lists(refs.catalog, tuple(transports)), slots)
     await event_log.flush()
+    parts.retention = start_retention(parts)  # event_log.retain: now, then every hour
     log.info("runtime.started", endpoints=len(transports), deployments=len(parts.deployments))
     return parts
 
@@ -255,7 +246,7 @@ class _Wiring:
         given: list[S] = [_typed(self.states[projection.name], kind)]
         return lambda: given.pop() if given else None
 
-    def spawn(self, transports: Mapping[str, EndpointTransport]) -> Refs:
+    def spawn(self, transports: Mapping[str, EndpointTransport], versions: LedgerVersion) -> Refs:
         config, system, appender = self.config, self.system, self.appender
         record, publish = appender.record, self.notifier.publish
         endpoints: dict[str, ActorRef[EndpointMessage]] = {}
@@ -301,6 +292,7 @@ class _Wiring:
             lambda: QuotaActor(
                 quota_limits(config), state=ledger(), restore=self.restore(QUOTA_PROJECTION),
                 submit=appender.submit, record=record, publish=publish,
+                version=versions.getter(),
             ),
             name="quota", mailbox_size=MAILBOX,
         )  # fmt: skip
@@ -374,6 +366,7 @@ def _async(step: Callable[[], None]) -> Callable[[], Awaitable[None]]:
 async def dismantle(parts: Parts) -> None:
     """Stop everything in reverse order; every step runs even if one fails."""
     steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("retention", lambda: stop_retention(parts)),
         ("event log recovery", parts.guard.aclose),
         ("actors", lambda: parts.system.shutdown(timeout=5.0)),
         ("event log queue", lambda: asyncio.wait_for(parts.log.flush(), LOG_STALL)),

@@ -47,6 +47,9 @@ class EventLogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     path: str = "runtime-events.sqlite3"
     """SQLite file of the event log (relative to the working directory)."""
+    url: str | None = None
+    """``postgresql://user:password@host:port/db``: the log in PostgreSQL instead (shared
+    by every runtime given the same URL); ``path`` and ``durability`` then do not apply."""
     durability: Literal["normal", "full"] = "normal"
     """``normal`` survives a process crash; ``full`` also survives power loss (slower)."""
     snapshot_every: int = 1000
@@ -67,6 +70,9 @@ class EventLogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """When the start-up check finds the log damaged (a corrupt event or a gap near its
     end, an absurd timestamp, a snapshot failing its checksum): ``refuse`` to start
     (``InvalidLogFile``), or ``warn`` and start."""
+    retain: str | None = None
+    """Delete request events older than this (``30d``, ``12h``, ``90m``) behind snapshots
+    of health, quota, performance, catalog and router state; None: keep every event."""
 
     @property
     def after_commit(self) -> bool:

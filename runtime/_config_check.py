@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runtime._config_fallbacks import model_choice_problems
+from runtime._config_log import event_log_problems
 from runtime._config_rates import rate_problems
 from runtime._config_rules import (
     CHECK_INTERVAL,
@@ -33,13 +34,13 @@ from runtime._config_rules import (
     RATIO,
     UNIT,
     Range,
-    event_log_path_problem,
     name_problem,
     option_problem,
     secret_name_problem,
     shown_number,
 )
 from runtime._errors import ConfigProblem
+from runtime._retention_policy import retain_problems
 from runtime._urls import check_url, describe_base_url
 
 if TYPE_CHECKING:
@@ -142,9 +143,8 @@ def check_parts(parts: ConfigParts) -> list[ConfigProblem]:
     if parts.event_log is not None:
         snapshots = {"snapshot_every": Range(1, False, 10**9)}
         report.fields("event_log", parts.event_log, snapshots)
-        problem = event_log_path_problem(parts.event_log.path)
-        if problem is not None:
-            report.add("event_log.path", problem)
+        report.problems.extend(event_log_problems(parts.event_log))
+        report.problems.extend(retain_problems(parts.event_log.retain))
     _check_endpoints(report, parts)
     _check_models(report, parts)
     _check_roles(report, parts)

@@ -13,6 +13,8 @@ class is defined::
      │    ├── StorageFull                the disk is full; the append was rolled back
      │    ├── InvalidLogFile             the path is not an SQLite event log
      │    ├── LogFromNewerVersion        the log's schema is newer than this release
+     │    ├── LogCompacted               what was asked for lies before the retained
+     │                                   range (compacted away behind a snapshot)
      │    ├── StorageUnavailable         cannot open/write: read-only, locked, I/O error
      │    ├── EventLogBacklogged         the log's queue stayed full: a new request
      │                                   waited for room past the bound (disk too slow)
@@ -94,6 +96,7 @@ from events import (
     EventLogError,
     InvalidLogFile,
     LLMRuntimeError,
+    LogCompacted,
     LogFromNewerVersion,
     StorageFull,
     StorageUnavailable,
@@ -111,6 +114,7 @@ __all__ = [
     "InvalidLogFile",
     "InvalidRequest",
     "LLMRuntimeError",
+    "LogCompacted",
     "LogFromNewerVersion",
     "ModelNotFoundError",
     "NoCandidates",

@@ -51,7 +51,8 @@ async def tail_problems(log: EventLog, now: float) -> list[str]:
     last = await log.last_position()
     if last <= 0:
         return []
-    first = max(1, last - TAIL + 1)
+    # Positions up to ``compacted_through`` were deleted on purpose (retention).
+    first = max(1, last - TAIL + 1, (await log.bounds()).compacted_through + 1)
     expected, problems = first, []
     corrupt: list[int] = []
     bad_time: list[int] = []

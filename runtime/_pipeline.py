@@ -34,6 +34,7 @@ from events import (
     QuotaReserved,
     QuotaSettled,
     RoutingEvent,
+    StoredEvent,
     get_logger,
 )
 from runtime._errors import EventLogFailing
@@ -81,11 +82,16 @@ class Appender:
         for event in events:
             self._publish(event)
 
-    def submit(self, stream: str, events: Sequence[Event]) -> asyncio.Future[tuple[int, ...]]:
-        """Append now (urgent, in order with everything recorded); the future says
-        whether it committed (it fails at once if the log is closed)."""
+    def submit(
+        self, stream: str, events: Sequence[Event], expected_version: int | None = None
+    ) -> asyncio.Future[tuple[int, ...]]:
+        """Append now (urgent, in order with everything recorded; at ``expected_version``
+        of the stream, if given); the future says whether it committed (it fails at once
+        if the log is closed)."""
         try:
-            return self._log.append_nowait(stream, events, urgent=True)
+            return self._log.append_nowait(
+                stream, events, urgent=True, expected_version=expected_version
+            )
         except EventLogError as exc:
             future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
             future.set_exception(exc)
@@ -114,12 +120,23 @@ async def acknowledged(parts: Parts) -> None:
 
 
 def feed_projectors(
-    event_log: EventLog, projectors: Sequence[Projector[Any]]
+    event_log: EventLog,
+    projectors: Sequence[Projector[Any]],
+    fold: Callable[[str, tuple[StoredEvent, ...]], None],
 ) -> Callable[[], None]:
-    """Feed every committed batch to ``projectors``; returns a function that stops it."""
+    """Feed every committed batch — own and other writers' — to ``projectors``, in
+    position order, and hand ``fold(projection name, events)`` the foreign events each
+    projection takes in (``runtime._sharing``); returns a function that stops it."""
 
     def feed(batch: CommittedBatch) -> None:
         for projector in projectors:
+            if not batch.foreign:
+                projector.feed(batch.events)
+                continue
+            projection, after = projector.projection, projector.position
             projector.feed(batch.events)
+            taken = tuple(s for s in batch.events if s.position > after and projection.accepts(s))
+            if taken:
+                fold(projection.name, taken)
 
     return event_log.on_commit(feed)

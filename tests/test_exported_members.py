@@ -111,6 +111,8 @@ RUNTIME_ALL = sorted(
         "LLMRuntimeError",
         "LimitStatus",
         "ListedModel",
+        "LogBounds",
+        "LogCompacted",
         "LogFromNewerVersion",
         "ManualClock",
         "MemoryEventLog",
@@ -204,6 +206,7 @@ OURS = ("events", "actors", "runtime")
 # (``rt.subscribe()``, ``ThreadedRuntime.start()``, ``rt.stream()``,
 # ``SqliteEventLog.open()``), so their parameters are internal plumbing.
 INTERNAL_CONSTRUCTORS = {"Subscription", "ThreadedRuntime", "ThreadedStream", "SqliteEventLog"}
+INTERNAL_CONSTRUCTORS.add("PostgresEventLog")  # built by ``PostgresEventLog.open()``
 # Dunder methods that are part of how a class is used.
 USED_DUNDERS = {"__call__", "__enter__", "__aenter__", "__iter__", "__next__", "__aiter__"}
 USED_DUNDERS |= {"__anext__", "__getitem__"}

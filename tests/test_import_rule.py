@@ -47,6 +47,7 @@ def test_layers_import_only_downwards(package: str) -> None:
 PURE = {
     "events/_codec.py",
     "events/_replay.py",
+    "events/_postgres_plan.py",
     "actors/_supervision.py",
     "actors/router/_retry.py",
     "actors/router/_plan_events.py",
@@ -59,6 +60,7 @@ PURE = {
     "runtime/_params.py",
     "runtime/_listing.py",
     "runtime/_config_fallbacks.py",
+    "runtime/_retention_policy.py",
     "runtime/_metrics_labels.py",
     "runtime/_demo_text.py",
     "runtime/inspect/_render.py",
@@ -107,6 +109,7 @@ SHELLS = {
     "actors/health/_checks.py",
     "actors/performance/_actor.py",
     "actors/quota/_actor.py",
+    "actors/quota/_commits.py",
     "actors/router/_actor.py",
     "actors/router/_calls.py",
     "actors/router/_driver.py",

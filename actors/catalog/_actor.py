@@ -32,6 +32,7 @@ from typing import cast
 
 from actors._actor import Actor
 from actors._clock import TimerHandle
+from actors._fold import Fold
 from actors._ref import ActorRef
 from actors.catalog._discovery import (
     Discovery,
@@ -67,10 +68,10 @@ from actors.catalog._messages import (
     Refresh,
     RefreshSoon,
     RefreshStale,
-    Unlisted,
     ValidateModel,
     Validation,
 )
+from actors.catalog._shared import unlisted
 from actors.endpoint import BackendError
 from events import (
     CATALOG_STREAM_PREFIX,
@@ -95,7 +96,6 @@ Restore = Callable[[], Awaitable[CatalogState]]
 """Rebuild the lists from the log (snapshot + tail)."""
 
 
-_NONE_UNLISTED = Unlisted()
 _NONE_LISTED = Listed()
 
 
@@ -196,7 +196,7 @@ class CatalogActor(Actor[CatalogMessage]):
     def receive(self, message: CatalogMessage) -> object:
         match message:
             case FindUnlisted(deployments=dids):
-                return self._unlisted(dids)
+                return unlisted(self._lists, dids)
             case FindContextLengths(deployments=dids):
                 return ContextLengths(context_lengths(self._lists, dids))
             case ValidateModel():
@@ -223,20 +223,12 @@ class CatalogActor(Actor[CatalogMessage]):
                 for endpoint in self._endpoints:
                     if needs_refresh(self._lists, endpoint, now, self._ttl, self._failure_backoff):
                         self._refresh(endpoint)
-                return None
+            case Fold(events=events):  # another runtime's lists: as fresh as if fetched here
+                for stored in events:
+                    self._state = evolve(self._lists, stored.event, now=self.clock.monotonic())
+        return None
 
     # --- lookups ------------------------------------------------------------------------
-
-    def _unlisted(self, deployments: tuple[str, ...]) -> Unlisted:
-        state = self._lists
-        if not state.endpoints:
-            return _NONE_UNLISTED  # nothing fetched yet: everything is assumed served
-        missing = [
-            did
-            for did in deployments
-            if not serves(state, *did.rpartition("@")[::2])  # (model, endpoint)
-        ]
-        return Unlisted(frozenset(missing)) if missing else _NONE_UNLISTED
 
     def _validate(self, message: ValidateModel) -> Validation:
         endpoints = message.endpoints

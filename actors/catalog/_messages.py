@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Mapping
 import msgspec
 
 from actors._ask import Ask
+from actors._fold import Fold
 from actors.catalog._errors import ModelNotFoundError
 from actors.catalog._logic import CatalogState
 from actors.endpoint import BackendError
@@ -177,4 +178,5 @@ CatalogMessage = (
     | GetCatalog
     | GetCatalogStatistics
     | RefreshStale
+    | Fold
 )

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from actors._actor import Actor
 from actors._clock import TimerHandle
+from actors._fold import Fold
 from actors.health._checks import (
     Liveness,
     LivenessTimers,
@@ -81,6 +82,7 @@ from actors.health._messages import (
 )
 from actors.health._policy import HealthPolicy
 from actors.health._rotation import PanicProbe, Revive, cooling, cooling_detail, panic_pick
+from actors.health._shared import fold_foreign, health_statistics
 from actors.health._status import (
     DeploymentHealth,
     HealthStatus,
@@ -88,7 +90,7 @@ from actors.health._status import (
     evolve,
     target_status,
 )
-from events import HEALTH_STREAM_PREFIX, Event, HealthOutcomeRecorded, get_logger
+from events import HEALTH_STREAM_PREFIX, Event, HealthOutcomeRecorded, StoredEvent, get_logger
 
 __all__ = ["HealthActor", "Probe"]
 
@@ -149,7 +151,7 @@ class HealthActor(Actor[HealthMessage]):
         self._probe = probe
         self._interval = check_interval
         self._states: dict[str, DeploymentHealth] = {}
-        self._known: Mapping[str, DeploymentHealth] = {}
+        self._known: dict[str, DeploymentHealth] = {}
         self._proven: dict[str, float] = {}
         self._steady: set[str] = set()
         self._transitions = self._outcomes = self._rounds = self._checks = 0
@@ -211,6 +213,8 @@ class HealthActor(Actor[HealthMessage]):
                 return HealthStates(states=dict(self._states))
             case GetHealthStatistics():
                 return self._statistics()
+            case Fold(events=events):
+                self._fold(events)
             case RunChecks():
                 self._start_round()
             case RecordProbe(deployment=did, probe_round=probe_round, outcome=outcome):
@@ -299,19 +303,16 @@ class HealthActor(Actor[HealthMessage]):
         return self.clock.monotonic() - granted < _PANIC_HOLD
 
     def _statistics(self) -> HealthStatistics:
-        by_status: dict[str, int] = {}
-        for state in self._states.values():
-            by_status[state.status.value] = by_status.get(state.status.value, 0) + 1
-        return HealthStatistics(
-            deployments=len(self._states),
-            by_status=by_status,
-            transitions=self._transitions,
-            outcomes=self._outcomes,
-            probes_in_flight=sum(s.probes_in_flight for s in self._states.values()),
-            check_rounds=self._rounds,
-            checks=self._checks,
-            liveness_checks=self._lively.checked,
-        )
+        return health_statistics(
+            self._states.values(), transitions=self._transitions, outcomes=self._outcomes,
+            check_rounds=self._rounds, checks=self._checks, liveness_checks=self._lively.checked,
+        )  # fmt: skip
+
+    def _fold(self, events: tuple[StoredEvent, ...]) -> None:
+        """Another runtime's health events: fold them, follow the changed deployments."""
+        for did in fold_foreign(self._states, self._known, events):
+            self._steady.discard(did)
+            self._lively.follow(self.ref, self.clock, self._states[did], 0)
 
     # --- commands -----------------------------------------------------------------------
 

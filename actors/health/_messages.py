@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import msgspec
 
 from actors._ask import Ask
+from actors._fold import Fold
 from actors.health._logic import RecordOutcome
 from actors.health._status import DeploymentHealth
 
@@ -200,4 +201,5 @@ HealthMessage = (
     | EndCheckRound
     | CheckLiveness
     | LivenessChecked
+    | Fold
 )

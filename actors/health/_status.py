@@ -243,8 +243,20 @@ def _apply_transition(state: DeploymentHealth, event: HealthEvent) -> Deployment
             # keeping them would re-trip the rate threshold on the next failure.
             window = () if state.status is _S.PROBING else state.window
             return _moved(state, event, _S.HEALTHY, consecutive_failures=0.0, window=window)
+        case DeploymentDegraded() if state.status in _OUT:
+            # Decided by a runtime that had not yet seen the quarantine (several runtimes
+            # share a log): it does not bring the deployment back.
+            return state
         case DeploymentDegraded():
             return _moved(state, event, _S.DEGRADED, reason=event.reason)
+        case DeploymentQuarantined() if state.status is _S.QUARANTINED:
+            # Another runtime quarantined it too, before it saw this quarantine: one
+            # incident, one quarantine (the later deadline, not a longer second one).
+            return msgspec.structs.replace(
+                state,
+                quarantined_until=max(state.quarantined_until or 0.0, event.until),
+                quarantine_count=max(state.quarantine_count, event.quarantine_count),
+            )
         case DeploymentQuarantined():
             return _moved(
                 state,
@@ -270,6 +282,10 @@ def _apply_transition(state: DeploymentHealth, event: HealthEvent) -> Deployment
             )
         case _:
             return state
+
+
+_OUT = frozenset({_S.QUARANTINED, _S.PROBING, _S.FAILED})
+"""Out of rotation: only a recovery, a probe, a new quarantine or a reset moves it."""
 
 
 def _same_round(state: DeploymentHealth, probe_round: int) -> bool:

@@ -23,6 +23,15 @@ a later one (forward only: see ``actors.quota._logic``). The ``QuotaPeriodStarte
 prepended to every submission until one of them commits, so a failed commit cannot
 leave the log without the start of the period its later events belong to.
 
+Several runtimes on one log. A reservation against a limit is appended with
+``expected_version`` on the ledger stream: the version the stream has when every event
+this actor has folded (its own and, as ``Fold`` messages, other runtimes') and every own
+event still in flight is in it (``_expected``). If another runtime appended in between,
+the commit fails with ``ConcurrencyConflict``: the reservation is undone here, the
+other runtime's events are folded (its commit delivered them first), and the request
+asks again, deciding on the new state. So no limit is overshot by any number of
+runtimes; settlements and releases are facts and are appended unconditionally.
+
 Restart. After a supervised failure the new instance rebuilds the ledger from the log
 (``restore``: queued events committed first, then snapshot + tail) before its first
 message, so reservations of requests still in flight are held again and can still be
@@ -39,19 +48,38 @@ import functools
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
 
-import msgspec
-
 from actors._actor import Actor
-from actors._ask import Ask
+from actors._fold import Fold
 from actors._ref import ActorRef
+from actors.quota._commits import Commits, Member, Submit, answer
 from actors.quota._errors import QuotaExceeded
 from actors.quota._limits import QuotaLimits
 from actors.quota._logic import QuotaCommand, Release, Reserve, Settle, current, decide
+from actors.quota._messages import (
+    ORPHAN_AFTER,
+    ORPHAN_SWEEP,
+    EndCommit,
+    GetLedger,
+    GetQuotaStatistics,
+    GetUsage,
+    OrphansSettled,
+    QuotaMessage,
+    QuotaStatistics,
+    SettleOrphans,
+)
 from actors.quota._replies import Refused, Reserved
 from actors.quota._state import LedgerState, Reservation, evolve
-from actors.quota._summary import UsageSummary, usage_summary
+from actors.quota._summary import usage_summary
 from actors.quota._undo import undo
-from events import QUOTA_LEDGER_STREAM, Event, QuotaPeriodStarted, QuotaWarningIssued, get_logger
+from events import (
+    QUOTA_LEDGER_STREAM,
+    ConcurrencyConflict,
+    Event,
+    QuotaPeriodStarted,
+    QuotaWarningIssued,
+    StoredEvent,
+    get_logger,
+)
 
 __all__ = [
     "EndCommit",
@@ -67,74 +95,16 @@ __all__ = [
 
 log = get_logger(__name__)
 
-Submit = Callable[[str, Sequence[Event]], "asyncio.Future[tuple[int, ...]]"]
-"""Queue events for an ordered, immediate commit; the future says whether it committed."""
 Record = Callable[[str, Sequence[Event]], None]
 """Queue events for a background commit nobody waits for."""
 Publish = Callable[[Event], None]
 Restore = Callable[[], Awaitable[LedgerState]]
 """Rebuild the ledger from the log (snapshot + tail), after committing what is queued."""
+Version = Callable[[], Awaitable[int]]
+"""The ledger stream's version, read before the state is rebuilt (so never ahead of it:
+a stale value costs one conflict, never an overshoot)."""
 
 _instances = itertools.count(1)
-
-
-class QuotaStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """Counters of the quota actor (this process)."""
-
-    reserved: int
-    """Reservations admitted."""
-    refused: int
-    """Reservations refused by a limit."""
-    unrecorded: int
-    """Commits of quota events that failed (their events were undone in memory)."""
-    outstanding: int
-    """Reservations held now."""
-
-
-class EndCommit(msgspec.Struct, frozen=True):
-    """Close a submitted command's commit: confirmed, or undone (told by its callback)."""
-
-    incarnation: int
-    """Which instance submitted it: another instance ignores it (it replayed the log)."""
-    token: int
-    error: str | None = None
-    """None when committed; else what failed."""
-
-
-class GetUsage(Ask[UsageSummary], frozen=True):
-    """This period's usage and every limit's status (``rt.usage()``)."""
-
-
-class GetLedger(Ask[LedgerState], frozen=True):
-    """The ledger itself (an immutable value)."""
-
-
-class GetQuotaStatistics(Ask[QuotaStatistics], frozen=True):
-    """The counters."""
-
-
-class OrphansSettled(msgspec.Struct, frozen=True):
-    """How many reservations of a previous process were settled at their estimate."""
-
-    count: int
-
-
-class SettleOrphans(Ask[OrphansSettled], frozen=True):
-    """Settle, at their estimate, reservations a previous process left."""
-
-
-QuotaMessage = (
-    Reserve | Settle | Release | EndCommit | GetUsage | GetLedger | GetQuotaStatistics
-) | SettleOrphans
-
-
-class _Pending(msgspec.Struct, frozen=True):
-    """What to undo (or announce) when a submitted command's commit ends."""
-
-    events: tuple[Event, ...]
-    before: Reservation | None
-    period: str
-    prefix: tuple[QuotaPeriodStarted, ...]
 
 
 class QuotaActor(Actor[QuotaMessage]):
@@ -149,6 +119,7 @@ class QuotaActor(Actor[QuotaMessage]):
         submit: Submit,
         record: Record,
         publish: Publish,
+        version: Version | None = None,
     ) -> None:
         """Create the actor from the replayed ``state`` (None: ``restore`` it at start).
 
@@ -159,6 +130,8 @@ class QuotaActor(Actor[QuotaMessage]):
             submit: The awaited commit path (used when a limit is configured).
             record: The background path (used when none is).
             publish: Announces each committed event (``QuotaWarningIssued``...).
+            version: The ledger stream's version, asked before ``restore`` (see
+                ``Version``); None: a log nobody else writes, starting at 0.
         """
         self._limits = limits
         self._state = state
@@ -168,15 +141,33 @@ class QuotaActor(Actor[QuotaMessage]):
         self._publish = publish
         self._limited = limits.any_limit
         self._incarnation = next(_instances)
-        self._tokens = itertools.count(1)
         self._unconfirmed: QuotaPeriodStarted | None = None
-        self._pending: dict[int, _Pending] = {}
-        self._futures: dict[int, asyncio.Future[tuple[int, ...]]] = {}
-        self._reserved = self._refused = self._unrecorded = 0
+        ended = functools.partial(_tell_ended, lambda: self.ref, self._incarnation)
+        self._commits = Commits(submit, ended)
+        self._reserved = self._refused = self._unrecorded = self._conflicts = 0
+        self._version = version
+        self._own: set[str] = set()
+        """Reservations this instance made and has not settled or released."""
 
     async def on_start(self) -> None:
+        if self._version is not None:
+            self._commits.expected = await self._version()
         if self._state is None:
             self._state = await self._restore()
+        self.tell_every(ORPHAN_SWEEP, SettleOrphans())
+
+    async def on_stop(self) -> None:
+        self._abandon()
+
+    async def on_failure(self, exc: Exception) -> None:
+        self._abandon()
+
+    def _abandon(self) -> None:
+        """Reservations still waiting to be appended never will be by this instance:
+        their requests ask again (the next instance decides on the ledger it rebuilt
+        from the log); those in flight learn their outcome from the log itself."""
+        again = ConcurrencyConflict(QUOTA_LEDGER_STREAM, -1, self._commits.expected)
+        answer(self._commits.take_waiting(), again)
 
     def receive(self, message: QuotaMessage) -> object:
         match message:
@@ -198,9 +189,13 @@ class QuotaActor(Actor[QuotaMessage]):
                     refused=self._refused,
                     unrecorded=self._unrecorded,
                     outstanding=len(self._ledger.reservations),
+                    conflicts=self._conflicts,
                 )
             case SettleOrphans():
                 return self._settle_orphans()
+            case Fold(events=events):
+                self._fold(events)
+                return None
 
     @property
     def _ledger(self) -> LedgerState:
@@ -209,18 +204,22 @@ class QuotaActor(Actor[QuotaMessage]):
 
     def _reserve(self, command: Reserve) -> Reserved | Refused:
         try:
-            token = self._apply(command)
+            reply = self._apply(command)
         except QuotaExceeded as exc:
             self._refused += 1
             self._record(QUOTA_LEDGER_STREAM, exc.events)  # explains the refusal later
+            self._commits.expected += len(exc.events)
             return Refused(error=exc)
         self._reserved += 1
-        if token is None:
-            return Reserved()
-        return Reserved(commit=self._futures[token])
+        return Reserved(commit=reply)
 
     def _settle_orphans(self) -> OrphansSettled:
-        orphans = list(self._ledger.reservations)
+        older = self.clock.time() - ORPHAN_AFTER
+        orphans = [
+            rid
+            for rid, held in self._ledger.reservations.items()
+            if rid not in self._own and held.at <= older
+        ]
         for rid in orphans:
             self._apply(Settle(reservation_id=rid))
         if orphans:
@@ -229,8 +228,9 @@ class QuotaActor(Actor[QuotaMessage]):
 
     # --- deciding and submitting -------------------------------------------------------
 
-    def _apply(self, command: QuotaCommand) -> int | None:
-        """Decide, apply in memory and submit ``command``; the commit's token, if any.
+    def _apply(self, command: QuotaCommand) -> asyncio.Future[None] | None:
+        """Decide, apply in memory and submit ``command``; a reservation's commit to wait
+        for, if any (``actors.quota._commits``).
 
         Raises:
             QuotaExceeded: From ``decide``; nothing was applied.
@@ -253,37 +253,75 @@ class QuotaActor(Actor[QuotaMessage]):
         for event in events:
             state = evolve(state, event)
         self._state = state
-        prefix = (self._unconfirmed,) if self._unconfirmed is not None else ()
+        if isinstance(command, Reserve):
+            self._own.add(command.reservation_id)
+        else:
+            self._own.discard(command.reservation_id)
+        prefix = self._prefix()
         if not self._limited:
             # Nothing waits and nothing can fail here: record in the background and
             # announce now.
             self._record(QUOTA_LEDGER_STREAM, (*prefix, *events))
+            self._commits.expected += len(prefix) + len(events)
             self._confirmed(events, prefix)
             return None
-        token = next(self._tokens)
-        future = self._submit_fn(QUOTA_LEDGER_STREAM, (*prefix, *events))
-        self._futures[token] = future
-        self._pending[token] = _Pending(events, before, period, prefix)
-        future.add_done_callback(functools.partial(_tell_ended, self.ref, self._incarnation, token))
-        return token
+        if not isinstance(command, Reserve):
+            self._commits.send((Member(events, before, period),), prefix, checked=False)
+            return None
+        reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._commits.reserve(Member(events, None, period, reply), prefix)
+        return reply
+
+    def _prefix(self) -> tuple[QuotaPeriodStarted, ...]:
+        return (self._unconfirmed,) if self._unconfirmed is not None else ()
 
     def _commit_ended(self, message: EndCommit) -> None:
         if message.incarnation != self._incarnation:
             return  # submitted by a failed instance: the replayed log already says
-        pending = self._pending.pop(message.token, None)
-        self._futures.pop(message.token, None)
-        if pending is None:
+        commits = self._commits
+        batch = commits.end(message.token)
+        if batch is None:
             return
         if message.error is None:
-            self._confirmed(pending.events, pending.prefix)
+            for member in batch.members:
+                self._confirmed(member.events, batch.prefix)
+            self._send_waiting()
             return
+        self._undo(batch.members)
+        if message.actual is not None:  # another runtime went first: decide again
+            self._conflicts += 1
+            waiting = commits.take_waiting()  # decided on a state that held the undone
+            self._undo(waiting)
+            commits.expected = message.actual + commits.in_flight()
+            answer(waiting, ConcurrencyConflict(QUOTA_LEDGER_STREAM, -1, message.actual))
+            return
+        commits.expected -= batch.size
         self._unrecorded += 1
-        self._state = undo(self._ledger, pending.events, pending.before, pending.period)
         log.error(
             "quota.commit.failed",
-            events=[type(e).__name__ for e in pending.events],
+            events=[type(e).__name__ for m in batch.members for e in m.events],
             error=message.error,
         )
+        self._send_waiting()
+
+    def _undo(self, members: Sequence[Member]) -> None:
+        state = self._ledger
+        for member in reversed(members):
+            state = undo(state, member.events, member.before, member.period)
+        self._state = state
+
+    def _send_waiting(self) -> None:
+        commits = self._commits
+        if commits.waiting and commits.checking is None:
+            commits.send(commits.take_waiting(), self._prefix(), checked=True)
+
+    def _fold(self, events: tuple[StoredEvent, ...]) -> None:
+        """Another runtime's ledger events: fold them; the stream is past them now."""
+        state = self._ledger
+        for stored in events:
+            state = evolve(state, stored.event)
+            self._commits.expected = stored.stream_version + self._commits.in_flight()
+        self._state = state
 
     def _confirmed(self, events: tuple[Event, ...], prefix: tuple[QuotaPeriodStarted, ...]) -> None:
         if prefix and self._unconfirmed is prefix[0]:
@@ -303,18 +341,19 @@ class QuotaActor(Actor[QuotaMessage]):
 
 
 def _tell_ended(
-    ref: ActorRef[QuotaMessage],
+    ref: Callable[[], ActorRef[QuotaMessage]],
     incarnation: int,
     token: int,
-    future: asyncio.Future[tuple[int, ...]],
+    future: asyncio.Future[object],
 ) -> None:
     """The commit's callback: hand its outcome to the actor as a message."""
-    error = None
+    error = actual = None
     if future.cancelled():
         error = "CancelledError: the commit was cancelled"
     elif (exc := future.exception()) is not None:
         error = f"{type(exc).__name__}: {exc}"
+        actual = exc.actual if isinstance(exc, ConcurrencyConflict) else None
     try:
-        ref.tell_nowait(EndCommit(incarnation, token, error))
+        ref().tell_nowait(EndCommit(incarnation, token, error, actual))
     except Exception as exc:  # stopped: nothing is left to undo or announce
         log.debug("quota.commit.outcome_dropped", error=repr(exc))

@@ -62,6 +62,8 @@ class Reservation(msgspec.Struct, frozen=True, kw_only=True):
     """The period it was admitted in (informational: it is charged when settled)."""
     rated: bool = False
     """It took from its deployment's rate buckets (settling corrects them)."""
+    at: float = 0.0
+    """When it was reserved (0: by a release that did not record it)."""
 
     @property
     def deployment(self) -> str | None:
@@ -150,6 +152,7 @@ def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
                 tokens=max(event.tokens, 0),
                 period=event.period,
                 rated=event.rpm is not None or event.tpm is not None,
+                at=event.at,
             )
             reservations = {**state.reservations, event.reservation_id: reservation}
             state = replace(state, reservations=reservations)

@@ -12,13 +12,36 @@ from actors.quota import Reserve as ReserveQuota
 from actors.router._run import Refs, RunningRequest, ask
 from actors.router._steps import Outcome, QuotaRefused, Reserve, Reserved
 from actors.router._steps import QuotaUnavailable as QuotaFailed
+from events import ConcurrencyConflict
 
 __all__ = ["reserve"]
 
 
+_CONFLICTS = 1_000
+"""Reservations overtaken by other runtimes' commits, in a row, before giving up (each
+one means another runtime's reservation committed: progress, so this is a backstop)."""
+
+
 async def reserve(refs: Refs, clock: Clock, run: RunningRequest, step: Reserve) -> Outcome:
     """Reserve the step's quota: committed to the log before the call (quotas fail
-    closed); a reservation whose caller gave up is given back once it is in the log."""
+    closed); a reservation whose caller gave up is given back once it is in the log.
+    One that another runtime's commit overtook is decided again on the new ledger."""
+    for _ in range(_CONFLICTS):
+        outcome = await _reserve_once(refs, clock, run, step)
+        if outcome is not None:
+            return outcome
+    error = QuotaUnavailable(
+        f"quota reservation for model {step.model!r} was overtaken by other runtimes' "
+        f"reservations {_CONFLICTS} times in a row; the request was refused (quotas fail "
+        "closed) — the shared ledger is too contended"
+    )
+    return QuotaFailed(step=step, at=clock.time(), now=clock.monotonic(), error=error)
+
+
+async def _reserve_once(
+    refs: Refs, clock: Clock, run: RunningRequest, step: Reserve
+) -> Outcome | None:
+    """One try; None when another runtime's reservation went first (try again)."""
     quota = refs.quota
     assert quota is not None  # the machine reserves only with a quota actor
     answer = await ask(
@@ -39,6 +62,8 @@ async def reserve(refs: Refs, clock: Clock, run: RunningRequest, step: Reserve) 
             # Give it back once it is known to be in the log (undone if it is not).
             commit.add_done_callback(functools.partial(_release_later, quota, step))
             raise
+        except ConcurrencyConflict:
+            return None  # undone by the quota actor, which folded what went first
         except Exception as exc:
             error = QuotaUnavailable(
                 f"quota reservation for model {step.model!r} could not be recorded "

@@ -19,6 +19,9 @@ the key is never taken from the command line. Without a serve, ``--config FILE``
 start begins with the deployments reset), ``probe`` starts the runtime briefly
 (``runtime.admin._offline``); never while a runtime runs on that log.
 
+``compact LOG [--retain 30d | --through POSITION] [--dry-run]`` deletes old events of a
+log file behind fresh snapshots of the runtime's state (``runtime.admin._compact``).
+
 Exit status: 0 done; 1 ``probe``: a check failed; 2 bad command line, config, key or
 target (malformed or unknown), or the key was refused; 3 the serve could not be reached
 or answered an error, or the event log or runtime could not be opened. Errors are one

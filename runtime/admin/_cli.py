@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TextIO
 import msgspec
 
 from runtime._logging import configure_logging
+from runtime.admin._compact import add_compact_parser, render_compact, run_compact
 from runtime.admin._errors import AdminError
 from runtime.admin._offline import load, probe_offline, reset_offline
 from runtime.admin._remote import call_serve, check_url
@@ -31,7 +32,7 @@ from runtime.serve._settings import ServeSettingsError
 
 __all__ = ["COMMANDS", "PROBE_FAILED", "SERVE_URL_ENV", "build_parser", "main"]
 
-COMMANDS = ("reset-health", "probe")
+COMMANDS = ("reset-health", "probe", "compact")
 SERVE_URL_ENV = "LLMRT_SERVE_URL"
 """Environment variable read for the serve's URL when ``--serve`` is not given."""
 PROBE_FAILED = 1
@@ -52,6 +53,10 @@ this mode while a runtime runs on that log: it would not see the change.
 
 TARGET: a model (name or alias), one deployment MODEL@ENDPOINT, or an endpoint name
 (its every deployment).
+
+compact LOG [--retain 30d | --through POSITION] [--dry-run] deletes old events of the
+log file behind fresh snapshots of the runtime's state (health, quota, performance,
+catalog, router); --retain defaults to the --config's event_log.retain.
 
 exit status:
   0  done (probe: no check failed)
@@ -109,11 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         "probe", parents=[common], help="run TARGET's health check now and count the outcome"
     )
     probe.add_argument("target", metavar="TARGET")
+    add_compact_parser(commands, common)
     return parser
 
 
 async def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
     """Run the command; the reply in the routes' shape, plus ``via``."""
+    if args.command == "compact":
+        return await run_compact(args)
     reason = getattr(args, "reason", DEFAULT_REASON)
     if not reason.strip() or len(reason) > MAX_REASON:
         raise AdminError(f"--reason must be non-empty and at most {MAX_REASON} characters")
@@ -159,6 +167,8 @@ async def _remote(
 
 def _render(command: str, reply: dict[str, Any]) -> list[str]:
     """Text lines for a reply (one per deployment)."""
+    if command == "compact":
+        return render_compact(reply)
     if command == "reset-health":
         return [
             f"{r.get('deployment')}: {r.get('before')} -> {r.get('after')} (reset)"

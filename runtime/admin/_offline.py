@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.health import DeploymentHealth, Reset, decide, durable, evolve
-from events import HEALTH_STREAM_PREFIX, EventLogError, Projector, SqliteEventLog
+from events import HEALTH_STREAM_PREFIX, EventLogError, Projector
 from runtime._build import HEALTH_PROJECTION, deployment_ids, health_policy
 from runtime._config import RuntimeConfig
 from runtime._config_load import load_config
 from runtime._errors import ConfigError, InvalidRequest, LLMRuntimeError
+from runtime._open_log import open_event_log
 from runtime._probe import ProbeResult
 from runtime._request import Resolver
 from runtime._runtime import Runtime
@@ -73,8 +74,9 @@ async def reset_offline(
         AdminError: Unknown target (exit 2); no or unusable event log (exit 3).
     """
     chosen = targets(config, target)
-    path = Path(config.event_log.path)
-    if not await asyncio.to_thread(path.is_file):
+    section = config.event_log
+    path = section.path if section.url is None else "(event_log.url)"
+    if section.url is None and not await asyncio.to_thread(Path(path).is_file):
         raise AdminError(
             f"no event log at {path}: nothing to reset (the runtime never ran there?)",
             UNREACHABLE,
@@ -82,7 +84,7 @@ async def reset_offline(
     policy = health_policy(config.health)
     at = time.time() if now is None else now
     try:
-        log = await SqliteEventLog.open(path, durability=config.event_log.durability)
+        log = await open_event_log(section)
     except EventLogError as exc:
         raise AdminError(f"cannot open the event log {path}: {_line(exc)}", UNREACHABLE) from None
     done: list[DeploymentReset] = []

@@ -23,6 +23,8 @@ from runtime.inspect._escape import TerminalSafe, escape
 from runtime.inspect._explain import run_explain
 from runtime.inspect._filters import DEFAULT_LIMIT, Filter, Matcher, build_filter
 from runtime.inspect._open import open_log
+from runtime.inspect._postgres import is_postgres_url, run_postgres
+from runtime.inspect._range import run_range
 from runtime.inspect._render import UNLIMITED_WIDTH, Style
 from runtime.inspect._state import run_state
 from runtime.inspect._stats import run_stats
@@ -32,7 +34,7 @@ from runtime.inspect._verify import run_verify
 
 __all__ = ["COMMANDS", "build_parser", "main", "style_for"]
 
-COMMANDS = ("tail", "stats", "verify", "state", "explain", "timeline")
+COMMANDS = ("tail", "stats", "verify", "state", "explain", "timeline", "range")
 _INTERRUPTED = 130
 """Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
 
@@ -127,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("log", metavar="LOG", help="the event log file (SQLite)")
+    parser.add_argument("log", metavar="LOG", help="SQLite file or postgresql:// URL")
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
     parser.add_argument(
         "--color",
@@ -153,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="events of unknown types count as problems"
     )
     _view_parsers(commands, common)
+    commands.add_parser(
+        "range", parents=[common], help="positions and times held; what was compacted before"
+    )
     return parser
 
 
@@ -185,6 +190,8 @@ async def _dispatch(args: argparse.Namespace, style: Style, out: TextIO, err: Te
     matcher = None
     if command == "tail":
         matcher = Matcher(_filter_of(args))  # check the options before opening the file
+    if is_postgres_url(args.log):  # a PostgreSQL log: the viewer's commands that apply
+        return await run_postgres(args, matcher, style, out)
     async with open_log(args.log) as log:
         if matcher is not None:
             return await run_tail(
@@ -192,6 +199,8 @@ async def _dispatch(args: argparse.Namespace, style: Style, out: TextIO, err: Te
             )
         if command == "stats":
             return await run_stats(log, json=args.json, style=style, out=out)
+        if command == "range":
+            return await run_range(log, json=args.json, style=style, out=out)
         if command == "verify":
             return await run_verify(
                 log, json=args.json, style=style, out=out, err=err, strict=args.strict

@@ -23,6 +23,7 @@ from events import (
 from runtime.inspect._errors import InspectError
 from runtime.inspect._explain_model import explain
 from runtime.inspect._explain_render import render_explanation
+from runtime.inspect._range import compaction_note
 from runtime.inspect._render import Style, dumps_json
 from runtime.inspect._timeline_model import CHANGE_TYPES
 
@@ -47,8 +48,10 @@ async def run_explain(
     health = await _health_of(log, events)
     try:
         explanation = explain(events, health)
-    except ValueError as exc:  # a stream whose start this release cannot read
-        raise InspectError(f"request {rid} cannot be explained: {exc}") from None
+    except ValueError as exc:  # a stream whose start this release cannot read (or is gone)
+        gone = await compaction_note(log)
+        why = f"{exc}" + (f"; {gone}: its first events may be among them" if gone else "")
+        raise InspectError(f"request {rid} cannot be explained: {why}") from None
     if json:
         out.write(dumps_json(explanation) + "\n")
     else:
@@ -89,6 +92,9 @@ async def find_request(log: SqliteEventLog, prefix: str) -> str:
 async def _not_found(log: SqliteEventLog, wanted: str, recent: list[str]) -> str:
     if await log.last_position() == 0:
         return "the log is empty: no request has been recorded yet"
+    gone = await compaction_note(log)
+    if gone:
+        return f"no request {wanted!r} among the events the log still holds; {gone}"
     where = "find request ids with: tail --type RequestStarted"
     if not recent:
         return f"no request {wanted!r}: this log records no requests at all"

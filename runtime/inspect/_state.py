@@ -25,6 +25,7 @@ from events import (
 )
 from runtime._build import HEALTH_PROJECTION, QUOTA_PROJECTION, performance_projection
 from runtime.inspect._errors import InspectError
+from runtime.inspect._range import compaction_note
 from runtime.inspect._render import Style, dumps_json
 from runtime.inspect._state_model import StateReport, health_rows, model_rows, usage_report
 from runtime.inspect._state_render import render_state
@@ -87,6 +88,9 @@ async def _resolve(log: SqliteEventLog, at: str | None, last: int) -> tuple[int,
         stamp = await _timestamp(log, wanted.position)
         return wanted.position, stamp, f"position {wanted.position}"
     first = await _timestamp(log, 1)
+    gone = await compaction_note(log)
+    if wanted.at < first and gone:
+        raise InspectError(f"--at {local_time(wanted.at)} is before the first event held; {gone}")
     if wanted.at < first:
         raise InspectError(
             f"--at {local_time(wanted.at)} is before the first event of the log "

@@ -59,6 +59,10 @@ class LogStats(msgspec.Struct, frozen=True, kw_only=True):
     """Events whose type (or schema version) this release does not know."""
     by_type: dict[str, int]
     requests: RequestCounts
+    compacted_through: int = 0
+    """Events 1..this were deleted by compaction (retention); 0: never compacted."""
+    compacted_at: str | None = None
+    """When the last compaction ran, ISO-8601 UTC."""
 
 
 def in_snapshot(path: Path, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -149,6 +153,7 @@ async def collect_stats(
     for name, _, n in found.by_type_version:
         by_type[name] = by_type.get(name, 0) + n
     first_ts, last_ts = found.first_ts, found.last_ts
+    bounds = await log.bounds()
     return LogStats(
         path=str(log.path),
         events=found.count,
@@ -169,6 +174,8 @@ async def collect_stats(
             cancelled=by_type.get("RequestCancelled", 0),
             fell_back=found.fell_back,
         ),
+        compacted_through=bounds.compacted_through,
+        compacted_at=None if bounds.compacted_at is None else utc_iso(bounds.compacted_at),
     )
 
 
@@ -209,8 +216,18 @@ def _summary(stats: LogStats) -> list[tuple[str, str]]:
         f"{r.cancelled} cancelled, {r.fell_back} fell back"
         + (f", {in_flight} unfinished" if in_flight > 0 else "")
     )
+    compacted = []
+    if stats.compacted_through:
+        compacted = [
+            (
+                "compacted",
+                f"positions 1..{stats.compacted_through} at {stats.compacted_at} (older "
+                "events were compacted away; see `range`)",
+            )
+        ]
     return [
         ("events", f"{stats.events} ({positions})"),
+        *compacted,
         ("time span", span),
         ("file size", f"{human_bytes(stats.file_bytes)} (+ {human_bytes(stats.wal_bytes)} WAL)"),
         ("streams", str(stats.streams)),

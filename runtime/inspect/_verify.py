@@ -5,6 +5,9 @@ Checks, each reported as ok, warning or failed:
 - SQLite's ``PRAGMA integrity_check`` passes;
 - positions are gap-free from 1 (they are unique and increasing by construction);
 - every stream's versions are gap-free from 1 and increase with position;
+- on a compacted log (retention), positions start after ``compacted_through`` and a
+  stream's versions after its compacted ones: that missing prefix is not damage, and a
+  ``compaction`` line says what was deleted when;
 - every row has well-typed columns, a timestamp between 2000 and now + 1 day, and
   payload numbers that are finite and not absurd (``_verify_rows``);
 - every snapshot has a sound checksum and equals a replay of the events it summarises
@@ -32,6 +35,7 @@ import msgspec
 from events import EventLogError, SqliteEventLog, UnknownEvent
 from runtime._progress import Progress
 from runtime.inspect._errors import InspectError
+from runtime.inspect._range import describe_compaction
 from runtime.inspect._render import Style, Table, colorize, dumps_json, render_table
 from runtime.inspect._stats import in_snapshot
 from runtime.inspect._verify_rows import RowFacts, absurd_numbers, collect_row_facts, row_checks
@@ -72,10 +76,14 @@ class SqlFacts(msgspec.Struct, frozen=True, kw_only=True):
     bad_stream_count: int
     out_of_order: int
     """Events whose stream version is lower than that of an earlier event of its stream."""
+    compacted_through: int = 0
+    """Positions 1..this were compacted away (retention): missing on purpose."""
 
 
-def _gaps(conn: sqlite3.Connection, count: int, first: int, last: int) -> list[tuple[int, int]]:
-    gaps = [(1, first - 1)] if first > 1 else []
+def _gaps(
+    conn: sqlite3.Connection, count: int, first: int, last: int, compacted: int
+) -> list[tuple[int, int]]:
+    gaps = [(compacted + 1, first - 1)] if first > compacted + 1 else []
     if count == last - first + 1:
         return gaps
     starts = conn.execute(
@@ -91,15 +99,19 @@ def _gaps(conn: sqlite3.Connection, count: int, first: int, last: int) -> list[t
     return gaps
 
 
-def collect_facts(conn: sqlite3.Connection) -> SqlFacts:
-    """Run the SQL checks on ``conn`` (a read-only connection in a read transaction)."""
+def collect_facts(conn: sqlite3.Connection, compacted: int = 0) -> SqlFacts:
+    """Run the SQL checks on ``conn`` (a read-only connection in a read transaction);
+    ``compacted``: the log's ``compacted_through`` (what is missing before it is not)."""
     integrity = tuple(str(row[0]) for row in conn.execute("PRAGMA integrity_check"))
     count, first, last = conn.execute(
-        "SELECT count(*), coalesce(min(position), 1), coalesce(max(position), 0) FROM events"
+        "SELECT count(*), coalesce(min(position), ?), coalesce(max(position), ?) FROM events",
+        (compacted + 1, compacted),
     ).fetchone()
+    # After compaction a stream may start past version 1 (its first events went).
+    start = "min(stream_version) != 1 OR " if not compacted else ""
     bad_streams = (
         "SELECT stream FROM events GROUP BY stream "
-        "HAVING min(stream_version) != 1 OR max(stream_version) != count(*)"
+        f"HAVING {start}max(stream_version) - min(stream_version) + 1 != count(*)"
     )
     bad = [row[0] for row in conn.execute(f"{bad_streams} LIMIT ?", (_SHOW,))]
     bad_count = conn.execute(f"SELECT count(*) FROM ({bad_streams})").fetchone()[0]
@@ -112,11 +124,12 @@ def collect_facts(conn: sqlite3.Connection) -> SqlFacts:
         count=int(count),
         first=int(first),
         last=int(last),
-        gaps=tuple(_gaps(conn, int(count), int(first), int(last))),
+        gaps=tuple(_gaps(conn, int(count), int(first), int(last), compacted)),
         streams=int(conn.execute("SELECT count(DISTINCT stream) FROM events").fetchone()[0]),
         bad_streams=tuple(str(s) for s in bad),
         bad_stream_count=int(bad_count),
         out_of_order=int(out_of_order),
+        compacted_through=compacted,
     )
 
 
@@ -204,10 +217,12 @@ def _integrity_check(facts: SqlFacts) -> Check:
 
 
 def _position_check(facts: SqlFacts) -> Check:
+    held = facts.compacted_through
     if not facts.gaps:
-        span = f"1..{facts.last}" if facts.count else "none (empty log)"
+        span = f"{held + 1}..{facts.last}" if facts.count else "none (empty log)"
+        span += f" (1..{held} compacted)" if held else ""
         return Check(check="positions", status="ok", detail=f"gap-free: {span}")
-    missing = facts.last - facts.count if facts.count else 0
+    missing = facts.last - held - facts.count if facts.count else 0
     ranges = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in facts.gaps)
     detail = f"{missing} positions missing (first gaps: {ranges})"
     return Check(check="positions", status="failed", detail=detail)
@@ -253,9 +268,13 @@ async def run_verify(
 ) -> int:
     """Verify the log and write the report; returns 0 when intact, 1 when not."""
     try:
-        facts, rows, snapshots = await asyncio.to_thread(in_snapshot, log.path, _collect)
+        bounds = await log.bounds()
+        compacted = bounds.compacted_through
+        facts, rows, snapshots = await asyncio.to_thread(
+            in_snapshot, log.path, lambda conn: _collect(conn, compacted)
+        )
         decoded = await _decode(log, facts, err)
-        snapshot_check = await check_snapshots(log, snapshots)
+        snapshot_check = await check_snapshots(log, snapshots, compacted)
     except (InspectError, EventLogError) as exc:
         # A file damaged beyond reading is the clearest failure verify can report.
         unreadable = Check(check="readable", status="failed", detail=str(exc))
@@ -266,6 +285,9 @@ async def run_verify(
         checks = checks_of(facts, decoded, strict=strict)
         checks += row_checks(rows, (decoded.absurd, tuple(decoded.absurd_at)))
         checks.append(snapshot_check)
+        note = describe_compaction(bounds)
+        if note is not None:  # the missing prefix is retention's doing, not damage
+            checks.insert(0, Check(check="compaction", status="ok", detail=note))
         report = VerifyReport(
             path=str(log.path),
             events=facts.count,
@@ -277,9 +299,11 @@ async def run_verify(
     return 0 if report.ok else 1
 
 
-def _collect(conn: sqlite3.Connection) -> tuple[SqlFacts, RowFacts, list[SnapshotRow]]:
+def _collect(
+    conn: sqlite3.Connection, compacted: int
+) -> tuple[SqlFacts, RowFacts, list[SnapshotRow]]:
     """Every SQL pass, in one read snapshot."""
-    facts = collect_facts(conn)
+    facts = collect_facts(conn, compacted)
     return facts, collect_row_facts(conn, time.time()), collect_snapshots(conn, facts.last)
 
 

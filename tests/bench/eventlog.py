@@ -46,6 +46,8 @@ from events._codec import default_registry
 from events._replay import Projection, fold, replay
 from events._snapshots import Projector
 from events._sqlite import SqliteEventLog
+from events._sqlite_codec import TypeInfo, first_dictionary, pack, tag_prefix, unpack
+from events._sqlite_rows import COLUMNS, FROM
 from events._sqlite_schema import prepare_writer
 from events._system import ActorRestarted
 
@@ -56,16 +58,15 @@ TAIL = 1_000
 APPEND_TARGET = 0.4
 REPLAY_TARGET = 0.5
 COLD_START_TARGET = 1.0
-INSERT = (
-    "INSERT INTO events (position, stream, stream_version, timestamp, type, schema_version, "
-    "idempotency_key, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT = "INSERT INTO log_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+STREAMS = (
+    "INSERT INTO log_streams (id, name, version) VALUES (?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET version = excluded.version"
 )
-SELECT_ALL = (
-    "SELECT position, stream, stream_version, timestamp, type, schema_version, "
-    "idempotency_key, payload FROM events ORDER BY position"
-)
+SELECT_ALL = f"SELECT {COLUMNS} FROM {FROM} ORDER BY e.position"
 
-Row = tuple[int, str, int, float, str, int, None, bytes]
+Row = tuple[int, int, int, float, int, int, None, bytes]
+"""A row as the log writes it (file format 2): stream and type ids, packed payload."""
 
 
 class BenchState(msgspec.Struct, frozen=True):
@@ -89,16 +90,17 @@ class Workload:
     """Which stream event ``i`` (0-based) goes to, and its version there."""
 
     label: str
-    place: Callable[[int], tuple[str, int]]
+    place: Callable[[int], tuple[str, int, int]]
+    """Stream name, version there, and the stream's id in the file."""
 
 
-def request_stream(i: int) -> tuple[str, int]:
+def request_stream(i: int) -> tuple[str, int, int]:
     # The runtime names per-request streams by a time-ordered id: each is new.
-    return f"request/{i:012x}", 1
+    return f"request/{i:012x}", 1, i + 1
 
 
-def actor_stream(i: int) -> tuple[str, int]:
-    return f"actor/actor-{i % APPENDERS}", i // APPENDERS + 1
+def actor_stream(i: int) -> tuple[str, int, int]:
+    return f"actor/actor-{i % APPENDERS}", i // APPENDERS + 1, i % APPENDERS + 1
 
 
 RUNTIME = Workload("(a) runtime pattern: a fresh time-ordered stream per append", request_stream)
@@ -110,21 +112,42 @@ def make_event(i: int) -> ActorRestarted:
     return ActorRestarted(actor=f"actor-{i % APPENDERS}", restart=i, delay=0.25)
 
 
+def bench_type() -> TypeInfo:
+    """The ``log_types`` row the log gives the benchmark's event type (id 1: the first)."""
+    name, _, first = default_registry.encode(make_event(0))
+    prefix = tag_prefix(name)
+    return TypeInfo(1, name, first_dictionary(first, prefix), prefix)
+
+
 def make_rows(
     count: int, start: int = 0, timestamp: float = 1.7e9, workload: Workload = ROUND_ROBIN
-) -> Iterator[Row]:
-    """The rows the log itself would write for events ``start .. start + count - 1``."""
+) -> Iterator[tuple[Row, tuple[int, str, int]]]:
+    """The rows the log itself would write for events ``start .. start + count - 1``
+    (payloads packed here, outside any timing), each with its ``log_streams`` row."""
     encode = default_registry.encode
+    kind = bench_type()
     for i in range(start, start + count):
-        stream, version = workload.place(i)
-        name, schema_version, payload = encode(make_event(i))
-        yield (i + 1, stream, version, timestamp, name, schema_version, None, payload)
+        stream, version, stream_id = workload.place(i)
+        _, schema_version, payload = encode(make_event(i))
+        row = (
+            i + 1,
+            stream_id,
+            version,
+            timestamp,
+            kind.id,
+            schema_version,
+            None,
+            pack(kind, payload),
+        )
+        yield row, (stream_id, stream, version)
 
 
 def raw_connection(path: Path) -> sqlite3.Connection:
     """A raw connection on a file with the log's schema and pragmas (its own DDL code)."""
     conn = sqlite3.connect(path, isolation_level=None)
     prepare_writer(conn, path, "normal", None)
+    kind = bench_type()
+    conn.execute("INSERT INTO log_types VALUES (?, ?, ?)", (kind.id, kind.name, kind.dictionary))
     return conn
 
 
@@ -223,14 +246,16 @@ async def bench_appends(directory: Path, events: int, profiler: Profiler) -> Sql
     return log
 
 
-def raw_batched(path: Path, rows: list[Row], batch: int) -> None:
+def raw_batched(path: Path, rows: list[tuple[Row, tuple[int, str, int]]], batch: int) -> None:
     """The rows committed ``batch`` at a time (all of them: one transaction), with the
-    log's own DDL and PRAGMAs (``prepare_writer``)."""
+    log's own DDL and PRAGMAs (``prepare_writer``), stream rows upserted as the log does."""
     conn = raw_connection(path)
     try:
         for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT, rows[start : start + batch])
+            conn.executemany(INSERT, [row for row, _ in chunk])
+            conn.executemany(STREAMS, {s[0]: s for _, s in chunk}.values())
             conn.execute("COMMIT")
     finally:
         conn.close()
@@ -246,7 +271,8 @@ async def bench_replay(log: SqliteEventLog, directory: Path, profiler: Profiler)
         )
     finally:
         await log.close()
-    decoders = {name: msgspec.json.Decoder(cls) for name, cls in default_registry.types.items()}
+    kind = bench_type()
+    decoder = msgspec.json.Decoder(default_registry.types[kind.name])
 
     def raw_replay() -> BenchState:
         conn = sqlite3.connect(log.path)
@@ -254,7 +280,8 @@ async def bench_replay(log: SqliteEventLog, directory: Path, profiler: Profiler)
             rows = conn.execute(SELECT_ALL).fetchall()
         finally:
             conn.close()
-        return fold(evolve, BenchState(), (decoders[row[4]].decode(row[7]) for row in rows))
+        events = (decoder.decode(unpack(kind, row[7])) for row in rows)
+        return fold(evolve, BenchState(), events)
 
     raw_state, raw_seconds = timed(raw_replay)
     if raw_state != state:
@@ -272,7 +299,15 @@ def build_big_log(path: Path, total: int) -> BenchState:
     conn = raw_connection(path)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(INSERT, make_rows(total))
+        streams: dict[int, tuple[int, str, int]] = {}
+
+        def rows() -> Iterator[Row]:
+            for row, stream in make_rows(total):
+                streams[stream[0]] = stream
+                yield row
+
+        conn.executemany(INSERT, rows())
+        conn.executemany(STREAMS, streams.values())
         conn.execute("COMMIT")
     finally:
         conn.close()

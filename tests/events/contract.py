@@ -74,19 +74,37 @@ class FakeClock:
 
 
 class Backend:
-    """Opens (and re-opens) one log implementation on one piece of storage."""
+    """Opens (and re-opens) one log implementation on one piece of storage.
 
-    def __init__(self, name: str, directory: Path) -> None:
+    ``postgres`` is provided by ``tests.events._pg_backend`` (a throw-away database on
+    the test cluster, given as ``dsn``).
+    """
+
+    def __init__(self, name: str, directory: Path, dsn: str | None = None) -> None:
         self.name = name
         self.path = directory / "events.sqlite3"
+        self.dsn = dsn
+        self._memory: MemoryEventLog | None = None
 
     async def open(self, registry: EventRegistry, now: Callable[[], float]) -> Log:
         """A fresh log on this backend's storage."""
         if self.name == "memory":
-            return await MemoryEventLog.open(registry=registry, now=now)
+            self._memory = await MemoryEventLog.open(registry=registry, now=now)
+            return self._memory
+        if self.name == "postgres":
+            from tests.events._pg_backend import open_postgres
+
+            return await open_postgres(self, registry, now)
         from events._sqlite import SqliteEventLog
 
         return await SqliteEventLog.open(self.path, registry=registry, now=now)
+
+    async def open_peer(self, registry: EventRegistry, now: Callable[[], float]) -> Log:
+        """Another log object on the same storage, as another process would open it."""
+        if self.name == "memory":
+            assert self._memory is not None, "open() the first log before its peer"
+            return self._memory.peer(registry=registry, now=now)
+        return await self.open(registry, now)
 
     async def reopen(self, log: Log, registry: EventRegistry, now: Callable[[], float]) -> Log:
         """Close ``log`` and open its storage again, decoding with ``registry``."""

@@ -16,11 +16,13 @@ from tests.events.contract import (
     backend_params,
     new_registry,
 )
+from tests.events.contract_writers import CompactionContract, MultiWriterContract, peer
 
 
-@pytest.fixture(params=backend_params())
+@pytest.fixture(params=[*backend_params(), "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return Backend(request.param, tmp_path)
+    dsn = request.getfixturevalue("postgres_dsn") if request.param == "postgres" else None
+    return Backend(request.param, tmp_path, dsn)
 
 
 @pytest.fixture
@@ -44,3 +46,14 @@ async def log(backend: Backend, registry: EventRegistry, clock: FakeClock) -> As
 
 class TestEventLogContract(EventLogContract):
     """Every contract test, once per backend."""
+
+
+class TestMultiWriterContract(MultiWriterContract):
+    """Two log objects on one storage, once per backend."""
+
+
+class TestCompactionContract(CompactionContract):
+    """``compact`` and ``bounds``, once per backend."""
+
+
+__all__ = ["peer"]  # the fixture, imported for pytest to find

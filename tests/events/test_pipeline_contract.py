@@ -4,6 +4,7 @@ room, failure counting and commit hooks (``events._pipeline``)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ import pytest
 from events import CommittedBatch, EventLogBacklogged, EventLogClosed, StorageFull
 from events._memory import MemoryEventLog
 from events._pipeline import Pipeline
+from events._postgres import PostgresEventLog
 from events._sqlite import SqliteEventLog
+from tests.events._pg_backend import BackendName, make_full, open_postgres_at
 from tests.events.contract import BACKEND_NAMES, Ping, collect, new_registry, pings
 
 LONG = 3600.0
@@ -21,13 +24,19 @@ LONG = 3600.0
 
 
 async def open_log(name: str, path: Path, **options: Any) -> Any:
+    if name == "postgres":
+        return await open_postgres_at(
+            getattr(name, "dsn", None), registry=new_registry(), **options
+        )
     if name == "memory":
         return await MemoryEventLog.open(registry=new_registry(), **options)
     return await SqliteEventLog.open(path / "events.sqlite3", registry=new_registry(), **options)
 
 
-@pytest.fixture(params=BACKEND_NAMES)
+@pytest.fixture(params=[*BACKEND_NAMES, "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":  # the name carries the test database's URL
+        return BackendName.of("postgres", request.getfixturevalue("postgres_dsn"))
     return str(request.param)
 
 
@@ -132,10 +141,17 @@ async def test_many_background_appends_all_reach_the_log(backend: str, tmp_path:
         await log.close()
 
 
+BIG = os.urandom(100_000).hex()
+"""A note too large for the room a full log has left: incompressible (the SQLite log
+deflates payloads, so ``"x" * 200_000`` would fit in a page's free bytes)."""
+
+
 async def fill(log: Any) -> None:
     """Make the log's storage full: later appends fail with ``StorageFull``."""
     if isinstance(log, MemoryEventLog):
         log.max_events = await log.last_position()
+    elif isinstance(log, PostgresEventLog):
+        await make_full(log._url)
     else:
         await log.set_max_page_count(1)  # never below the file's size: full from here
 
@@ -143,7 +159,7 @@ async def fill(log: Any) -> None:
 async def test_failed_background_appends_are_counted(lingering: Any) -> None:
     await lingering.append("a", pings(1))
     await fill(lingering)
-    big = [Ping(n=2, note="x" * 200_000)]
+    big = [Ping(n=2, note=BIG)]
     future = lingering.append_nowait("a", big, urgent=True)
     with pytest.raises(StorageFull):
         async with asyncio.timeout(60):
@@ -157,7 +173,7 @@ async def test_failed_background_appends_are_counted(lingering: Any) -> None:
 async def test_a_failure_nobody_awaits_is_still_counted(lingering: Any) -> None:
     await lingering.append("a", pings(1))
     await fill(lingering)
-    lingering.append_nowait("a", [Ping(n=2, note="y" * 200_000)], urgent=True)
+    lingering.append_nowait("a", [Ping(n=2, note=BIG)], urgent=True)
     await lingering.flush()
     assert lingering.pipeline_statistics().failed_appends == 1
 

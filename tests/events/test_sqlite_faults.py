@@ -169,8 +169,8 @@ async def test_a_corrupt_row_is_counted_not_raised(path: Path) -> None:
     async with await SqliteEventLog.open(path, registry=reg) as log:
         await log.append("s", [stopped(1), stopped(2), stopped(3)])
         conn = sqlite3.connect(path)
-        conn.execute("UPDATE events SET payload = x'00ff7b' WHERE position = 2")
-        conn.execute("UPDATE events SET schema_version = 'garbage' WHERE position = 3")
+        conn.execute("UPDATE log_events SET payload = x'00ff7b' WHERE position = 2")
+        conn.execute("UPDATE log_events SET schema = 'garbage' WHERE position = 3")
         conn.commit()
         conn.close()
         stored = [event async for event in log.read()]

@@ -19,6 +19,7 @@ from runtime.serve._settings import ServeSettings
 from runtime.testing import ChaosServer
 from tests._logs import capture_logs
 from tests.runtime._support import MESSAGES, config
+from tests.runtime.inspect._logs import row_type, set_columns, set_type
 
 Servers = tuple[ChaosServer, ChaosServer]
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,13 +41,6 @@ async def written(cfg: RuntimeConfig) -> Path:
 
 def names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
-
-
-def change(path: Path, statement: str) -> None:
-    conn = sqlite3.connect(path)
-    with conn:
-        assert conn.execute(statement).rowcount > 0
-    conn.close()
 
 
 def digit_changed(path: Path) -> None:
@@ -94,12 +88,18 @@ async def test_a_corrupt_event_near_the_end_refuses_the_start(
 ) -> None:
     cfg = config(tmp_path, {"a": servers[0]}, {"llama3": ("a",)})
     path = await written(cfg)
-    change(path, "UPDATE events SET type = 42 WHERE position = (SELECT max(position) FROM events)")
+    with sqlite3.connect(path) as conn:
+        (last,) = conn.execute("SELECT max(position) FROM log_events").fetchone()
+        kind = row_type(conn, last)
+        set_type(conn, last, 42)
+    conn.close()
     with pytest.raises(InvalidLogFile, match="1 corrupt events"):
         async with Runtime.from_config(cfg):
             pass
-    change(path, "UPDATE events SET type = 'RequestSucceeded' WHERE type = '42'")
-    change(path, "UPDATE events SET timestamp = 1e300 WHERE position = 2")
+    with sqlite3.connect(path) as conn:
+        set_type(conn, last, kind)  # repaired
+        set_columns(conn, 2, timestamp=1e300)
+    conn.close()
     with pytest.raises(InvalidLogFile, match="1 absurd timestamps"):
         async with Runtime.from_config(cfg):
             pass

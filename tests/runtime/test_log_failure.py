@@ -41,6 +41,19 @@ def recovered(rt: Runtime) -> bool:
     return rt.statistics().event_log_health.recoveries >= 1
 
 
+FILL_REQUESTS = 500
+"""Requests that surely outgrow a full log's last page (a request's rows are small)."""
+
+
+async def fill_up(rt: Runtime) -> None:
+    """Send requests (each committed) until the log, with no room to grow, fails."""
+    for _ in range(FILL_REQUESTS):
+        await rt.chat(MESSAGES, model="llama3")
+        await rt.flush_events()
+        if failing(rt):
+            return
+
+
 async def test_serve_keeps_answering_and_counts_what_went_unrecorded(
     tmp_path: Path, servers: Servers
 ) -> None:
@@ -73,8 +86,7 @@ async def test_refuse_refuses_until_the_log_writes_again(tmp_path: Path, servers
         await rt.chat(MESSAGES, model="llama3")
         await rt.flush_events()
         await sqlite_log(rt).set_max_page_count(1)
-        await rt.chat(MESSAGES, model="llama3")  # admitted: the log had not failed yet
-        await rt.flush_events()
+        await fill_up(rt)  # requests admitted until the log fails: it had not failed yet
         assert failing(rt)
         with pytest.raises(EventLogFailing, match="on_log_failure: refuse") as refused:
             await rt.chat(MESSAGES, model="llama3")
@@ -101,7 +113,8 @@ async def test_after_commit_does_not_hand_out_an_unrecorded_answer(
         await rt.chat(MESSAGES, model="llama3")
         await sqlite_log(rt).set_max_page_count(1)
         with pytest.raises(EventLogFailing, match="could not be committed"):
-            await rt.chat(MESSAGES, model="llama3")
+            for _ in range(FILL_REQUESTS):  # each answer handed out was committed
+                await rt.chat(MESSAGES, model="llama3")
 
 
 def lock(path: Path) -> sqlite3.Connection:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from actors import ManualClock
 from events import Event, RequestFailed, RequestStarted, RequestSucceeded, SqliteEventLog
+from events._sqlite_codec import TypeInfo, first_dictionary, pack, tag_prefix, unpack
 from runtime import HealthConfig, LLMRuntimeError, Runtime
 from runtime.testing import ChaosServer, Fault
 from tests.runtime._support import MESSAGES, config
@@ -27,7 +29,14 @@ __all__ = [
     "DEMO_WALL",
     "append_events",
     "copy_log",
+    "delete_rows",
+    "insert_row",
     "keep_logging",
+    "row_payload",
+    "row_type",
+    "set_columns",
+    "set_payload",
+    "set_type",
     "shared_demo_log",
     "write_demo_log",
 ]
@@ -157,3 +166,114 @@ def keep_logging() -> Iterator[None]:
     yield
     runtime_log.handlers[:] = handlers
     runtime_log.setLevel(level)
+
+
+# Raw rows of a format-2 file. ``position`` names the ``log_events`` row; a helper that
+# finds no such row raises ``AssertionError`` (the damage would silently do nothing).
+
+_COLUMNS = frozenset({"stream", "version", "timestamp", "type", "schema", "key", "payload"})
+"""``log_events`` columns (format 1 names: ``stream_version``, ``schema_version``,
+``idempotency_key``; ``stream`` and ``type`` hold ``log_streams``/``log_types`` ids)."""
+
+
+def _type_info(conn: sqlite3.Connection, type_id: int) -> TypeInfo:
+    row = conn.execute("SELECT name, dictionary FROM log_types WHERE id = ?", (type_id,)).fetchone()
+    assert row is not None, f"no log_types row {type_id}"
+    name, dictionary = row
+    prefix = tag_prefix(name) if isinstance(name, str) else b""
+    return TypeInfo(type_id, str(name), bytes(dictionary), prefix)
+
+
+def _row_type_id(conn: sqlite3.Connection, position: int) -> int:
+    row = conn.execute("SELECT type FROM log_events WHERE position = ?", (position,)).fetchone()
+    assert row is not None, f"no event at position {position}"
+    return int(row[0])
+
+
+def row_type(conn: sqlite3.Connection, position: int) -> object:
+    """The type name of the event at ``position`` (as stored: text, unless damaged)."""
+    type_id = _row_type_id(conn, position)
+    return conn.execute("SELECT name FROM log_types WHERE id = ?", (type_id,)).fetchone()[0]
+
+
+def row_payload(conn: sqlite3.Connection, position: int) -> bytes:
+    """The registry's JSON of the event at ``position`` (its stored payload unpacked)."""
+    info = _type_info(conn, _row_type_id(conn, position))
+    (stored,) = conn.execute(
+        "SELECT payload FROM log_events WHERE position = ?", (position,)
+    ).fetchone()
+    return unpack(info, bytes(stored))
+
+
+def set_payload(conn: sqlite3.Connection, position: int, payload: bytes) -> None:
+    """Store ``payload`` (JSON, or any bytes) as the event's, packed as a writer would."""
+    info = _type_info(conn, _row_type_id(conn, position))
+    set_columns(conn, position, payload=pack(info, payload))
+
+
+def _type_id(conn: sqlite3.Connection, name: object, payload: bytes) -> int:
+    """The ``log_types`` id of ``name``, adding a row for it if the file has none."""
+    found = conn.execute("SELECT id FROM log_types WHERE name = ?", (name,)).fetchone()
+    if found is not None:
+        return int(found[0])
+    prefix = tag_prefix(name) if isinstance(name, str) else b""
+    dictionary = first_dictionary(payload, prefix) or b"{}"
+    (type_id,) = conn.execute(
+        "INSERT INTO log_types (name, dictionary) VALUES (?, ?) RETURNING id", (name, dictionary)
+    ).fetchone()
+    return int(type_id)
+
+
+def set_type(conn: sqlite3.Connection, position: int, name: object) -> None:
+    """Make the event at ``position`` (only it) claim type ``name`` -- any SQLite value:
+    ``42`` is stored as the text ``'42'``, bytes stay a blob -- and keep its JSON (which
+    still starts with the old type's tag, as a changed type column did in format 1)."""
+    payload = row_payload(conn, position)
+    type_id = _type_id(conn, name, payload)
+    stored = pack(_type_info(conn, type_id), payload)
+    set_columns(conn, position, type=type_id, payload=stored)
+
+
+def set_columns(conn: sqlite3.Connection, position: int, **values: object) -> None:
+    """Set raw ``log_events`` columns of one row (``payload``: stored bytes, not JSON)."""
+    assert values and set(values) <= _COLUMNS, f"not log_events columns: {sorted(values)}"
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    changed = conn.execute(
+        f"UPDATE log_events SET {assignments} WHERE position = ?", (*values.values(), position)
+    ).rowcount
+    assert changed == 1, f"no event at position {position}"
+
+
+def insert_row(
+    conn: sqlite3.Connection,
+    position: int,
+    *,
+    stream: str,
+    version: int,
+    timestamp: float,
+    type: object,
+    payload: bytes,
+    schema: int = 1,
+    key: str | None = None,
+) -> None:
+    """Add a row as a writer would: its stream and type interned (added if new), the
+    stream's version raised to ``version``, ``payload`` packed."""
+    conn.execute(
+        "INSERT INTO log_streams (name, version) VALUES (?, ?) ON CONFLICT (name) "
+        "DO UPDATE SET version = max(version, excluded.version)",
+        (stream, version),
+    )
+    (stream_id,) = conn.execute("SELECT id FROM log_streams WHERE name = ?", (stream,)).fetchone()
+    type_id = _type_id(conn, type, payload)
+    stored = pack(_type_info(conn, type_id), payload)
+    conn.execute(
+        "INSERT INTO log_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (position, stream_id, version, timestamp, type_id, schema, key, stored),
+    )
+
+
+def delete_rows(conn: sqlite3.Connection, *positions: int) -> None:
+    """Delete the events at ``positions`` (stream versions stay as they were)."""
+    marks = ",".join("?" * len(positions))
+    deleted = conn.execute(f"DELETE FROM log_events WHERE position IN ({marks})", positions)
+    assert deleted.rowcount == len(positions), f"not every position of {positions} exists"

@@ -14,35 +14,43 @@ import pytest
 
 from events._snapshot_seal import MAGIC, seal, unseal
 from runtime.inspect import main
-from tests.runtime.inspect._logs import copy_log
+from tests.runtime.inspect._logs import copy_log, row_payload, set_columns, set_payload, set_type
 
 pytestmark = pytest.mark.usefixtures("keep_logging")
 
 Damage = Callable[[sqlite3.Connection, Path], None]
 
 
-def sql(*statements: str) -> Damage:
+def typed(position: int, name: object) -> Damage:
+    """The event at ``position`` claims type ``name`` (an integer, bytes: damage)."""
+
     def apply(conn: sqlite3.Connection, path: Path) -> None:
-        for statement in statements:
-            conn.execute(statement)
+        set_type(conn, position, name)
+
+    return apply
+
+
+def timestamp(position: int, value: object) -> Damage:
+    def apply(conn: sqlite3.Connection, path: Path) -> None:
+        set_columns(conn, position, timestamp=value)
 
     return apply
 
 
 def flip_payload_bytes(conn: sqlite3.Connection, path: Path) -> None:
+    """Flip a byte of 64 stored (packed) payloads, as a bad disk might."""
     rng = random.Random(64)
-    rows = conn.execute("SELECT position, payload FROM events").fetchall()
+    rows = conn.execute("SELECT position, payload FROM log_events").fetchall()
     for position, payload in rng.sample(rows, 64):
         data = bytearray(payload)
         data[rng.randrange(len(data))] ^= 0xA5
-        conn.execute("UPDATE events SET payload = ? WHERE position = ?", (bytes(data), position))
+        set_columns(conn, position, payload=bytes(data))
 
 
 def payload_number(conn: sqlite3.Connection, path: Path) -> None:
-    (payload,) = conn.execute("SELECT payload FROM events WHERE position = 10").fetchone()
-    data = json.loads(payload)
+    data = json.loads(row_payload(conn, 10))
     data["latency_s"] = 1e300
-    conn.execute("UPDATE events SET payload = ? WHERE position = 10", (json.dumps(data).encode(),))
+    set_payload(conn, 10, json.dumps(data).encode())
 
 
 def _quota(conn: sqlite3.Connection) -> tuple[int, bytes]:
@@ -83,31 +91,11 @@ def quota_resealed(conn: sqlite3.Connection, path: Path) -> None:
 CORPUS: dict[str, tuple[Damage, str, str]] = {
     # name: (damage, the check verify must fail, a phrase its detail must hold)
     "flipped payload bytes": (flip_payload_bytes, "decoding", "undecodable events"),
-    "integer type name": (
-        sql("UPDATE events SET type = 42 WHERE position = 7"),
-        "row shape",
-        "at 7",
-    ),
-    "bytes type name": (
-        sql("UPDATE events SET type = x'2a00' WHERE position = 8"),
-        "row shape",
-        "at 8",
-    ),
-    "timestamp 1e300": (
-        sql("UPDATE events SET timestamp = 1e300 WHERE position = 12"),
-        "timestamps",
-        "at 12",
-    ),
-    "timestamp -1": (
-        sql("UPDATE events SET timestamp = -1 WHERE position = 3"),
-        "timestamps",
-        "at 3",
-    ),
-    "timestamp text": (
-        sql("UPDATE events SET timestamp = 'noon' WHERE position = 4"),
-        "timestamps",
-        "at 4",
-    ),
+    "integer type name": (typed(7, 42), "row shape", "at 7"),
+    "bytes type name": (typed(8, b"\x2a\x00"), "row shape", "at 8"),
+    "timestamp 1e300": (timestamp(12, 1e300), "timestamps", "at 12"),
+    "timestamp -1": (timestamp(3, -1), "timestamps", "at 3"),
+    "timestamp text": (timestamp(4, "noon"), "timestamps", "at 4"),
     "payload 1e300": (payload_number, "payload numbers", "at 10"),
     "quota snapshot digit": (quota_digit, "snapshots", "checksum mismatch"),
     "quota snapshot resealed": (quota_resealed, "snapshots", "differs from a replay"),

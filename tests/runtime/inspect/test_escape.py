@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from events import Event, ModelListFailed, ModelListRefreshed, SqliteEventLog, StoredEvent
 from runtime.inspect import main
 from runtime.inspect._escape import OUR_COLOR_CODES, escape, is_unsafe, json_safe
+from tests.runtime.inspect._logs import insert_row
 
 EVIL = "\x1b]0;owned\x07\x1b[31m\x1b[2J\r\x08\x01\x7f\x9b6n\u202eevil\ttab\nnl"
 """Control characters a hostile backend or log could hold (no ``@`` or ``/``: see ``_evil``)."""
@@ -127,10 +128,15 @@ def hostile(
     asyncio.run(_write_hostile(path, everything))
     conn = sqlite3.connect(path)
     with conn:  # an event of a type no release knows, named and streamed with controls
-        last, version = conn.execute("SELECT MAX(position), 1 FROM events").fetchone()
-        conn.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, 1, NULL, ?)",
-            (last + 1, f"odd/{EVIL}", version, 1_700_000_100.0, f"Evil{EVIL}", b'{"x": 1}'),
+        (last,) = conn.execute("SELECT MAX(position) FROM log_events").fetchone()
+        insert_row(
+            conn,
+            last + 1,
+            stream=f"odd/{EVIL}",
+            version=1,
+            timestamp=1_700_000_100.0,
+            type=f"Evil{EVIL}",
+            payload=b'{"x": 1}',
         )
     conn.close()
     return path, demo[1]

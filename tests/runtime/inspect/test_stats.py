@@ -8,6 +8,7 @@ import itertools
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ from events import SqliteEventLog, StoredEvent
 from runtime.inspect import _verify, main
 from runtime.inspect._stats import human_bytes, human_span
 from runtime.inspect._verify import Decoding, SqlFacts, checks_of
-from tests.runtime.inspect._logs import copy_log
+from tests.runtime.inspect._logs import (
+    copy_log,
+    delete_rows,
+    set_columns,
+    set_payload,
+    set_type,
+)
 
 pytestmark = pytest.mark.usefixtures("keep_logging")
 
@@ -34,13 +41,12 @@ def as_json(*argv: str) -> tuple[int, dict[str, Any]]:
     return code, json.loads(out)
 
 
-def damaged(source: Path, tmp_path: Path, *statements: str) -> Path:
+def damaged(source: Path, tmp_path: Path, damage: Callable[[sqlite3.Connection], None]) -> Path:
     """A copy of ``source`` changed with raw SQL, as a bug or a bad disk might."""
     path = copy_log(source, tmp_path)
     conn = sqlite3.connect(path)
     with conn:
-        for statement in statements:
-            conn.execute(statement)
+        damage(conn)
     conn.close()
     return path
 
@@ -90,12 +96,11 @@ async def test_stats_of_an_empty_log(tmp_path: Path) -> None:
 def test_stats_counts_unknown_types_and_newer_schemas(
     demo: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    path = damaged(
-        demo[0],
-        tmp_path,
-        "UPDATE events SET type = 'FromTheFuture' WHERE position = 2",
-        "UPDATE events SET schema_version = 9 WHERE position = 3",
-    )
+    def damage(conn: sqlite3.Connection) -> None:
+        set_type(conn, 2, "FromTheFuture")
+        set_columns(conn, 3, schema=9)
+
+    path = damaged(demo[0], tmp_path, damage)
     assert as_json(str(path), "stats")[1]["unknown"] == 2
 
 
@@ -129,7 +134,7 @@ def test_verify_finds_a_missing_row(
     demo: tuple[Path, dict[str, str]], everything: list[StoredEvent], tmp_path: Path
 ) -> None:
     a, b, stream = adjacent_pair(everything, 30)
-    path = damaged(demo[0], tmp_path, f"DELETE FROM events WHERE position IN ({a}, {b}, 77)")
+    path = damaged(demo[0], tmp_path, lambda conn: delete_rows(conn, a, b, 77))
     code, report = as_json(str(path), "verify")
     checks = {c["check"]: c for c in report["checks"]}
     assert code == 1 and report["ok"] is False
@@ -145,9 +150,7 @@ def test_verify_finds_a_missing_row(
 
 
 def test_verify_finds_a_corrupt_payload(demo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
-    path = damaged(
-        demo[0], tmp_path, "UPDATE events SET payload = x'7b2261223a' WHERE position = 9"
-    )
+    path = damaged(demo[0], tmp_path, lambda conn: set_payload(conn, 9, b'{"a":'))
     code, report = as_json(str(path), "verify")
     decoding = next(c for c in report["checks"] if c["check"] == "decoding")
     assert code == 1 and decoding["status"] == "failed"
@@ -158,12 +161,11 @@ def test_verify_finds_a_corrupt_payload(demo: tuple[Path, dict[str, str]], tmp_p
 def test_verify_counts_unknown_types_as_a_warning_unless_strict(
     demo: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    path = damaged(
-        demo[0],
-        tmp_path,
-        "UPDATE events SET type = 'FromTheFuture' WHERE position = 5",
-        "DELETE FROM snapshots",  # they summarise position 5 as the type it was
-    )
+    def damage(conn: sqlite3.Connection) -> None:
+        set_type(conn, 5, "FromTheFuture")
+        conn.execute("DELETE FROM snapshots")  # they summarise position 5 as the type it was
+
+    path = damaged(demo[0], tmp_path, damage)
     code, report = as_json(str(path), "verify")
     unknown = next(c for c in report["checks"] if c["check"] == "unknown types")
     assert code == 0 and report["ok"] is True and unknown["status"] == "warning"
@@ -177,14 +179,14 @@ def test_verify_finds_stream_versions_out_of_order(
 ) -> None:
     # Swap the versions of two events of one stream: still 1..n, but in the wrong order.
     a, b, _ = adjacent_pair(everything, 30)
-    path = damaged(
-        demo[0],
-        tmp_path,
-        f"UPDATE events SET stream_version = -1 WHERE position = {a}",
-        f"UPDATE events SET stream_version = stream_version - 1 WHERE position = {b}",
-        f"UPDATE events SET stream_version = (SELECT stream_version FROM events "
-        f"WHERE position = {b}) + 1 WHERE position = {a}",
-    )
+    version = next(e.stream_version for e in everything if e.position == a)
+
+    def swap(conn: sqlite3.Connection) -> None:  # one at a time: (stream, version) is unique
+        set_columns(conn, a, version=-1)
+        set_columns(conn, b, version=version)
+        set_columns(conn, a, version=version + 1)
+
+    path = damaged(demo[0], tmp_path, swap)
     code, report = as_json(str(path), "verify")
     streams = next(c for c in report["checks"] if c["check"] == "stream versions")
     assert code == 1 and streams["detail"] == "1 stream versions out of position order"

@@ -28,6 +28,8 @@ from tests.runtime._support import eventually
 from tests.runtime.inspect._logs import (
     append_events,
     copy_log,
+    set_payload,
+    set_type,
 )
 
 pytestmark = pytest.mark.usefixtures("keep_logging")
@@ -190,8 +192,8 @@ def test_undecodable_rows_show_as_unknown(
 ) -> None:
     path = copy_log(demo[0], tmp_path)
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE events SET type = 'FromTheFuture' WHERE position = 3")
-        conn.execute("UPDATE events SET payload = x'7b7b' WHERE position = 4")
+        set_type(conn, 3, "FromTheFuture")
+        set_payload(conn, 4, b"{{")
     conn.close()
     records = {r["position"]: r for r in tail(path, "--all")}
     assert records[3]["event"] is None and records[3]["unknown"]["reason"] == "unknown type"
