@@ -28,26 +28,21 @@ imported only when a log is opened. Passwords never appear in logs or error mess
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
-from types import TracebackType
+from collections.abc import AsyncGenerator, Callable, Collection
 from typing import Any
 
-from events._base import Event, StoredEvent
+from events._base import StoredEvent
 from events._codec import EventRegistry, default_registry
-from events._errors import EventLogClosed, EventLogError
+from events._errors import EventLogClosed
 from events._logger import get_logger
 from events._pipeline import (
     DEFAULT_LINGER,
     DEFAULT_ROOM_TIMEOUT,
-    CommitHook,
     Pipeline,
-    PipelineStatistics,
 )
-from events._postgres_committer import PgCommitter, make_entry
+from events._postgres_committer import PgCommitter
 from events._postgres_conn import Listener, Reader, connect, create_pool, finish, guard, open_writer
-from events._postgres_plan import KEY_SEPARATOR
 from events._postgres_read import PgFilter, compact, read_bounds
 from events._postgres_schema import (
     mask_url,
@@ -56,7 +51,8 @@ from events._postgres_schema import (
 )
 from events._postgres_write import LAST_POSITION, STREAM_VERSION
 from events._protocol import LogBounds
-from events._sqlite_writer import SqliteLogStatistics
+from events._queued_log import QueuedLog
+from events._subscribing import Subscribable
 
 __all__ = ["PostgresEventLog"]
 
@@ -66,7 +62,7 @@ DEFAULT_POLL_INTERVAL = 1.0
 """Seconds between fallback polls for other writers' commits (notifications wake sooner)."""
 
 
-class PostgresEventLog:
+class PostgresEventLog(Subscribable, QueuedLog[PgCommitter]):
     """An ``EventLog`` and ``SnapshotStore`` in a PostgreSQL database (see the module doc).
 
     Durability is the server's: with PostgreSQL's default ``synchronous_commit=on`` an
@@ -77,16 +73,15 @@ class PostgresEventLog:
         self, url: str, registry: EventRegistry, pool: Any, committer: PgCommitter | None
     ) -> None:
         """Use ``open`` or ``open_readonly``; this only wires already-open parts."""
+        super().__init__()
         self._url = url
         self._registry = registry
         self._reader = Reader(url, pool, registry)
         self._committer = committer
         self._task: asyncio.Task[None] | None = None
         self._listener = Listener(url, self._notified)
-        self._closed = False
         self._closing = False
         self._close_done = asyncio.Event()
-        self._signal = asyncio.Event()
         self.poll_interval = DEFAULT_POLL_INTERVAL
         if committer is not None:
             committer.after_commit = self._wake_subscribers
@@ -168,17 +163,6 @@ class PostgresEventLog:
         await opened._listener.ensure()
         return opened
 
-    async def __aenter__(self) -> PostgresEventLog:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     @property
     def url(self) -> str:
         """The database URL, password masked."""
@@ -196,79 +180,11 @@ class PostgresEventLog:
 
     # --- appending ---------------------------------------------------------------------
 
-    async def append(
-        self,
-        stream: str,
-        events: Sequence[Event],
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> tuple[int, ...]:
-        """Append ``events`` to ``stream`` atomically; see ``EventLog.append``."""
-        committer = self._writable()
-        if idempotency_key is not None and KEY_SEPARATOR in idempotency_key:
-            raise ValueError("an idempotency key may not contain '\\x1f' (reserved)")
-        entry = make_entry(self._registry, stream, events, expected_version, idempotency_key, False)
-        await committer.put(entry)
-        return await entry[1]
-
-    def append_nowait(
-        self,
-        stream: str,
-        events: Sequence[Event],
-        *,
-        urgent: bool = False,
-        expected_version: int | None = None,
-    ) -> asyncio.Future[tuple[int, ...]]:
-        """Queue ``events`` and return at once; see ``EventLog.append_nowait``."""
-        committer = self._writable()
-        entry = make_entry(self._registry, stream, events, expected_version, None, True)
-        committer.queue(entry, hurry=urgent)
-        return entry[1]
-
     async def catch_up(self) -> int:
         """Deliver what other writers committed to the hooks now; the position reached."""
-        return await self._writable().catch_up()
+        return await self._writable_queue().catch_up()
 
-    async def wait_for_room(self) -> None:
-        """Return once fewer than ``queue_size`` appends wait for the writer."""
-        committer = self._writable()
-        await committer.pipeline.wait_for_room(lambda: committer.depth)
-
-    async def flush(self) -> None:
-        """Wait until every append queued so far is committed (or failed)."""
-        if self._committer is not None and not self._closed:
-            await self._committer.flush()
-
-    def on_commit(self, hook: CommitHook) -> Callable[[], None]:
-        """Call ``hook(batch)`` with every committed batch, own and foreign; returns undo."""
-        committer = self._writable()
-        undo = committer.pipeline.add_hook(hook)
-        committer.hooks_changed()
-        return undo
-
-    def pipeline_statistics(self) -> PipelineStatistics:
-        """The queue and the background appends' counters (zeros if read-only)."""
-        if self._committer is None:
-            return Pipeline(capacity=1, linger=0, room_timeout=1).statistics(0)
-        return self._committer.pipeline.statistics(self._committer.depth)
-
-    def statistics(self) -> SqliteLogStatistics:
-        """The writer's counters (the same record as the SQLite log's)."""
-        if self._committer is None:
-            return SqliteLogStatistics(unknown_count=self.unknown_count)
-        return self._committer.statistics(self.unknown_count)
-
-    def _writable(self) -> PgCommitter:
-        if self._closed:
-            raise EventLogClosed(f"event log {self.url} is closed")
-        if self._committer is None:
-            raise EventLogError(
-                f"event log {self.url} was opened read-only; open it with "
-                "PostgresEventLog.open to append"
-            )
-        if self._task is not None and self._task.done():
-            raise EventLogClosed(f"event log {self.url}: its writer has stopped; reopen it")
+    def _write_queue(self) -> PgCommitter | None:
         return self._committer
 
     # --- reading -----------------------------------------------------------------------
@@ -289,36 +205,9 @@ class PostgresEventLog:
         where = PgFilter.of(to_position, stream, types, since, until)
         return self._reader.events(from_position, where, limit)
 
-    async def subscribe(
-        self,
-        from_position: int = 1,
-        *,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-    ) -> AsyncIterator[StoredEvent]:
-        """Matching events from ``from_position``, then new ones as anyone commits them.
-
-        Woken by this log's commits and deliveries and by notifications; polls every
-        ``poll_interval`` seconds in case a notification was lost. Ends when the log closes.
-        """
-        after = max(from_position, 1) - 1
-        while not self._closed:
-            signal = self._signal
-            try:
-                async with contextlib.aclosing(
-                    self.read(after + 1, stream=stream, types=types)
-                ) as events:
-                    async for event in events:
-                        yield event
-                        after = event.position
-            except EventLogClosed:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), self.poll_interval)
-
-    def _wake_subscribers(self) -> None:
-        signal, self._signal = self._signal, asyncio.Event()
-        signal.set()
+    def _subscriber_poll(self) -> float:
+        # Notifications wake subscribers at once; the poll covers a lost one.
+        return self.poll_interval
 
     async def last_position(self) -> int:
         """The highest committed position by any writer (0 for an empty log)."""
@@ -338,7 +227,7 @@ class PostgresEventLog:
 
     async def compact(self, through_position: int) -> int:
         """Delete every event at or before ``through_position``; how many were deleted."""
-        now = self._writable().now()
+        now = self._writable_queue().now()
         deleted = await self._reader.run(
             "compact", lambda conn: compact(conn, through_position, now)
         )
@@ -347,7 +236,7 @@ class PostgresEventLog:
 
     async def save_snapshot(self, name: str, position: int, state: bytes) -> None:
         """Store ``state`` of projection ``name`` as of ``position`` (replacing one there)."""
-        now = self._writable().now()
+        now = self._writable_queue().now()
         if position < 0:
             raise ValueError(f"snapshot position must be >= 0, got {position}")
         await self._reader.save_snapshot(name, position, now, bytes(state))

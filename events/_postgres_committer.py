@@ -18,49 +18,26 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from events._base import Event
 from events._codec import EventRegistry
 from events._errors import EventLogClosed, EventLogError
 from events._logger import get_logger
-from events._pipeline import Alarm, CommittedBatch, Pipeline, settle
+from events._pipeline import CommittedBatch, Pipeline, settle
 from events._postgres_plan import AppendRequest, StreamCache, decode, stored_events
 from events._postgres_read import PAGE_SIZE
 from events._postgres_schema import mask_url, translate
 from events._postgres_write import COLUMNS, LAST_POSITION, write_batch
-from events._sqlite_writer import SqliteLogStatistics
+from events._write_queue import QueueEntry, WriteQueue
 
-__all__ = ["Entry", "PgCommitter", "Waiter", "make_entry"]
+__all__ = ["Entry", "PgCommitter"]
 
 log = get_logger(__name__)
 
-Waiter: TypeAlias = asyncio.Future[tuple[int, ...]]
-"""The future an append's caller awaits."""
-
-Entry = tuple[AppendRequest, Waiter, Sequence[Event], bool]
+Entry = QueueEntry[AppendRequest]
 """A request, its future, its domain events (for the hooks), and whether it is a
 background (``append_nowait``) append."""
-
-
-def make_entry(
-    registry: EventRegistry,
-    stream: str,
-    events: Sequence[Event],
-    expected_version: int | None,
-    key: str | None,
-    background: bool,
-) -> Entry:
-    """An append's queue entry, its events encoded (a bad event raises here, not later)."""
-    if not events:
-        raise ValueError(f"append to {stream!r} needs at least one event")
-    if expected_version is not None and expected_version < 0:
-        raise ValueError(f"expected_version must be >= 0, got {expected_version}")
-    encoded = [registry.encode(event) for event in events]
-    future: Waiter = asyncio.get_running_loop().create_future()
-    return (stream, encoded, expected_version, key), future, events, background
 
 
 _RANGE = (
@@ -69,7 +46,7 @@ _RANGE = (
 )
 
 
-class PgCommitter:
+class PgCommitter(WriteQueue[AppendRequest]):
     """Owns the write queue, the writer connection and the delivered position."""
 
     def __init__(
@@ -84,99 +61,36 @@ class PgCommitter:
         poll_interval: float,
         delivered: int,
     ) -> None:
-        self.pipeline = pipeline
+        super().__init__(pipeline, name=mask_url(url), max_batch=max_batch)
         self.delivered = delivered
         """Every position up to this one went to the hooks (or nobody was hooked)."""
         self.after_commit: Callable[[], None] = lambda: None
         """Called after every commit and foreign delivery (the log wakes subscribers)."""
         self.on_poll: Callable[[], Awaitable[None]] | None = None
         """Awaited before each fallback poll (the log re-opens a lost LISTEN)."""
-        self.stopped = False
         self.unknown = 0
-        self.batches_committed = self.batches_failed = 0
-        self.appends_committed = self.events_committed = 0
-        self.last_batch_size = 0
-        self.last_commit_latency = 0.0
         self._connect = connect
         self._url = url
         self._registry = registry
-        self._max_batch = max_batch
         self.now = now
         """The clock stamping each batch."""
         self._poll_interval = poll_interval
         self._conn: Any = None
-        self._pending: deque[Entry] = deque()
         self._flight: list[Entry] | None = None
         self._cache = StreamCache()
-        self._alarm = Alarm()
-        self._wake = self._alarm.wake
         self._step = asyncio.Lock()
         self._hinted = False
         self._next_poll = 0.0
-        self._stopping = False
         self._abort = threading.Event()
-        self._last: Waiter | None = None
 
-    @property
-    def depth(self) -> int:
-        """Appends waiting for the writer."""
-        return len(self._pending)
+    def _stream_of(self, request: AppendRequest) -> str:
+        return request[0]
 
-    def statistics(self, unknown_count: int) -> SqliteLogStatistics:
-        """The writer's counters (the same record the SQLite log gives)."""
-        batches = self.batches_committed
-        return SqliteLogStatistics(
-            queue_depth=len(self._pending),
-            batches_committed=batches,
-            batches_failed=self.batches_failed,
-            appends_committed=self.appends_committed,
-            events_committed=self.events_committed,
-            average_batch_size=self.appends_committed / batches if batches else 0.0,
-            last_batch_size=self.last_batch_size,
-            last_commit_latency=self.last_commit_latency,
-            unknown_count=unknown_count,
-        )
-
-    # --- the queue ---------------------------------------------------------------------
-
-    def queue(self, entry: Entry, *, hurry: bool) -> None:
-        """Queue ``entry`` now; ``EventLogClosed`` once the writer stops."""
-        if self.stopped or self._stopping:
-            raise EventLogClosed(f"event log {mask_url(self._url)} is closed")
-        pending = self._pending
-        pending.append(entry)
-        self._last = entry[1]
-        self.pipeline.queued(len(pending), hurry=hurry)
-        if len(pending) == 1 or self.pipeline.hurry:
-            self._wake()
-
-    async def put(self, entry: Entry) -> None:
-        """Queue an awaited append, first waiting for room (bounded)."""
-        if len(self._pending) >= self.pipeline.capacity:
-            await self.pipeline.wait_for_room(lambda: len(self._pending))
-        self.queue(entry, hurry=True)
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed or failed."""
-        last = self._last
-        if last is None or last.done():
-            return
-        self.pipeline.hurry = True
-        self._wake()
-        await asyncio.wait([last])
+    # --- the queue (``WriteQueue``) and the tail -----------------------------------------
 
     def hint(self) -> None:
         """Another writer committed (a notification): tail soon."""
         self._hinted = True
-        self._wake()
-
-    def hooks_changed(self) -> None:
-        """A hook was added: an idle writer starts tailing."""
-        self._wake()
-
-    def stop(self) -> None:
-        """Finish: commit everything queued, then return."""
-        self._stopping = True
         self._wake()
 
     async def catch_up(self) -> int:
@@ -220,23 +134,6 @@ class PgCommitter:
         if conn is not None and not conn.is_closed():
             await conn.close(timeout=10)
 
-    def fail_pending(self) -> None:
-        """After the writer stopped: fail what is still queued, release who waits."""
-        self.stopped = True
-        message = f"event log {mask_url(self._url)} closed before this append"
-        while self._pending:
-            request, future, events, background = self._pending.popleft()
-            if background and not future.done():
-                self.pipeline.background_failed(request[0], len(events), EventLogClosed(message))
-            settle(future, EventLogClosed(message))
-        self.pipeline.release_all()
-
-    def _take(self) -> list[Entry]:
-        pending = self._pending
-        batch = [pending.popleft() for _ in range(min(len(pending), self._max_batch))]
-        self.pipeline.taken(len(pending))
-        return batch
-
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
             self._conn = None
@@ -277,27 +174,17 @@ class PgCommitter:
             return
         self._flight = None
         seconds = time.perf_counter() - started
-        self.batches_committed += 1
-        self.events_committed += len(plan.rows)
-        self.appends_committed += len(entries)
-        self.last_batch_size = len(entries)
-        self.last_commit_latency = seconds
-        background = events = 0
-        for entry, outcome in zip(entries, plan.outcomes, strict=True):
-            if entry[3]:
-                background += 1
-                events += len(entry[2])
-            settle(entry[1], outcome)
-        pipeline = self.pipeline
-        pipeline.commit_succeeded()
-        pipeline.background_committed(background, events)
+        self._count_commit(entries, plan.outcomes, len(plan.rows), seconds)
         if foreign:
             self._deliver(foreign, last=foreign[-1][0])
         self.delivered = plan.last
         self.after_commit()
         if hooked:
-            stored = stored_events([(e[0], e[2]) for e in entries], plan, timestamp)
-            pipeline.committed(CommittedBatch(events=stored, appends=len(entries), seconds=seconds))
+            stored = stored_events(
+                [(e[0], e[2]) for e in entries], plan.outcomes, plan.first_versions, timestamp
+            )
+            committed = CommittedBatch(events=stored, appends=len(entries), seconds=seconds)
+            self.pipeline.committed(committed)
 
     def _failed(self, exc: Exception, entries: list[Entry]) -> None:
         self.batches_failed += 1
@@ -308,11 +195,7 @@ class PgCommitter:
             self._conn = None
         make = self._error_maker(exc, "append")
         self.pipeline.commit_failed(make())
-        for request, future, events, background in entries:
-            failure = make()
-            if background and not future.done():
-                self.pipeline.background_failed(request[0], len(events), failure)
-            settle(future, failure)
+        self._fail_entries(entries, make)
 
     def _error_maker(self, exc: Exception, doing: str) -> Callable[[], EventLogError]:
         error = exc if isinstance(exc, EventLogError) else translate(exc, self._url, doing)

@@ -16,9 +16,10 @@ from events._codec import EventRegistry
 from events._errors import EventLogClosed, EventLogError
 from events._logger import get_logger
 from events._postgres_plan import decode
-from events._postgres_read import PAGE_SIZE, PgFilter
+from events._postgres_read import PgFilter
 from events._postgres_schema import CHANNEL, load_asyncpg, mask_url, prepare, translate
 from events._postgres_write import LAST_POSITION
+from events._read_filter import Pages
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -127,23 +128,16 @@ class Reader:
         self, from_position: int, where: PgFilter, limit: int | None
     ) -> AsyncGenerator[StoredEvent, None]:
         """Matching events in order, fetched in keyset pages of ``PAGE_SIZE``."""
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        remaining = limit
-        after, after_version = max(from_position, 1) - 1, None
-        while remaining is None or remaining > 0:
-            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
-            rows = await self.fetch(*where.query(after, after_version, size))
+        pages = Pages(from_position, limit)
+        while size := pages.size():
+            rows = await self.fetch(*where.query(pages.after, pages.after_version, size))
             before = self._registry.unknown_count
             page = decode(rows, self._registry)
             self.unknown += self._registry.unknown_count - before
             for event in page:
                 yield event
-            if len(rows) < size:
+            if not pages.advance(rows):
                 return
-            after, after_version = rows[-1][0], rows[-1][2]
-            if remaining is not None:
-                remaining -= len(rows)
 
     async def save_snapshot(self, name: str, position: int, created: float, state: bytes) -> None:
         """Store (or replace) a snapshot row."""

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from events._appends import KEY_SEPARATOR, AppendRequest, Outcome, row_key, stored_events
 from events._base import Event, StoredEvent, UnknownEvent
 from events._codec import EventRegistry
 from events._errors import ConcurrencyConflict
@@ -32,20 +33,8 @@ __all__ = [
     "stored_events",
 ]
 
-KEY_SEPARATOR = "\x1f"
-"""ASCII unit separator: joins a key and an event index (forbidden in callers' keys)."""
-
 _STREAM_CACHE_MAX = 100_000
 """Streams whose version is cached; beyond it the cache restarts (misses cost a lookup)."""
-
-EncodedEvent = tuple[str, int, bytes]
-"""``(type name, schema version, payload)`` as produced by ``EventRegistry.encode``."""
-
-AppendRequest = tuple[str, Sequence[EncodedEvent], int | None, str | None]
-"""``(stream, encoded events, expected_version, idempotency_key)``."""
-
-Outcome = tuple[int, ...] | ConcurrencyConflict
-"""What one append gets: its positions, or the conflict to raise."""
 
 
 @dataclass(slots=True)
@@ -99,9 +88,9 @@ def plan_batch(
             continue
         first = plan.last + 1
         for i, (name, schema_version, payload) in enumerate(encoded):
-            row_key = key if i == 0 or key is None else f"{key}{KEY_SEPARATOR}{i}"
+            stored_key = row_key(key, i)
             plan.rows.append(
-                (first + i, stream, current + 1 + i, now, name, schema_version, row_key, payload)
+                (first + i, stream, current + 1 + i, now, name, schema_version, stored_key, payload)
             )
         count = len(encoded)
         positions = tuple(range(first, first + count))
@@ -120,36 +109,6 @@ def remember(cache: StreamCache, plan: Plan) -> None:
         cache.versions.clear()
     cache.versions.update(plan.versions)
     cache.last = plan.last
-
-
-def stored_events(
-    appends: Sequence[tuple[AppendRequest, Sequence[Event]]], plan: Plan, timestamp: float
-) -> tuple[StoredEvent, ...]:
-    """The batch's new events as a reader will see them (repeats and conflicts: none)."""
-    stored: list[StoredEvent] = []
-    for (request, events), outcome, version in zip(
-        appends, plan.outcomes, plan.first_versions, strict=True
-    ):
-        if not version or not isinstance(outcome, tuple):
-            continue
-        stream, encoded, _, key = request
-        for index, (position, event, (name, schema_version, _)) in enumerate(
-            zip(outcome, events, encoded, strict=True)
-        ):
-            row_key = key if key is None or index == 0 else f"{key}{KEY_SEPARATOR}{index}"
-            stored.append(
-                StoredEvent(
-                    position=position,
-                    stream=stream,
-                    stream_version=version + index,
-                    timestamp=timestamp,
-                    type=name,
-                    schema_version=schema_version,
-                    idempotency_key=row_key,
-                    event=event,
-                )
-            )
-    return tuple(stored)
 
 
 def decode(rows: Sequence[Sequence[Any]], registry: EventRegistry) -> list[StoredEvent]:

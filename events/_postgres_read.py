@@ -6,42 +6,20 @@ a ``yield``. Rows decode exactly as the SQLite log's (``events._sqlite_read.deco
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from events._postgres_schema import COMMIT_LOCK
 from events._postgres_write import COLUMNS, LAST_POSITION
 from events._protocol import LogBounds
+from events._read_filter import PAGE_SIZE, ReadFilter
 
 __all__ = ["PAGE_SIZE", "PgFilter", "compact", "read_bounds"]
 
-PAGE_SIZE = 1_000
-"""Rows fetched per page: bounds memory on a log of millions of events."""
-
 
 @dataclass(frozen=True, slots=True)
-class PgFilter:
-    """A read's filters; bounds are inclusive."""
-
-    to_position: int | None = None
-    stream: str | None = None
-    types: tuple[str, ...] | None = None
-    since: float | None = None
-    until: float | None = None
-
-    @classmethod
-    def of(
-        cls,
-        to_position: int | None,
-        stream: str | None,
-        types: Collection[str] | None,
-        since: float | None,
-        until: float | None,
-    ) -> PgFilter:
-        """Build a filter, freezing ``types`` into a tuple."""
-        frozen = None if types is None else tuple(types)
-        return cls(to_position, stream, frozen, since, until)
+class PgFilter(ReadFilter):
+    """A read's filters (``ReadFilter``), as PostgreSQL queries."""
 
     def query(self, after: int, after_version: int | None, limit: int) -> tuple[str, list[Any]]:
         """SQL and parameters for the next page after position ``after``.

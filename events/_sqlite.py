@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import aiosqlite
 
-from events._base import Event
 from events._codec import EventRegistry, default_registry
-from events._errors import EventLogClosed, EventLogError
+from events._errors import EventLogError
 from events._logger import get_logger
 from events._pipeline import (
     DEFAULT_LINGER,
     DEFAULT_ROOM_TIMEOUT,
-    CommitHook,
     Pipeline,
-    PipelineStatistics,
 )
+from events._queued_log import QueuedLog
 from events._sqlite_codec import TypeTable
 from events._sqlite_committer import CatchUpRequest, Committer, Entry, SnapshotRequest
 from events._sqlite_read import ReaderPool
@@ -39,10 +35,8 @@ from events._sqlite_schema import (
     prepare_readonly,
     prepare_writer,
     run_sync,
-    translate,
 )
-from events._sqlite_tail import compact
-from events._sqlite_writer import KEY_SEPARATOR, SqliteLogStatistics
+from events._sqlite_writer import SqliteLogStatistics
 
 __all__ = ["SqliteEventLog", "SqliteLogStatistics"]
 
@@ -52,7 +46,7 @@ DEFAULT_TAIL_INTERVAL = 0.02
 """Seconds between an idle log's looks for other writers' commits (while it has hooks)."""
 
 
-class SqliteEventLog(SqliteReading):
+class SqliteEventLog(SqliteReading, QueuedLog[Committer]):
     """An ``EventLog`` and ``SnapshotStore`` in one SQLite file.
 
     Durability (``open(..., durability=...)``): ``"normal"`` (``synchronous=NORMAL`` in
@@ -194,82 +188,13 @@ class SqliteEventLog(SqliteReading):
         readers = ReaderPool(where, busy_timeout, TypeTable())
         return cls(where, registry, readers, None, v1=version < SCHEMA_VERSION)
 
-    async def __aenter__(self) -> SqliteEventLog:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def append(
-        self,
-        stream: str,
-        events: Sequence[Event],
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> tuple[int, ...]:
-        """Append ``events`` to ``stream`` atomically; see ``EventLog.append``.
-
-        Raises:
-            EventLogClosed: The log is closed (or closed while this was in flight).
-            ConcurrencyConflict: ``expected_version`` did not match.
-            StorageFull: The file could not grow; nothing of the batch was written.
-            StorageUnavailable: Locked by another process, read-only, or an I/O error.
-        """
-        committer = self._writable()[1]
-        if not events:
-            raise ValueError(f"append to {stream!r} needs at least one event")
-        if expected_version is not None and expected_version < 0:
-            raise ValueError(f"expected_version must be >= 0, got {expected_version}")
-        if idempotency_key is not None and KEY_SEPARATOR in idempotency_key:
-            raise ValueError("an idempotency key may not contain '\\x1f' (reserved)")
-        encode = self._registry.encode
-        encoded = [encode(event) for event in events]
-        future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
-        entry: Entry = ((stream, encoded, expected_version, idempotency_key), future, events, False)
-        await committer.put(entry)  # waits for room only if the queue is full
-        return await future
-
-    def append_nowait(
-        self,
-        stream: str,
-        events: Sequence[Event],
-        *,
-        urgent: bool = False,
-        expected_version: int | None = None,
-    ) -> asyncio.Future[tuple[int, ...]]:
-        """Queue ``events`` and return at once; see ``EventLog.append_nowait``.
-
-        With ``expected_version``, a mismatch at commit time fails only this future
-        (``ConcurrencyConflict``); it is not counted as a failed background append.
-
-        Raises:
-            EventLogClosed: The log is closed; nothing was queued.
-        """
-        committer = self._writable()[1]
-        if not events:
-            raise ValueError(f"append to {stream!r} needs at least one event")
-        if expected_version is not None and expected_version < 0:
-            raise ValueError(f"expected_version must be >= 0, got {expected_version}")
-        encode = self._registry.encode
-        encoded = [encode(event) for event in events]
-        future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
-        request = (stream, encoded, expected_version, None)
-        committer.queue((request, future, events, True), hurry=urgent)
-        return future
-
     async def catch_up(self) -> int:
         """Deliver to the commit hooks, now, what other writers committed and was not
         delivered yet (in order with this log's own batches); the position delivered up
         to. Read-only: the last committed position."""
         if self._writer is None:
             return await self.last_position()
-        committer = self._writable()[1]
+        committer = self._writable_queue()
         future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
         await committer.put((CatchUpRequest(), future, (), False))
         return (await future)[0]
@@ -285,37 +210,11 @@ class SqliteEventLog(SqliteReading):
         Raises:
             ValueError: ``through_position`` is negative or beyond ``last_position()``.
         """
-        conn = self._writable()[0]
-        try:
-            deleted = await run_sync(conn, compact, through_position, self._writable()[1].now())
-        except sqlite3.Error as exc:
-            raise translate(exc, self._path, "compact") from exc
+        deleted = await self._writable_queue().compact(through_position)
         log.info(
             "eventlog.compacted", path=str(self._path), through=through_position, events=deleted
         )
         return deleted
-
-    async def wait_for_room(self) -> None:
-        """Return once fewer than ``queue_size`` appends wait for the writer.
-
-        Raises:
-            EventLogBacklogged: Still full after ``room_timeout`` seconds.
-        """
-        committer = self._writable()[1]
-        await committer.pipeline.wait_for_room(lambda: committer.depth)
-
-    async def flush(self) -> None:
-        """Wait until every append queued so far is committed (or failed)."""
-        if self._writer is not None and not self._closed:
-            await self._writer[1].flush()
-
-    def on_commit(self, hook: CommitHook) -> Callable[[], None]:
-        """Call ``hook(batch)`` with every committed batch, this log's and (``foreign``)
-        other writers'; returns a function removing it."""
-        committer = self._writable()[1]
-        remove = committer.pipeline.add_hook(hook)
-        committer.hooks_changed()
-        return remove
 
     def _watching(self, change: int) -> None:
         if self._writer is not None:
@@ -324,28 +223,12 @@ class SqliteEventLog(SqliteReading):
             if change > 0:
                 committer.hooks_changed()
 
-    def pipeline_statistics(self) -> PipelineStatistics:
-        """The queue and the background appends' counters (zeros if read-only)."""
-        if self._writer is None:
-            return Pipeline(capacity=1, linger=0, room_timeout=1).statistics(0)
-        committer = self._writer[1]
-        return committer.pipeline.statistics(committer.depth)
-
-    def _writable(self) -> tuple[aiosqlite.Connection, Committer]:
-        if self._closed:
-            raise EventLogClosed(f"event log {self._path} is closed")
-        if self._writer is None:
-            raise EventLogError(
-                f"event log {self._path} was opened read-only; open it with "
-                "SqliteEventLog.open to append"
-            )
-        if self._task is not None and self._task.done():
-            raise EventLogClosed(f"event log {self._path}: its writer has stopped; reopen it")
-        return self._writer
+    def _write_queue(self) -> Committer | None:
+        return None if self._writer is None else self._writer[1]
 
     async def save_snapshot(self, name: str, position: int, state: bytes) -> None:
         """Store ``state`` of projection ``name`` as of ``position`` (in the next batch)."""
-        committer = self._writable()[1]
+        committer = self._writable_queue()
         future: asyncio.Future[tuple[int, ...]] = asyncio.get_running_loop().create_future()
         entry: Entry = (SnapshotRequest(name, position, bytes(state)), future, (), False)
         await committer.put(entry)
@@ -357,25 +240,7 @@ class SqliteEventLog(SqliteReading):
         Runs on the writer connection between batches. SQLite never lowers the cap
         below the file's current size.
         """
-        return await self._writable()[1].set_max_page_count(pages)
-
-    def statistics(self) -> SqliteLogStatistics:
-        """Current counters (cheap; no I/O); all zero but ``unknown_count`` if read-only."""
-        if self._writer is None:
-            return SqliteLogStatistics(unknown_count=self._unknown)
-        committer = self._writer[1]
-        batches = committer.batches_committed
-        return SqliteLogStatistics(
-            queue_depth=committer.depth,
-            batches_committed=batches,
-            batches_failed=committer.batches_failed,
-            appends_committed=committer.appends_committed,
-            events_committed=committer.events_committed,
-            average_batch_size=committer.appends_committed / batches if batches else 0.0,
-            last_batch_size=committer.last_batch_size,
-            last_commit_latency=committer.last_commit_latency,
-            unknown_count=self._unknown,
-        )
+        return await self._writable_queue().set_max_page_count(pages)
 
     async def close(self) -> None:
         """Stop accepting appends, flush the queue, checkpoint, close; idempotent."""

@@ -6,10 +6,8 @@ background appends, and updates the statistics only after a successful COMMIT, s
 failed batch (disk full, locked database) leaves them as they were and the writer keeps
 serving later appends.
 
-The queue is a plain deque plus one future the idle writer sleeps on: an append costs a
-``deque.append`` and, only when the writer sleeps (or must hurry), one ``set_result``.
-An awaited ``append`` waits for room past ``queue_size``; ``append_nowait`` never
-waits and never drops (producers that can wait call ``wait_for_room`` first).
+The queue itself (``queue``, ``put``, ``flush``, ``stop``, ``fail_pending``) is
+``events._write_queue.WriteQueue``, shared with the PostgreSQL log's committer.
 
 Batches go to the connection's thread as tasks (``_IN_FLIGHT`` at once); each batch's
 callers are resolved, in order, only after its COMMIT; then the commit hooks get the
@@ -38,7 +36,7 @@ import aiosqlite
 from events._base import StoredEvent
 from events._errors import EventLogClosed
 from events._logger import get_logger
-from events._pipeline import Alarm, CommittedBatch, Pipeline, settle
+from events._pipeline import CommittedBatch, Pipeline, settle
 from events._sqlite_close import close_writer
 from events._sqlite_codec import TypeTable
 from events._sqlite_entries import (
@@ -54,7 +52,7 @@ from events._sqlite_entries import (
 )
 from events._sqlite_rows import LAST_POSITION, Row
 from events._sqlite_schema import run_sync, translate
-from events._sqlite_tail import Polled, poll_foreign
+from events._sqlite_tail import Polled, compact, poll_foreign
 from events._sqlite_writer import (
     AppendRequest,
     BatchResult,
@@ -62,6 +60,7 @@ from events._sqlite_writer import (
     stored_events,
     write_batch,
 )
+from events._write_queue import WriteQueue
 
 __all__ = [
     "CatchUpRequest",
@@ -94,7 +93,7 @@ class _Flight:
     """``catch_up()`` callers, resolved with the last position once this lands."""
 
 
-class Committer:
+class Committer(WriteQueue[AppendRequest | SnapshotRequest | CatchUpRequest]):
     """Owns the write queue and commits everything queued as one transaction per batch."""
 
     def __init__(
@@ -109,25 +108,12 @@ class Committer:
         tail_interval: float,
         decode: Callable[[list[Row]], list[StoredEvent]],
     ) -> None:
-        self.batches_committed = 0
-        self.batches_failed = 0
-        self.appends_committed = 0
-        self.events_committed = 0
-        self.last_batch_size = 0
-        self.last_commit_latency = 0.0
-        self.stopped = False
-        """The writer has finished: nobody will take requests any more."""
+        super().__init__(pipeline, name=str(path), max_batch=max_batch)
         self.after_commit: Callable[[], None] = lambda: None
         """Called after every commit (the log wakes its subscribers)."""
-        self.pipeline = pipeline
         self._conn = conn
         self._path = path
-        self._max_batch = max_batch
         self.now = now
-        self._pending: deque[Entry] = deque()
-        self._alarm = Alarm()
-        """Woken by a request that must not wait, stop(), a finished batch, the linger."""
-        self._wake = self._alarm.wake
         self._flights: deque[_Flight] = deque()
         self._cache = StreamCache()  # read and changed only in the connection's thread
         self._types = types
@@ -137,41 +123,10 @@ class Committer:
         self._next_poll = 0.0
         self.subscribers = 0
         """Live ``subscribe()`` iterators: they are woken by the tail too."""
-        self._stopping = False
         self._abort = threading.Event()
-        self._last: Waiter | None = None
 
-    @property
-    def depth(self) -> int:
-        """Requests waiting for the writer."""
-        return len(self._pending)
-
-    def queue(self, entry: Entry, *, hurry: bool) -> None:
-        """Queue ``entry`` now, room or not (callers that must wait for room did).
-
-        Raises:
-            EventLogClosed: The writer has stopped.
-        """
-        if self.stopped or self._stopping:
-            raise EventLogClosed(f"event log {self._path} is closed")
-        pending = self._pending
-        pending.append(entry)
-        self._last = entry[1]
-        pipeline = self.pipeline
-        pipeline.queued(len(pending), hurry=hurry)
-        if len(pending) == 1 or pipeline.hurry:
-            self._wake()
-
-    async def put(self, entry: Entry) -> None:
-        """Queue an awaited request, first waiting for room (bounded, see ``Pipeline``)."""
-        if len(self._pending) >= self.pipeline.capacity:
-            await self.pipeline.wait_for_room(lambda: len(self._pending))
-        self.queue(entry, hurry=True)
-
-    def hooks_changed(self) -> None:
-        """A hook (or a subscriber) came: an idle writer starts tailing (it slept without
-        a timeout)."""
-        self._wake()
+    def _stream_of(self, request: AppendRequest | SnapshotRequest | CatchUpRequest) -> str:
+        return stream_of(request)
 
     @property
     def _tailing(self) -> bool:
@@ -180,33 +135,6 @@ class Committer:
     async def start(self) -> None:
         """Note the log's last position: hooks get every batch committed after it."""
         self._cache.last = await run_sync(self._conn, _last_position)
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed or failed (cuts the linger)."""
-        last = self._last
-        if last is None or last.done():
-            return
-        self.pipeline.hurry = True
-        self._wake()
-        await asyncio.wait([last])
-
-    def stop(self) -> None:
-        """Ask the writer to finish: it flushes everything queued, then returns."""
-        self._stopping = True
-        self._wake()
-
-    def fail_pending(self) -> None:
-        """After the writer stopped: fail what is still queued, release who waits for room."""
-        self.stopped = True
-        message = f"event log {self._path} closed before this append"
-        while self._pending:
-            request, future, events, background = self._pending.popleft()
-            if background and not future.done():
-                self.pipeline.background_failed(
-                    stream_of(request), len(events), EventLogClosed(message)
-                )
-            settle(future, EventLogClosed(message))
-        self.pipeline.release_all()
 
     async def close_writer(self, task: asyncio.Task[None]) -> None:
         """Stop the writer task after it flushed the queue, then checkpoint the WAL
@@ -221,6 +149,13 @@ class Committer:
         except sqlite3.Error as exc:
             raise translate(exc, self._path, "resize") from exc
         return int(row[0]) if row is not None else int(pages)
+
+    async def compact(self, through_position: int) -> int:
+        """``events._sqlite_tail.compact`` on the writer connection; how many were deleted."""
+        try:
+            return await run_sync(self._conn, compact, through_position, self.now())
+        except sqlite3.Error as exc:
+            raise translate(exc, self._path, "compact") from exc
 
     async def run(self) -> None:
         """The writer task's body: launch batches, land them in order, until stopped;
@@ -249,13 +184,6 @@ class Committer:
             raise
         finally:
             self.stopped = True
-
-    def _take(self) -> list[Entry]:
-        pending = self._pending
-        count = min(len(pending), self._max_batch)
-        batch = [pending.popleft() for _ in range(count)]
-        self.pipeline.taken(len(pending))
-        return batch
 
     def _launch(self, batch: list[Entry]) -> None:
         """Hand ``batch`` to the connection's thread (behind any batch already there)."""
@@ -338,25 +266,18 @@ class Committer:
 
     def _landed(self, flight: _Flight, result: BatchResult) -> None:
         seconds = time.perf_counter() - flight.started
-        self.batches_committed += 1
-        self.events_committed += result.rows
-        self.appends_committed += len(flight.appends)
-        self.last_batch_size = len(flight.appends)
-        self.last_commit_latency = seconds
-        background = events = 0
-        for entry, outcome in zip(flight.appends, result.outcomes, strict=True):
-            if entry[3]:
-                background += 1
-                events += len(entry[2])
-            settle(entry[1], outcome)  # a cancelled caller's append stands: nothing to tell
+        self._count_commit(flight.appends, result.outcomes, result.rows, seconds)
         for future in flight.snapshot_futures:
             settle(future, ())
         pipeline = self.pipeline
-        pipeline.commit_succeeded()
-        pipeline.background_committed(background, events)
         self.after_commit()
         if pipeline.hooked and result.rows:
-            stored = stored_events([(e[0], e[2]) for e in flight.appends], result)  # type: ignore[misc]
+            stored = stored_events(
+                [(e[0], e[2]) for e in flight.appends],  # type: ignore[misc]
+                result.outcomes,
+                result.versions,
+                result.timestamp,
+            )
             batch = CommittedBatch(events=stored, appends=len(flight.appends), seconds=seconds)
             pipeline.committed(batch)
 
@@ -370,11 +291,7 @@ class Committer:
         else:
             make = lambda: wrap_error(exc, self._path)  # noqa: E731
         self.pipeline.commit_failed(make())
-        for request, future, events, background in flight.appends:
-            failure = make()
-            if background and not future.done():
-                self.pipeline.background_failed(stream_of(request), len(events), failure)
-            settle(future, failure)
+        self._fail_entries(flight.appends, make)
         fail(flight.snapshot_futures + flight.catch_ups, make)
 
     def _abandon(self) -> None:

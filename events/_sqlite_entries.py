@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
 
-from events._base import Event
 from events._errors import EventLogError
 from events._pipeline import settle
 from events._sqlite_writer import AppendRequest
+from events._write_queue import QueueEntry, Waiter
 
 __all__ = [
     "CatchUpRequest",
@@ -35,18 +33,14 @@ class SnapshotRequest:
     state: bytes
 
 
-Waiter: TypeAlias = asyncio.Future[tuple[int, ...]]
-"""The future an ``append`` (or ``save_snapshot``) caller awaits."""
-
-
 @dataclass(frozen=True, slots=True)
 class CatchUpRequest:
     """``catch_up()``: deliver other writers' commits now; resolves to ``(last,)``."""
 
 
-Entry = tuple[AppendRequest | SnapshotRequest | CatchUpRequest, Waiter, Sequence[Event], bool]
-"""A request, the future its caller awaits, the domain events (empty for a snapshot;
-handed to commit hooks) and whether it is a background (``append_nowait``) append."""
+Entry = QueueEntry[AppendRequest | SnapshotRequest | CatchUpRequest]
+"""A request, the future its caller awaits (``Waiter``), the domain events (empty for a
+snapshot; handed to commit hooks) and whether it is a background append."""
 
 
 def split(

@@ -20,6 +20,7 @@ import aiosqlite
 from events._base import StoredEvent, UnknownEvent
 from events._codec import EventRegistry
 from events._errors import EventLogClosed
+from events._read_filter import PAGE_SIZE, ReadFilter
 from events._sqlite_codec import TypeTable, unpack
 from events._sqlite_rows import COLUMNS, FROM, Row
 from events._sqlite_rows import KEY_SEPARATOR as _SEP
@@ -29,38 +30,17 @@ __all__ = ["PAGE_SIZE", "Filter", "ReaderPool", "decode_rows", "fetch_page"]
 
 T = TypeVar("T")
 
-PAGE_SIZE = 1_000
-"""Rows fetched per page: bounds memory on a log of millions of events."""
-
 _V1_COLUMNS = (
     "position, stream, stream_version, timestamp, type, schema_version, idempotency_key, payload"
 )
 
 
 @dataclass(frozen=True, slots=True)
-class Filter:
-    """A read's filters; bounds are inclusive."""
+class Filter(ReadFilter):
+    """A read's filters (``ReadFilter``), with the type ids a format-2 file reads by."""
 
-    to_position: int | None = None
-    stream: str | None = None
-    types: tuple[str, ...] | None = None
-    since: float | None = None
-    until: float | None = None
     type_ids: tuple[int, ...] | None = None
     """Format 2: the ids of ``types`` (set by ``with_type_ids``)."""
-
-    @classmethod
-    def of(
-        cls,
-        to_position: int | None,
-        stream: str | None,
-        types: Collection[str] | None,
-        since: float | None,
-        until: float | None,
-    ) -> Filter:
-        """Build a filter, freezing ``types`` into a tuple."""
-        frozen = None if types is None else tuple(types)
-        return cls(to_position, stream, frozen, since, until)
 
     def query(
         self, after: int, after_version: int | None, limit: int, *, v1: bool = False

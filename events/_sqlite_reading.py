@@ -6,18 +6,18 @@ other writers' commits count. Format-1 files opened read-only are read as they a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, Collection
 from pathlib import Path
 
 from events._base import StoredEvent
 from events._codec import EventRegistry
 from events._errors import EventLogClosed
 from events._protocol import LogBounds
-from events._sqlite_read import PAGE_SIZE, Filter, ReaderPool, decode_rows
+from events._read_filter import Pages
+from events._sqlite_read import Filter, ReaderPool, decode_rows
 from events._sqlite_rows import LAST_POSITION, Row
 from events._sqlite_tail import log_bounds
+from events._subscribing import Subscribable
 
 __all__ = ["SqliteReading"]
 
@@ -26,7 +26,7 @@ _POLL_INTERVAL = 0.25
 tail delivers them (a read-only log, or a log without commit hooks)."""
 
 
-class SqliteReading:
+class SqliteReading(Subscribable):
     """Reads of one SQLite log file; ``SqliteEventLog`` adds the writer."""
 
     def __init__(self, path: Path, registry: EventRegistry, readers: ReaderPool, v1: bool) -> None:
@@ -35,8 +35,7 @@ class SqliteReading:
         self._readers = readers
         self._v1 = v1
         """A format-1 file (opened read-only: it is upgraded when opened for writing)."""
-        self._closed = False
-        self._signal = asyncio.Event()
+        super().__init__()
         self._unknown = 0
 
     @property
@@ -79,57 +78,17 @@ class SqliteReading:
         if types is not None and not self._v1:
             await self._readers.load_types(types)
             where = where.with_type_ids(self._readers.types)
-        remaining = limit
-        after, after_version = max(from_position, 1) - 1, None
-        while remaining is None or remaining > 0:
-            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
-            rows = await self._readers.page(*where.query(after, after_version, size, v1=self._v1))
+        pages = Pages(from_position, limit)
+        while size := pages.size():
+            query = where.query(pages.after, pages.after_version, size, v1=self._v1)
+            rows = await self._readers.page(*query)
             for event in self._decode(rows):
                 yield event
-            if len(rows) < size:
+            if not pages.advance(rows):
                 return
-            after, after_version = rows[-1][0], rows[-1][2]
-            if remaining is not None:
-                remaining -= len(rows)
 
-    async def subscribe(
-        self,
-        from_position: int = 1,
-        *,
-        stream: str | None = None,
-        types: Collection[str] | None = None,
-    ) -> AsyncIterator[StoredEvent]:
-        """Matching events from ``from_position``, then new ones as they commit.
-
-        Woken by every delivery to the commit hooks (this log's commits and other
-        writers' found by the tail) and polling every ``_POLL_INTERVAL`` seconds
-        otherwise. Ends when the log closes.
-        """
-        after = max(from_position, 1) - 1
-        self._watching(1)
-        try:
-            while not self._closed:
-                signal = self._signal
-                try:
-                    async with contextlib.aclosing(
-                        self.read(after + 1, stream=stream, types=types)
-                    ) as events:
-                        async for event in events:
-                            yield event
-                            after = event.position
-                except EventLogClosed:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(signal.wait(), _POLL_INTERVAL)
-        finally:
-            self._watching(-1)
-
-    def _watching(self, change: int) -> None:
-        """A subscriber came (+1) or went (-1): a writer tails for it (overridden)."""
-
-    def _wake_subscribers(self) -> None:
-        signal, self._signal = self._signal, asyncio.Event()
-        signal.set()
+    def _subscriber_poll(self) -> float:
+        return _POLL_INTERVAL
 
     async def last_position(self) -> int:
         """The highest committed position, by any writer (0 for an empty log)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from events._appends import KEY_SEPARATOR
 from events._sqlite_codec import TypeTable
 
 __all__ = [
@@ -22,9 +23,6 @@ __all__ = [
     "StreamCache",
     "foreign_rows",
 ]
-
-KEY_SEPARATOR = "\x1f"
-"""ASCII unit separator: joins a key and an event index (forbidden in callers' keys)."""
 
 Row = tuple[int, str, int, float, int | str, int, str | None, bytes]
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from events._base import Event, StoredEvent
+from events._appends import AppendRequest, EncodedEvent, Outcome, row_key, stored_events
 from events._errors import ConcurrencyConflict
 from events._sqlite_codec import TypeInfo, TypeTable, first_dictionary, pack, tag_prefix
 from events._sqlite_rows import KEY_SEPARATOR, LAST_POSITION, Row, StreamCache, foreign_rows
@@ -53,15 +53,6 @@ _KEY_RANGE_END = chr(ord(KEY_SEPARATOR) + 1)
 _IN_CHUNK = 500  # stays well under SQLite's host-parameter limit
 _STREAM_CACHE_MAX = 100_000
 """Streams whose version is cached; beyond it the cache restarts (misses cost a lookup)."""
-
-EncodedEvent = tuple[str, int, bytes]
-"""``(type name, schema version, payload)`` as produced by ``EventRegistry.encode``."""
-
-AppendRequest = tuple[str, Sequence[EncodedEvent], int | None, str | None]
-"""``(stream, encoded events, expected_version, idempotency_key)``."""
-
-Outcome = tuple[int, ...] | ConcurrencyConflict
-"""What one append request gets: its positions, or the conflict to raise."""
 
 _INSERT = "INSERT INTO log_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _NEW_STREAM = "INSERT INTO log_streams (id, name, version) VALUES (?, ?, ?)"
@@ -306,12 +297,12 @@ def _plan_one(
         rows.append((first, stream_id, current + 1, now, info.id, schema_version, None, packed))
     else:
         for i, (name, schema_version, payload) in enumerate(encoded):
-            row_key = key if i == 0 or key is None else f"{key}{KEY_SEPARATOR}{i}"
             info = _type_of(plan, name, payload)
             packed = pack(info, payload)
             version = current + 1 + i
+            stored_key = row_key(key, i)
             rows.append(
-                (first + i, stream_id, version, now, info.id, schema_version, row_key, packed)
+                (first + i, stream_id, version, now, info.id, schema_version, stored_key, packed)
             )
     count = len(encoded)
     positions = tuple(range(first, first + count)) if count > 1 else (first,)
@@ -343,39 +334,3 @@ def _append_positions(conn: sqlite3.Connection, key: str, first: int) -> tuple[i
         (key + KEY_SEPARATOR, key + _KEY_RANGE_END),
     ).fetchone()[0]
     return tuple(range(first, first + 1 + int(more)))
-
-
-def stored_events(
-    appends: Sequence[tuple[AppendRequest, Sequence[Event]]], result: BatchResult
-) -> tuple[StoredEvent, ...]:
-    """The batch's new events as a reader will see them (repeats and conflicts wrote none)."""
-    stored: list[StoredEvent] = []
-    timestamp = result.timestamp
-    for (request, events), outcome, version in zip(
-        appends, result.outcomes, result.versions, strict=True
-    ):
-        if not version or not isinstance(outcome, tuple):
-            continue
-        stream, encoded, _, key = request
-        for index, (position, event, (name, schema_version, _)) in enumerate(
-            zip(outcome, events, encoded, strict=True)
-        ):
-            stored.append(
-                StoredEvent(
-                    position=position,
-                    stream=stream,
-                    stream_version=version + index,
-                    timestamp=timestamp,
-                    type=name,
-                    schema_version=schema_version,
-                    idempotency_key=_row_key(key, index),
-                    event=event,
-                )
-            )
-    return tuple(stored)
-
-
-def _row_key(key: str | None, index: int) -> str | None:
-    if key is None or index == 0:
-        return key
-    return f"{key}{KEY_SEPARATOR}{index}"

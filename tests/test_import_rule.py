@@ -48,6 +48,8 @@ PURE = {
     "events/_codec.py",
     "events/_replay.py",
     "events/_postgres_plan.py",
+    "events/_read_filter.py",
+    "events/_appends.py",
     "actors/_supervision.py",
     "actors/router/_retry.py",
     "actors/router/_plan_events.py",

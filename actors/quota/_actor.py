@@ -319,8 +319,12 @@ class QuotaActor(Actor[QuotaMessage]):
         """Another runtime's ledger events: fold them; the stream is past them now."""
         state = self._ledger
         for stored in events:
-            state = evolve(state, stored.event)
+            event = stored.event
+            state = evolve(state, event)
             self._commits.expected = stored.stream_version + self._commits.in_flight()
+            started = self._unconfirmed
+            if isinstance(event, QuotaPeriodStarted) and started and event.period >= started.period:
+                self._unconfirmed = None  # in the log already: not re-sent with ours
         self._state = state
 
     def _confirmed(self, events: tuple[Event, ...], prefix: tuple[QuotaPeriodStarted, ...]) -> None:

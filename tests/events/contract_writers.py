@@ -169,6 +169,12 @@ class MultiWriterContract:
             task.cancel()
 
 
+async def test_a_negative_limit_is_refused_by_every_log(log: Log) -> None:
+    await log.append("a", pings(1))
+    with pytest.raises(ValueError, match="limit"):
+        await collect(log.read(limit=-1))
+
+
 class CompactionContract:
     """``compact`` and ``bounds``: a prefix goes, everything else stays as it was."""
 

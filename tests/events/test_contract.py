@@ -16,7 +16,12 @@ from tests.events.contract import (
     backend_params,
     new_registry,
 )
-from tests.events.contract_writers import CompactionContract, MultiWriterContract, peer
+from tests.events.contract_writers import (
+    CompactionContract,
+    MultiWriterContract,
+    peer,
+    test_a_negative_limit_is_refused_by_every_log,
+)
 
 
 @pytest.fixture(params=[*backend_params(), "postgres"])
@@ -56,4 +61,4 @@ class TestCompactionContract(CompactionContract):
     """``compact`` and ``bounds``, once per backend."""
 
 
-__all__ = ["peer"]  # the fixture, imported for pytest to find
+__all__ = ["peer", "test_a_negative_limit_is_refused_by_every_log"]  # for pytest to find
