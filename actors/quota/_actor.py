@@ -76,6 +76,7 @@ from events import (
     ConcurrencyConflict,
     Event,
     QuotaPeriodStarted,
+    QuotaReserved,
     QuotaWarningIssued,
     StoredEvent,
     get_logger,
@@ -308,6 +309,9 @@ class QuotaActor(Actor[QuotaMessage]):
         state = self._ledger
         for member in reversed(members):
             state = undo(state, member.events, member.before, member.period)
+            for event in member.events:
+                if isinstance(event, QuotaReserved):
+                    self._own.discard(event.reservation_id)  # not held: never committed
         self._state = state
 
     def _send_waiting(self) -> None:
