@@ -293,12 +293,7 @@ class Projector(Generic[S]):
 
 
 async def _bounds(log: EventLog) -> LogBounds:
-    """``log.bounds()``; a log without it (a test double) counts as never compacted."""
-    bounds = getattr(log, "bounds", None)
-    if bounds is None:
-        return LogBounds(first_position=1, last_position=await log.last_position())
-    found: LogBounds = await bounds()
-    return found
+    return await log.bounds()
 
 
 def _iso(at: float | None) -> str:

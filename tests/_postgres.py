@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._ports import free_port
+
 __all__ = ["PostgresCluster", "find_binaries", "postgres_cluster", "postgres_dsn"]
 
 USER = "llmrt"
@@ -56,12 +58,6 @@ def find_binaries() -> Path | None:
 def _version(path: str) -> int:
     part = Path(path).parent.name
     return int(part) if part.isdigit() else 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresCluster:
@@ -107,7 +103,7 @@ class PostgresCluster:
             ]
         )
         for attempt in range(3):  # another process may take the free port meanwhile
-            self.port = _free_port()
+            self.port = free_port()
             if self._launch(data):
                 return
             if attempt == 2:

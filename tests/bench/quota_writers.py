@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from tests._ports import free_port
 from tests.bench._quota_worker import MODEL, Result
 
 LIMIT = 1_000_000_000
@@ -54,16 +54,10 @@ class Row(msgspec.Struct, frozen=True):
     unavailable: int
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def backend() -> AsyncIterator[str]:
     """A ChaosServer serving MODEL in a child process; its URL."""
-    port = _free_port()
+    port = free_port()
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "runtime.testing", "--port", str(port), "--models", MODEL,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,

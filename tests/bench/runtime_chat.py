@@ -25,7 +25,6 @@ import asyncio
 import cProfile
 import io
 import pstats
-import socket
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from runtime import (
     configure_logging,
 )
 from runtime.testing import ChaosServer
+from tests._ports import free_port
 
 MODEL = "llama3"
 MESSAGES = [{"role": "user", "content": "say something short"}]
@@ -71,12 +71,6 @@ class Round(msgspec.Struct, frozen=True):
     """Process CPU time (all threads: the event loop and SQLite's) per request."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def backend(in_process: bool) -> AsyncIterator[str]:
     """A ChaosServer serving MODEL: in this process, or in a child process."""
@@ -84,7 +78,7 @@ async def backend(in_process: bool) -> AsyncIterator[str]:
         async with ChaosServer([MODEL]) as server:
             yield server.url
         return
-    port = _free_port()
+    port = free_port()
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,7 +29,12 @@ def test_pages_move_past_each_page_and_stop_at_a_short_one() -> None:
     assert not pages.advance(rows(PAGE_SIZE + 1, 3))
 
 
-@given(st.integers(min_value=-3, max_value=PAGE_SIZE * 3), st.integers(0, PAGE_SIZE * 4))
+def test_a_negative_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="limit must be >= 0"):
+        Pages(1, -1)
+
+
+@given(st.integers(min_value=0, max_value=PAGE_SIZE * 3), st.integers(0, PAGE_SIZE * 4))
 def test_pages_ask_for_at_most_limit_rows(limit: int, available: int) -> None:
     pages = Pages(1, limit)
     read = 0
@@ -37,4 +43,4 @@ def test_pages_ask_for_at_most_limit_rows(limit: int, available: int) -> None:
         read += len(page)
         if not pages.advance(page):
             break
-    assert read == min(max(limit, 0), available)
+    assert read == min(limit, available)
