@@ -134,9 +134,8 @@ class RealClock:
         except RuntimeError:
             return time.monotonic()
 
-    def time(self) -> float:
-        """``time.time()``."""
-        return time.time()
+    time = staticmethod(time.time)
+    """``time.time()`` itself (no wrapper: it is read on every step of every request)."""
 
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep``."""

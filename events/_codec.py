@@ -36,6 +36,8 @@ class EventRegistry:
         self._types: dict[str, type[Event]] = {}
         self._decoders: dict[str, msgspec.json.Decoder[Any]] = {}
         self._float_fields: dict[type[Event], tuple[str, ...]] = {}
+        self._plans: dict[type[Event], tuple[str, int, tuple[str, ...]]] = {}
+        """Class -> (type name, schema version, float fields): what ``encode`` needs."""
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
         self.unknown_count = 0
         """How many undecodable events this registry has handed out as ``UnknownEvent``."""
@@ -53,7 +55,8 @@ class EventRegistry:
             )
         self._types[name] = cls
         self._decoders[name] = msgspec.json.Decoder(cls)
-        self._float_fields[cls] = _float_fields(cls)
+        self._float_fields[cls] = floats = _float_fields(cls)
+        self._plans[cls] = (name, cls.schema_version, floats)
         return cls
 
     def add_upcaster(self, name: str, from_version: int, upcaster: Upcaster) -> None:
@@ -74,19 +77,21 @@ class EventRegistry:
     def encode(self, event: Event) -> tuple[str, int, bytes]:
         """Return ``(type name, schema version, payload)`` for storing ``event``."""
         cls = type(event)
-        name = type_name(cls)
-        if self._types.get(name) is not cls:
+        plan = self._plans.get(cls)
+        if plan is None:  # only registered classes have a plan
             raise ValueError(
-                f"event type {cls.__qualname__} is not registered; call "
+                f"event type {type_name(cls)} ({cls.__qualname__}) is not registered; call "
                 "registry.register(...) on it before appending"
             )
-        for field in self._float_fields[cls]:
+        name, version, floats = plan
+        isfinite = math.isfinite
+        for field in floats:
             # JSON has no NaN/inf: msgspec would write null, and the stored event could
             # never be decoded again. Refuse it before anything is written.
             value = getattr(event, field)
-            if isinstance(value, float) and not math.isfinite(value):
+            if isinstance(value, float) and not isfinite(value):
                 raise ValueError(f"{name}.{field} is {value}; events must hold finite numbers")
-        return name, cls.schema_version, mask_secrets_in_json(_encoder.encode(event))
+        return name, version, mask_secrets_in_json(_encoder.encode(event))
 
     def decode(self, name: str, schema_version: int, payload: bytes) -> Event | UnknownEvent:
         """Decode a stored payload; never raises for bad data (returns ``UnknownEvent``)."""

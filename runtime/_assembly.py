@@ -77,7 +77,6 @@ from runtime._build import (
     deployment_ids,
     discovered_settings,
     discovery_rules,
-    endpoint_transports,
     health_checks,
     health_policy,
     machine_settings,
@@ -94,9 +93,11 @@ from runtime._log_guard import LogGuard
 from runtime._notify import Notifier
 from runtime._open_log import open_event_log
 from runtime._pipeline import Appender, feed_projectors
+from runtime._quota_usage import counting_record
 from runtime._redaction import redact_text
 from runtime._retention import Running, runtime_projections, start_retention, stop_retention
 from runtime._sharing import ForeignFolds, LedgerVersion
+from runtime._transports import endpoint_transports
 from runtime._windows import windows_fetcher
 
 __all__ = ["Options", "Parts", "assemble", "dismantle"]
@@ -186,9 +187,12 @@ async def assemble(
     wiring = _Wiring(config, clock, event_log, appender, notifier, system, projectors)
     refs = wiring.spawn(transports, ledger_version)
     folds.attach(refs)
+    assert refs.quota is not None
+    limited = quota_limits(config).any_limit  # else usage is counted from request events
     driver = Driver(
-        refs, model_settings(config), machine_settings(config, quota=True), clock=clock,
-        rng=options.rng or random.random, record=appender.record, publish=notifier.publish,
+        refs, model_settings(config), machine_settings(config, quota=limited), clock=clock,
+        rng=options.rng or random.random, record=counting_record(appender.record, refs.quota),
+        publish=notifier.publish,
         mask=redact_text if config.event_log.store_bodies else None,
         discovered=discovered_settings(config),
     )  # fmt: skip
@@ -198,7 +202,6 @@ async def assemble(
         appender=appender, guard=guard, unfeed=unfeed, transports=transports, system=system,
         refs=refs, driver=driver, deployments=deployment_ids(config),
     )  # fmt: skip
-    assert refs.quota is not None
     await refs.quota.ask(SettleOrphans(), timeout=None)
     await _started(refs)
     for note in config_notes(config):

@@ -7,9 +7,7 @@ config; this module is the one place that translates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
-import httpx
+from collections.abc import Mapping
 
 from actors import ActorRef
 from actors.catalog import (
@@ -22,12 +20,10 @@ from actors.catalog import (
 )
 from actors.catalog import evolve as evolve_catalog
 from actors.endpoint import (
-    DISCOVERED_MAX_CONCURRENCY,
     BackendError,
     ChatRequest,
     Deadlines,
     EndpointMessage,
-    EndpointTransport,
     FailureClass,
     Message,
     Parameters,
@@ -43,7 +39,7 @@ from actors.health import (
 )
 from actors.performance import PerformanceState
 from actors.performance import evolve as evolve_performance
-from actors.quota import DailyLimit, LedgerState, QuotaLimits, RateLimit
+from actors.quota import LEDGER_TYPES, DailyLimit, LedgerState, QuotaLimits, RateLimit
 from actors.quota import evolve as evolve_quota
 from actors.router import (
     MachineSettings,
@@ -54,7 +50,6 @@ from actors.router import (
     evolve_router,
 )
 from events import (
-    QUOTA_LEDGER_STREAM,
     AttemptFailed,
     AttemptSucceeded,
     DeploymentCoolingDown,
@@ -90,7 +85,6 @@ from runtime._config import (
 )
 from runtime._liveness import endpoint_liveness
 from runtime._request import model_defaults
-from runtime._urls import api_base
 
 __all__ = [
     "CATALOG_PROJECTION",
@@ -101,7 +95,6 @@ __all__ = [
     "deployment_ids",
     "discovered_settings",
     "discovery_rules",
-    "endpoint_transports",
     "health_checks",
     "health_policy",
     "health_probe",
@@ -160,9 +153,10 @@ QUOTA_PROJECTION: Projection[LedgerState] = Projection(
     initial=LedgerState(),
     evolve=evolve_quota,
     state_type=LedgerState,
-    stream=QUOTA_LEDGER_STREAM,
+    types=LEDGER_TYPES,
 )
-"""The quota ledger: this period's usage, outstanding reservations, warnings issued."""
+"""The quota ledger (its own events and the request events it counts usage from, for
+requests that reserved nothing): this period's usage, reservations, warnings issued."""
 
 
 def performance_projection(window: int) -> Projection[PerformanceState]:
@@ -313,31 +307,6 @@ def machine_settings(config: RuntimeConfig, *, quota: bool) -> MachineSettings:
         rate_wait=config.quota.wait_seconds,
         max_tokens={model.name: model.max_tokens for model in config.models},
     )
-
-
-def endpoint_transports(
-    config: RuntimeConfig,
-    transport: Callable[[str], httpx.AsyncBaseTransport | None] | None = None,
-    api_keys: Mapping[str, str | None] | None = None,
-) -> dict[str, EndpointTransport]:
-    """One transport per endpoint (its own connection pool, sized to its concurrency)."""
-    keys = api_keys or {}
-    made: dict[str, EndpointTransport] = {}
-    for endpoint in config.endpoints:
-        chosen = transport(endpoint.name) if transport is not None else None
-        if chosen is None and not endpoint.verify_tls:
-            chosen = httpx.AsyncHTTPTransport(verify=False)
-        made[endpoint.name] = EndpointTransport(
-            name=endpoint.name,
-            url=api_base(endpoint.url),
-            api=endpoint.api,
-            api_key=keys.get(endpoint.name),
-            deadlines=deadlines(endpoint.timeouts),
-            # Unset: sized for any discovered slot count; the actor's slots cap the calls.
-            max_connections=endpoint.max_concurrency or DISCOVERED_MAX_CONCURRENCY,
-            transport=chosen,
-        )
-    return made
 
 
 _PING = (Message(role="user", content="ping"),)

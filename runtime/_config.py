@@ -128,6 +128,10 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Default deadlines for calls to this endpoint."""
     verify_tls: bool = True
     """Check the server's TLS certificate (turn off only for a self-signed test server)."""
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    """The HTTP client under the calls: ``aiohttp`` (the default: its connection pool
+    costs a fraction of httpx's CPU per request, and stays flat as concurrency grows)
+    or ``httpx`` (httpx's own pool). Deadlines, caps and failure classes are the same."""
     models: Literal["auto"] | tuple[str, ...] | None = None
     """Models this endpoint serves that may be used by name without configuring them:
     ``auto`` (every model in its model list, ``/api/tags`` or ``/v1/models``) or glob

@@ -55,7 +55,15 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
     return checked
 
 
+_PLAIN_ROLES = frozenset({"system", "user", "assistant"})
+"""Roles a message of text alone keeps as given (``developer`` and ``tool`` need more)."""
+
+
 def _message(item: object, where: str) -> Message:
+    if type(item) is dict and len(item) == 2:  # the common {"role": r, "content": text}
+        role, content = item.get("role"), item.get("content")
+        if type(content) is str and role in _PLAIN_ROLES:
+            return Message(role=role, content=content)
     if not isinstance(item, Mapping):
         raise InvalidRequest(
             f"{where} must be an object with 'role' and 'content', got {item!r:.80}"

@@ -199,8 +199,30 @@ def _eventlog_health(stats: RuntimeStatistics) -> Iterator[Metric]:
     yield from (failing, unrecorded, refused)
 
 
+def _eventlog_room(stats: RuntimeStatistics) -> Iterator[Metric]:
+    """The queue's bound and the waits for room in it (the wait's seconds are below)."""
+    pipeline = stats.event_log
+    capacity = GaugeMetricFamily(
+        "llmrt_eventlog_queue_capacity",
+        "Queued appends above which new requests wait for room (compare with the depth).",
+    )
+    capacity.add_metric([], pipeline.capacity)
+    waits = CounterMetricFamily(
+        "llmrt_eventlog_room_waits",
+        "Times a new request found the event log's queue full and waited for room.",
+    )
+    waits.add_metric([], pipeline.room_waits)
+    longest = GaugeMetricFamily(
+        "llmrt_eventlog_room_wait_longest_seconds",
+        "The longest single wait for room in the event log's queue since start.",
+    )
+    longest.add_metric([], pipeline.longest_room_wait)
+    yield from (capacity, waits, longest)
+
+
 def _eventlog(stats: RuntimeStatistics) -> Iterator[Metric]:
     yield from _eventlog_health(stats)
+    yield from _eventlog_room(stats)
     depth, events, failures, waited, callbacks = _eventlog_families()
     pipeline = stats.event_log
     depth.add_metric([], pipeline.queued)

@@ -69,7 +69,11 @@ class Appender:
         """Append in the background; never waits, never raises."""
         if not events:
             return
-        urgent = not all(isinstance(event, _ROUTINE) for event in events)
+        urgent = False
+        for event in events:  # a loop, not all(...): no generator per record
+            if not isinstance(event, _ROUTINE):
+                urgent = True
+                break
         try:
             self._watch(stream, self._log.append_nowait(stream, events, urgent=urgent))
         except EventLogError as exc:

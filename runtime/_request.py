@@ -206,7 +206,8 @@ class Resolver:
             kind = kind if kind is not None else role_kind
         else:
             assert model is not None
-            name, endpoints = await self.served_model(refs, model)
+            # A configured model without a coroutine (the common case); else look further.
+            name, endpoints = self._models.get(model) or await self.served_model(refs, model)
             chain = self._chains.get(name, (name,))  # the model, then its fallbacks
             try:
                 await ensure_served(refs.catalog, name, endpoints)

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {"events": {"actors", "runtime"}, "actors": {"runtime"}, "runtime": set()}
 # Pure modules (decide/evolve, parsers) must not do I/O, read clocks or draw randomness.
-IMPURE = {"asyncio", "httpx", "aiosqlite", "sqlite3", "structlog", "time", "random"}
+IMPURE = {"asyncio", "httpx", "aiohttp", "aiosqlite", "sqlite3", "structlog", "time", "random"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -101,10 +101,13 @@ SHELLS = {
     "actors/catalog/_actor.py",
     "actors/catalog/_client.py",
     "actors/endpoint/_actor.py",
+    "actors/endpoint/_aiohttp.py",
+    "actors/endpoint/_aiohttp_errors.py",
     "actors/endpoint/_clocks.py",
     "actors/endpoint/_discover.py",
     "actors/endpoint/_handle.py",
     "actors/endpoint/_transport.py",
+    "actors/endpoint/_watchdog.py",
     "actors/endpoint/_windows.py",
     "actors/escalation/_workflow.py",
     "actors/health/_actor.py",

@@ -89,8 +89,9 @@ class CallHandle:
 
     async def chat(self, req: ChatRequest, deadlines: Deadlines | None = None) -> CallResult:
         """One complete reply (see ``EndpointTransport.chat``); raises ``BackendError``."""
-        call = self._transport.new_call(deadlines)
-        await self._admitted(call)
+        call = self._call = self._transport.new_call(deadlines)
+        if self._admission is not None:  # a queued call (no coroutine for an admitted one)
+            await self._admitted(call)
         try:
             result = await self._transport.chat(req, call)
         except BaseException as exc:
@@ -103,8 +104,9 @@ class CallHandle:
         self, req: ChatRequest, deadlines: Deadlines | None = None
     ) -> AsyncGenerator[Chunk, None]:
         """Content chunks, then one ``done`` chunk (see ``EndpointTransport.stream``)."""
-        call = self._transport.new_call(deadlines)
-        await self._admitted(call)
+        call = self._call = self._transport.new_call(deadlines)
+        if self._admission is not None:  # a queued call (no coroutine for an admitted one)
+            await self._admitted(call)
         try:
             async with contextlib.aclosing(self._transport.stream(req, call)) as chunks:
                 async for chunk in chunks:
@@ -116,8 +118,9 @@ class CallHandle:
 
     async def embed(self, req: EmbedRequest, deadlines: Deadlines | None = None) -> EmbedCallResult:
         """One embeddings call (see ``EndpointTransport.embed``); raises ``BackendError``."""
-        call = self._transport.new_call(deadlines)
-        await self._admitted(call)
+        call = self._call = self._transport.new_call(deadlines)
+        if self._admission is not None:  # a queued call (no coroutine for an admitted one)
+            await self._admitted(call)
         try:
             result = await self._transport.embed(req, call)
         except BaseException as exc:
@@ -128,8 +131,9 @@ class CallHandle:
 
     async def list_models(self, deadlines: Deadlines | None = None) -> tuple[str, ...]:
         """The model names the endpoint serves; raises ``BackendError``."""
-        call = self._transport.new_call(deadlines)
-        await self._admitted(call)
+        call = self._call = self._transport.new_call(deadlines)
+        if self._admission is not None:  # a queued call (no coroutine for an admitted one)
+            await self._admitted(call)
         try:
             models = await self._transport.list_models(call)
         except BaseException as exc:

@@ -2,16 +2,20 @@
 
 Everything about the wire format (building requests, parsing and classifying
 responses) is the pure core's job; this module adds what needs a socket and a clock:
-one pooled ``httpx.AsyncClient`` per endpoint, four separately classified deadlines,
-bounded body reads, and cancellation that closes the upstream response. It keeps no
+one pooled httpx transport per endpoint (aiohttp's pool by default,
+``actors.endpoint._aiohttp``; httpx's own with ``http="httpx"``), four separately
+classified deadlines, bounded body reads, and cancellation that closes the upstream
+response. It keeps no
 counters and no slots: those are the ``EndpointActor``'s state; a call's measurements
 (start, first byte, bytes read) live on its ``CallClock`` and are reported back to the actor
 by the ``CallHandle`` that runs it.
 
 Deadlines are enforced per awaited step (never by a timeout context spanning a
-``yield``, which would cancel the *consumer's* code of a stream): every await gets
-``asyncio.timeout_at(min(step_deadline, total_deadline))`` and a timeout is classified
-by whichever of the two was binding.
+``yield``, which would cancel the *consumer's* code of a stream): every await runs
+under the call's one ``Watchdog`` (``actors.endpoint._watchdog``) set to
+``min(step_deadline, total_deadline)``, and a timeout is classified by whichever of the
+two was binding. The watchdog is a single loop timer per call, moved as the binding
+deadline moves (first byte, idle after each read, total), not a timer per read.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Literal
 
 import httpx
 import msgspec
 
+from actors.endpoint._aiohttp import AiohttpTransport
 from actors.endpoint._api import (
     build_chat_request,
     build_embed_request,
@@ -40,7 +46,6 @@ from actors.endpoint._clocks import (
     RequestBuilder,
     body_of,
     close_body,
-    httpx_timeout,
 )
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._metrics import CallResult, EmbedCallResult, tokens_per_second
@@ -48,10 +53,24 @@ from actors.endpoint._openai import auth_headers
 from actors.endpoint._streams import bad_response
 from actors.endpoint._types import ChatRequest, Chunk, EmbedRequest, HttpRequestSpec
 
-__all__ = ["ERROR_BODY_CAP", "EndpointTransport"]
+__all__ = ["ERROR_BODY_CAP", "EndpointTransport", "Http"]
 # llama.cpp's server closes idle keep-alive connections after 5 s; expiring ours first
 # avoids sending a request on a socket the server is closing ("connection reset").
 _KEEPALIVE_EXPIRY = 4.0
+
+Http = Literal["aiohttp", "httpx"]
+"""Which connection pool moves the bytes: aiohttp's (the default) or httpx's."""
+
+# Sent with every request. identity: raw bytes are read and counted against the caps,
+# and a compressed body would defeat them (a small gzip can inflate to gigabytes).
+_HEADERS = httpx.Headers(
+    {
+        "Accept": "*/*",
+        "Accept-Encoding": "identity",
+        "Connection": "keep-alive",
+        "User-Agent": f"python-httpx/{httpx.__version__}",
+    }
+)
 
 
 class EndpointTransport(HttpExchange):
@@ -75,16 +94,25 @@ class EndpointTransport(HttpExchange):
         max_response_bytes: int = 64 * 1024 * 1024,
         max_line_bytes: int = 1024 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
+        http: Http = "aiohttp",
+        verify_tls: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         """Create the transport; no connection is opened until the first call.
 
+        ``transport`` (e.g. ``httpx.MockTransport``) is used as given; otherwise ``http``
+        picks the pool that is built: ``aiohttp`` or ``httpx``, with ``verify_tls``.
+        Redirects are never followed and no proxy or netrc from the environment is
+        used, on either.
+
         Raises:
-            ValueError: a limit below 1 or an unknown ``api``.
+            ValueError: a limit below 1, an unknown ``api`` or ``http``.
         """
         if api not in ("ollama", "openai"):
             raise ValueError(f"endpoint {name!r}: unknown api {api!r}; use ollama or openai")
+        if http not in ("aiohttp", "httpx"):
+            raise ValueError(f"endpoint {name!r}: unknown http {http!r}; use aiohttp or httpx")
         for label, value in (
             ("max_concurrency", max_connections),
             ("max_response_bytes", max_response_bytes),
@@ -98,22 +126,10 @@ class EndpointTransport(HttpExchange):
         self._max_line = max_line_bytes
         self._monotonic, self._wall = monotonic, wall
         self._closed = False
-        self._client = httpx.AsyncClient(
-            base_url=url,
-            follow_redirects=False,  # a redirect could send prompts and keys elsewhere
-            trust_env=False,  # proxies/netrc from the environment must not reroute traffic
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                keepalive_expiry=_KEEPALIVE_EXPIRY,
-            ),
-            timeout=httpx_timeout(deadlines),
-            # Raw bytes are read and counted against the caps; a compressed body would
-            # defeat them (a small gzip can inflate to gigabytes).
-            headers={"Accept-Encoding": "identity"},
-            transport=transport,
-        )
-        self._requests = RequestBuilder(self._client)
+        if transport is None:
+            transport = _pool(http, max_connections, verify_tls)
+        self._transport = transport
+        self._requests = RequestBuilder(url, _HEADERS)
 
     # --- properties -------------------------------------------------------------------
 
@@ -133,6 +149,12 @@ class EndpointTransport(HttpExchange):
         return self._api
 
     @property
+    def http_transport(self) -> httpx.AsyncBaseTransport:
+        """The httpx transport the requests go through (aiohttp's pool, httpx's, or the
+        one given)."""
+        return self._transport
+
+    @property
     def closed(self) -> bool:
         """Whether ``aclose`` was called."""
         return self._closed
@@ -141,7 +163,7 @@ class EndpointTransport(HttpExchange):
         """Close the connection pool; safe to call twice."""
         if not self._closed:
             self._closed = True
-            await self._client.aclose()
+            await self._transport.aclose()
 
     def new_call(self, deadlines: Deadlines | None = None) -> CallClock:
         """The clocks of a new call (its total deadline starts now, slot wait included)."""
@@ -160,8 +182,11 @@ class EndpointTransport(HttpExchange):
         """
         try:
             return await self._within(admission, call.total_at, FailureClass.TIMEOUT_TOTAL, call)
-        except BackendError as exc:
-            raise self._failed(exc, "wait") from exc
+        except BaseException as exc:
+            call.watchdog.stop()  # no call follows
+            if isinstance(exc, BackendError):
+                raise self._failed(exc, "wait") from exc
+            raise
 
     # --- operations -------------------------------------------------------------------
 
@@ -309,3 +334,22 @@ class EndpointTransport(HttpExchange):
                 return await self._read_body(response, call, self._max_response)
             finally:
                 await response.aclose()
+
+
+def _pool(http: Http, max_connections: int, verify_tls: bool) -> httpx.AsyncBaseTransport:
+    """The connection pool an endpoint's requests go through."""
+    if http == "aiohttp":
+        return AiohttpTransport(
+            max_connections=max_connections,
+            keepalive_expiry=_KEEPALIVE_EXPIRY,
+            verify=verify_tls,
+        )
+    return httpx.AsyncHTTPTransport(
+        verify=verify_tls,
+        trust_env=False,  # no SSL_CERT_FILE/DIR from the environment either
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=_KEEPALIVE_EXPIRY,
+        ),
+    )

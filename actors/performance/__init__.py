@@ -1,11 +1,12 @@
 """Performance-based routing: sliding windows of recent samples and an efficiency score.
 
 Pure: ``evolve`` folds the routing events the router logs anyway (``events._routing``)
-into ``PerformanceState``; ``order``/``make_order`` rank candidates for the router's
-``performance`` strategy; ``performance_summary`` is what ``rt.performance()`` and
-``/performance-metrics`` report. The score formula and the exploration rule are
-documented in ``_score`` and ``_order``. The shell is ``PerformanceActor`` (``_actor``),
-the single owner of the live windows.
+into ``PerformanceState`` (``fold_events``: many at once, the same result, cheaper);
+``order``/``make_order`` rank candidates for the router's ``performance`` strategy;
+``performance_summary`` is what ``rt.performance()`` and ``/performance-metrics``
+report. The score formula and the exploration rule are documented in ``_score`` and
+``_order``. The shell is ``PerformanceActor`` (``_actor``), the single owner of the
+live windows, which it folds lazily.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from actors.performance._actor import (
     PerformanceMessage,
     SummarizePerformance,
 )
+from actors.performance._batch import fold_events
 from actors.performance._kinds import MAX_OTHER_KINDS, OTHER_KIND, KindFold, fold_kind
 from actors.performance._logic import (
     DEFAULT_KIND,
@@ -79,6 +81,7 @@ __all__ = [
     "WindowStats",
     "clean",
     "evolve",
+    "fold_events",
     "fold_kind",
     "exploration_period",
     "kind_of",

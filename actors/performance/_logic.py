@@ -145,8 +145,8 @@ def _started(state: PerformanceState, request_id: str, kind: str) -> Performance
     inflight.pop(request_id, None)  # a repeated id moves to the young end
     inflight[request_id] = kind
     # Oldest first: requests that never ended (a crash) are the ones to forget.
-    for stale in list(inflight)[: max(0, len(inflight) - state.max_inflight)]:
-        del inflight[stale]
+    while len(inflight) > state.max_inflight:
+        del inflight[next(iter(inflight))]
     started = {**state.started, kind: state.started.get(kind, 0) + 1}
     return msgspec.structs.replace(state, inflight=inflight, started=started)
 
@@ -154,7 +154,8 @@ def _started(state: PerformanceState, request_id: str, kind: str) -> Performance
 def _ended(state: PerformanceState, request_id: str) -> PerformanceState:
     if request_id not in state.inflight:
         return state
-    inflight = {r: k for r, k in state.inflight.items() if r != request_id}
+    inflight = dict(state.inflight)  # a copy keeps the order; the state is immutable
+    del inflight[request_id]
     return msgspec.structs.replace(state, inflight=inflight)
 
 

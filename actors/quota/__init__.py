@@ -6,11 +6,14 @@ Pure: ``decide``/``evolve`` over the events in ``events._quota`` (stream
 reserves its estimated usage (``Reserve``), then settles it with the real usage
 (``Settle``) or releases it on failure (``Release``): these commands are also the
 messages of the shell, ``QuotaActor`` (``_actor``), the single owner of the live ledger.
+With no limit configured nothing reserves: a request's usage is counted from its own
+events (``CountUsage`` live, ``evolve`` on replay: ``_counting``).
 """
 
 from __future__ import annotations
 
 from actors.quota._actor import (
+    CountUsage,
     EndCommit,
     GetLedger,
     GetQuotaStatistics,
@@ -21,6 +24,7 @@ from actors.quota._actor import (
     QuotaStatistics,
     SettleOrphans,
 )
+from actors.quota._counting import COUNTED_TYPES, LEDGER_TYPES
 from actors.quota._errors import QuotaError, QuotaExceeded, QuotaUnavailable, RateLimited
 from actors.quota._limits import (
     GLOBAL_SCOPE,
@@ -57,6 +61,8 @@ from actors.quota._state import LedgerState, QuotaUsage, Reservation, evolve
 from actors.quota._summary import LimitStatus, UsageSummary, usage_summary
 
 __all__ = [
+    "COUNTED_TYPES",
+    "LEDGER_TYPES",
     "Bucket",
     "RateLimit",
     "RateLimited",
@@ -73,6 +79,7 @@ __all__ = [
     "QuotaActor",
     "QuotaMessage",
     "QuotaStatistics",
+    "CountUsage",
     "EndCommit",
     "GetLedger",
     "GetQuotaStatistics",

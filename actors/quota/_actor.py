@@ -15,13 +15,17 @@ Durability (chosen by the policy, not per call):
   ``EndCommit`` message (an actor turn): on failure the command's events are reversed on the state
   as it is by then (``_undo``) and the waiting request gets ``QuotaUnavailable``, so
   the backend is never called: quotas fail closed.
-- **no limits**: nothing can be refused, so nothing waits; the events are handed to
-  ``record`` (the background path) only to keep ``usage()`` counting and replayable.
+- **no limits**: requests neither reserve nor settle; their usage is counted from
+  their own events (``CountUsage``, told just before they are recorded; replay folds
+  the same events: ``_counting``). Only a period start (or a command still sent) is
+  appended, through ``record`` (the background path).
 
 Periods. The ledger rolls into a new period when a command's wall-clock ``now`` is in
-a later one (forward only: see ``actors.quota._logic``). The ``QuotaPeriodStarted`` is
-prepended to every submission until one of them commits, so a failed commit cannot
-leave the log without the start of the period its later events belong to.
+a later one (forward only: ``actors.quota._logic``); its ``QuotaPeriodStarted`` is
+appended at once, alone and unchecked: one per period however many requests race at
+its start. If that append fails, the next submission carries it (until one commits).
+Another runtime's start folded first rolls this ledger instead; two rolling at the same
+instant both append one, and ``evolve`` ignores the second.
 
 Several runtimes on one log. A reservation against a limit is appended with
 ``expected_version`` on the ledger stream: the version the stream has when every event
@@ -50,14 +54,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from actors._actor import Actor
 from actors._fold import Fold
-from actors._ref import ActorRef
-from actors.quota._commits import Commits, Member, Submit, answer
+from actors.quota._commits import Commits, Member, Submit, answer, tell_ended
 from actors.quota._errors import QuotaExceeded
 from actors.quota._limits import QuotaLimits
 from actors.quota._logic import QuotaCommand, Release, Reserve, Settle, current, decide
 from actors.quota._messages import (
     ORPHAN_AFTER,
     ORPHAN_SWEEP,
+    CountUsage,
     EndCommit,
     GetLedger,
     GetQuotaStatistics,
@@ -67,8 +71,9 @@ from actors.quota._messages import (
     QuotaStatistics,
     SettleOrphans,
 )
+from actors.quota._period import next_reset
 from actors.quota._replies import Refused, Reserved
-from actors.quota._state import LedgerState, Reservation, evolve
+from actors.quota._state import LedgerState, Reservation, count_request, evolve, forget
 from actors.quota._summary import usage_summary
 from actors.quota._undo import undo
 from events import (
@@ -83,6 +88,7 @@ from events import (
 )
 
 __all__ = [
+    "CountUsage",
     "EndCommit",
     "GetLedger",
     "GetQuotaStatistics",
@@ -143,7 +149,9 @@ class QuotaActor(Actor[QuotaMessage]):
         self._limited = limits.any_limit
         self._incarnation = next(_instances)
         self._unconfirmed: QuotaPeriodStarted | None = None
-        ended = functools.partial(_tell_ended, lambda: self.ref, self._incarnation)
+        self._quiet_until = float("-inf")
+        """Until then the period of ``now`` is not later than the ledger's (no roll)."""
+        ended = functools.partial(tell_ended, lambda: self.ref, self._incarnation)
         self._commits = Commits(submit, ended)
         self._reserved = self._refused = self._unrecorded = self._conflicts = 0
         self._version = version
@@ -172,6 +180,9 @@ class QuotaActor(Actor[QuotaMessage]):
 
     def receive(self, message: QuotaMessage) -> object:
         match message:
+            case CountUsage(events=events):  # first: one per request
+                self._count_usage(events)
+                return None
             case Reserve():
                 return self._reserve(message)
             case Settle() | Release():
@@ -237,13 +248,7 @@ class QuotaActor(Actor[QuotaMessage]):
             QuotaExceeded: From ``decide``; nothing was applied.
         """
         now = self.clock.time()
-        state = self._ledger
-        rolled, started = current(state, self._limits, now)
-        if started:
-            state = self._state = rolled
-            assert isinstance(started[0], QuotaPeriodStarted)
-            self._unconfirmed = started[0]
-            log.info("quota.period.started", period=rolled.period, resets_at=rolled.resets_at)
+        state = self._roll(now)
         before: Reservation | None = None
         if not isinstance(command, Reserve):
             before = state.reservations.get(command.reservation_id)
@@ -258,14 +263,14 @@ class QuotaActor(Actor[QuotaMessage]):
             self._own.add(command.reservation_id)
         else:
             self._own.discard(command.reservation_id)
-        prefix = self._prefix()
         if not self._limited:
             # Nothing waits and nothing can fail here: record in the background and
             # announce now.
-            self._record(QUOTA_LEDGER_STREAM, (*prefix, *events))
-            self._commits.expected += len(prefix) + len(events)
-            self._confirmed(events, prefix)
+            self._record(QUOTA_LEDGER_STREAM, events)
+            self._commits.expected += len(events)
+            self._confirmed(events)
             return None
+        prefix = self._prefix()
         if not isinstance(command, Reserve):
             self._commits.send((Member(events, before, period),), prefix, checked=False)
             return None
@@ -273,8 +278,43 @@ class QuotaActor(Actor[QuotaMessage]):
         self._commits.reserve(Member(events, None, period, reply), prefix)
         return reply
 
+    def _roll(self, now: float) -> LedgerState:
+        """The ledger as of ``now``; a period that began since is started (once)."""
+        state = self._ledger
+        if now < self._quiet_until:
+            return state  # ``now``'s period is not later than the ledger's
+        rolled, started = current(state, self._limits, now)
+        limits = self._limits
+        self._quiet_until = next_reset(now, limits.zone, limits.reset_hour)
+        if not started:
+            return state
+        self._state = rolled
+        start = started[0]
+        assert isinstance(start, QuotaPeriodStarted)
+        log.info("quota.period.started", period=rolled.period, resets_at=rolled.resets_at)
+        if not self._limited:
+            self._record(QUOTA_LEDGER_STREAM, started)
+            self._commits.expected += 1
+            self._publish(start)
+        else:
+            self._unconfirmed = start
+            self._commits.send((), (start,), checked=False)
+        return rolled
+
     def _prefix(self) -> tuple[QuotaPeriodStarted, ...]:
-        return (self._unconfirmed,) if self._unconfirmed is not None else ()
+        """The unconfirmed period start, unless an append in flight carries it."""
+        start = self._unconfirmed
+        if start is None or self._commits.carrying(start):
+            return ()
+        return (start,)
+
+    def _count_usage(self, events: tuple[Event, ...]) -> None:
+        """A request's events: count it if it reserved nothing (``_counting``); under
+        limits every request reserved, and its events only end its mark."""
+        if self._limited:
+            self._state = forget(self._ledger, events)
+            return
+        self._state = count_request(self._roll(self.clock.time()), events)
 
     def _commit_ended(self, message: EndCommit) -> None:
         if message.incarnation != self._incarnation:
@@ -284,8 +324,9 @@ class QuotaActor(Actor[QuotaMessage]):
         if batch is None:
             return
         if message.error is None:
+            self._confirmed_start(batch.prefix)
             for member in batch.members:
-                self._confirmed(member.events, batch.prefix)
+                self._confirmed(member.events)
             self._send_waiting()
             return
         self._undo(batch.members)
@@ -300,7 +341,7 @@ class QuotaActor(Actor[QuotaMessage]):
         self._unrecorded += 1
         log.error(
             "quota.commit.failed",
-            events=[type(e).__name__ for m in batch.members for e in m.events],
+            events=[type(e).__name__ for e in (*batch.prefix, *batch.events)],
             error=message.error,
         )
         self._send_waiting()
@@ -325,16 +366,20 @@ class QuotaActor(Actor[QuotaMessage]):
         for stored in events:
             event = stored.event
             state = evolve(state, event)
+            if stored.stream != QUOTA_LEDGER_STREAM:
+                continue  # a request's events (its usage, if it reserved nothing)
             self._commits.expected = stored.stream_version + self._commits.in_flight()
             started = self._unconfirmed
             if isinstance(event, QuotaPeriodStarted) and started and event.period >= started.period:
                 self._unconfirmed = None  # in the log already: not re-sent with ours
         self._state = state
 
-    def _confirmed(self, events: tuple[Event, ...], prefix: tuple[QuotaPeriodStarted, ...]) -> None:
+    def _confirmed_start(self, prefix: tuple[QuotaPeriodStarted, ...]) -> None:
         if prefix and self._unconfirmed is prefix[0]:
             self._unconfirmed = None
             self._publish(prefix[0])
+
+    def _confirmed(self, events: tuple[Event, ...]) -> None:
         for event in events:
             if isinstance(event, QuotaWarningIssued):
                 log.warning(
@@ -346,22 +391,3 @@ class QuotaActor(Actor[QuotaMessage]):
                     period=event.period,
                 )
             self._publish(event)
-
-
-def _tell_ended(
-    ref: Callable[[], ActorRef[QuotaMessage]],
-    incarnation: int,
-    token: int,
-    future: asyncio.Future[object],
-) -> None:
-    """The commit's callback: hand its outcome to the actor as a message."""
-    error = actual = None
-    if future.cancelled():
-        error = "CancelledError: the commit was cancelled"
-    elif (exc := future.exception()) is not None:
-        error = f"{type(exc).__name__}: {exc}"
-        actual = exc.actual if isinstance(exc, ConcurrencyConflict) else None
-    try:
-        ref().tell_nowait(EndCommit(incarnation, token, error, actual))
-    except Exception as exc:  # stopped: nothing is left to undo or announce
-        log.debug("quota.commit.outcome_dropped", error=repr(exc))

@@ -22,10 +22,21 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from actors._ref import ActorRef
+from actors.quota._messages import EndCommit, QuotaMessage
 from actors.quota._state import Reservation
-from events import QUOTA_LEDGER_STREAM, Event, EventLogError, QuotaPeriodStarted
+from events import (
+    QUOTA_LEDGER_STREAM,
+    ConcurrencyConflict,
+    Event,
+    EventLogError,
+    QuotaPeriodStarted,
+    get_logger,
+)
 
-__all__ = ["Batch", "Commits", "Member", "Submit"]
+__all__ = ["Batch", "Commits", "Member", "Submit", "answer", "tell_ended"]
+
+log = get_logger(__name__)
 
 Submit = Callable[[str, Sequence[Event], int | None], "asyncio.Future[tuple[int, ...]]"]
 """Queue events for an ordered, immediate commit (at an expected stream version, if
@@ -51,6 +62,11 @@ class Batch:
     members: tuple[Member, ...]
     prefix: tuple[QuotaPeriodStarted, ...]
     checked: bool
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The members' events, in order (after the prefix)."""
+        return tuple(event for member in self.members for event in member.events)
 
     @property
     def size(self) -> int:
@@ -115,6 +131,10 @@ class Commits:
         waiting, self.waiting = self.waiting, []
         return waiting
 
+    def carrying(self, start: QuotaPeriodStarted) -> bool:
+        """Whether an append in flight carries ``start`` (it may still fail)."""
+        return any(start in batch.prefix for batch in self.pending.values())
+
     def members(self) -> Iterator[Member]:
         """Every member in flight or waiting."""
         for batch in self.pending.values():
@@ -147,3 +167,22 @@ def _copy(error: BaseException) -> BaseException:
     copy.__dict__.update(error.__dict__)
     copy.args = error.args
     return copy
+
+
+def tell_ended(
+    ref: Callable[[], ActorRef[QuotaMessage]],
+    incarnation: int,
+    token: int,
+    future: asyncio.Future[object],
+) -> None:
+    """The commit's callback: hand its outcome to the actor as a message."""
+    error = actual = None
+    if future.cancelled():
+        error = "CancelledError: the commit was cancelled"
+    elif (exc := future.exception()) is not None:
+        error = f"{type(exc).__name__}: {exc}"
+        actual = exc.actual if isinstance(exc, ConcurrencyConflict) else None
+    try:
+        ref().tell_nowait(EndCommit(incarnation, token, error, actual))
+    except Exception as exc:  # stopped: nothing is left to undo or announce
+        log.debug("quota.commit.outcome_dropped", error=repr(exc))

@@ -28,6 +28,7 @@ import math
 from typing import NamedTuple
 
 from actors._ask import Ask
+from actors.quota._counting import MAX_REPORTED_TOKENS, clamp_tokens
 from actors.quota._errors import QuotaExceeded
 from actors.quota._limits import QuotaLimits, Unit, limit_name
 from actors.quota._period import format_reset, next_reset, period_key
@@ -60,10 +61,6 @@ __all__ = [
 
 DEFAULT_COMPLETION_TOKENS = 1024
 """Completion tokens reserved for a request that sets no ``max_tokens`` (nor its model)."""
-MAX_REPORTED_TOKENS = 10_000_000
-"""Reported token counts are clamped to ``[0, MAX_REPORTED_TOKENS]`` per field: a backend
-reporting absurd usage must not exhaust a day's quota with one response (no model has a
-context window of this size)."""
 _EPSILON = 1e-9
 """Slack for comparing ``used / limit`` with a decimal warn ratio."""
 
@@ -192,7 +189,7 @@ def would_admit(
     The router's filter ("skip a fallback without quota"); pure, same check as ``Reserve``.
     """
     rolled, _ = current(state, limits, now)
-    refusal = _refusal(rolled, limits, model, role, _clamp_tokens(estimated_tokens))
+    refusal = _refusal(rolled, limits, model, role, clamp_tokens(estimated_tokens))
     return None if refusal is None else limit_name(refusal.scope, refusal.unit)
 
 
@@ -224,8 +221,8 @@ def settled_tokens(
 
     See ``Settle`` for the rules on missing and absurd counts.
     """
-    prompt = None if prompt is None else _clamp_tokens(prompt)
-    completion = None if completion is None else _clamp_tokens(completion)
+    prompt = None if prompt is None else clamp_tokens(prompt)
+    completion = None if completion is None else clamp_tokens(completion)
     if prompt is None and completion is None:
         return None, None, estimate
     known = (prompt or 0) + (completion or 0)
@@ -240,7 +237,7 @@ def _on_reserve(
     rolled, started = current(state, limits, now)
     if command.reservation_id in rolled.reservations:
         return started
-    tokens = _clamp_tokens(command.estimated_tokens)
+    tokens = clamp_tokens(command.estimated_tokens)
     refusal = _refusal(rolled, limits, command.model, command.role, tokens)
     if refusal is not None:
         raise _exceeded(rolled, limits, command, refusal, now, started)
@@ -372,7 +369,3 @@ def _message(state: LedgerState, limits: QuotaLimits, refusal: _Refusal, now: fl
         text += f", this request needs up to {refusal.requested:,}"
     reset = format_reset(state.resets_at, limits.zone, limits.timezone, now)
     return f"{text}; resets at {reset}; wait for the reset or raise the limit"
-
-
-def _clamp_tokens(value: int) -> int:
-    return min(max(int(value), 0), MAX_REPORTED_TOKENS)

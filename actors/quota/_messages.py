@@ -9,10 +9,12 @@ from actors._fold import Fold
 from actors.quota._logic import Release, Reserve, Settle
 from actors.quota._state import LedgerState
 from actors.quota._summary import UsageSummary
+from events import Event
 
 __all__ = [
     "ORPHAN_AFTER",
     "ORPHAN_SWEEP",
+    "CountUsage",
     "EndCommit",
     "GetLedger",
     "GetQuotaStatistics",
@@ -51,6 +53,15 @@ class EndCommit(msgspec.Struct, frozen=True):
     """On a ``ConcurrencyConflict``: the stream's version then (another runtime went first)."""
 
 
+class CountUsage(msgspec.Struct, frozen=True):
+    """A request ended: its events, as recorded (stream ``request/<id>``), told before
+    they are recorded. The ledger counts the usage of a request that reserved nothing
+    from them (``actors.quota._counting``), as replay will; a request that reserved is
+    counted by its quota events (this only ends its mark)."""
+
+    events: tuple[Event, ...]
+
+
 class GetUsage(Ask[UsageSummary], frozen=True):
     """This period's usage and every limit's status (``rt.usage()``)."""
 
@@ -85,4 +96,4 @@ ORPHAN_SWEEP = 60.0
 
 QuotaMessage = (
     Reserve | Settle | Release | EndCommit | GetUsage | GetLedger | GetQuotaStatistics
-) | (SettleOrphans | Fold)
+) | (SettleOrphans | Fold | CountUsage)

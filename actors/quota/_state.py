@@ -13,12 +13,21 @@ Accounting rules:
   so each admitted request is counted exactly once.
 - Releasing drops it: a failed or cancelled request consumes nothing (not even a
   request), so an outage does not burn quota.
+- A request that reserved nothing (no limit was configured) is counted from its own
+  events instead (``_counting``): once, whichever events a log holds.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from actors.quota._counting import (
+    ENDS,
+    HELD_FOR,
+    OpenRequest,
+    attempt_tokens,
+    recent,
+)
 from actors.quota._limits import Unit, scopes_of
 from actors.quota._rate import Bucket, RateLimit
 from events._base import Event, UnknownEvent
@@ -30,8 +39,15 @@ from events._quota import (
     QuotaSettled,
     QuotaWarningIssued,
 )
+from events._routing import (
+    AttemptSucceeded,
+    RequestStarted,
+    RoutingEvent,
+    StreamInterrupted,
+    split_deployment,
+)
 
-__all__ = ["LedgerState", "Reservation", "QuotaUsage", "evolve", "take"]
+__all__ = ["LedgerState", "Reservation", "QuotaUsage", "count_request", "evolve", "forget", "take"]
 
 
 class QuotaUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,6 +63,9 @@ class QuotaUsage(msgspec.Struct, frozen=True, kw_only=True):
     def get(self, unit: Unit) -> int:
         """The count in ``unit``."""
         return self.requests if unit == "requests" else self.tokens
+
+
+_NONE = QuotaUsage()
 
 
 class Reservation(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,6 +115,12 @@ class LedgerState(msgspec.Struct, frozen=True, kw_only=True):
     """Limits whose warning was issued in this period."""
     buckets: dict[str, Bucket] = msgspec.field(default_factory=dict)
     """Deployment id -> its per-minute rate buckets (only rate-limited ones; ``_rate``)."""
+    held: dict[str, float] = msgspec.field(default_factory=dict)
+    """Request id -> when its last quota event happened, for requests that reserved and
+    whose end has not been folded: their request events count nothing (``_counting``)."""
+    open: dict[str, OpenRequest] = msgspec.field(default_factory=dict)
+    """Request id -> its start, for requests counted from their own events, until their
+    end (a request's events are one batch, so this holds at most the one being folded)."""
 
     def reserved(self, scope: str) -> QuotaUsage:
         """The outstanding estimates counting in ``scope``."""
@@ -115,10 +140,11 @@ class LedgerState(msgspec.Struct, frozen=True, kw_only=True):
 def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
     """Apply one event; pure and total.
 
-    Never raises: non-quota events, ``UnknownEvent``, ``QuotaExceededRecorded`` and a
-    ``QuotaPeriodStarted`` for the current or an earlier period leave the state
-    unchanged; settling or releasing an unknown reservation is a no-op (a duplicate),
-    and a warning of another period is ignored.
+    A request event counts the usage of a request that reserved nothing
+    (``_counting``). Never raises: other events, ``UnknownEvent``,
+    ``QuotaExceededRecorded`` and a ``QuotaPeriodStarted`` for the current or an
+    earlier period leave the state unchanged; settling or releasing an unknown
+    reservation is a no-op (a duplicate), and a warning of another period is ignored.
 
     Args:
         state: The ledger before the event.
@@ -128,7 +154,7 @@ def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
         The ledger after it.
     """
     if not isinstance(event, QuotaEvent):
-        return state
+        return _count(state, event) if isinstance(event, RoutingEvent) else state
     replace = msgspec.structs.replace
     match event:
         case QuotaPeriodStarted() if state.period and event.period <= state.period:
@@ -136,11 +162,14 @@ def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
             # (the shell re-sends an unconfirmed start), one for an earlier period stale.
             return state
         case QuotaPeriodStarted():
+            since = event.at - HELD_FOR
             return LedgerState(
                 period=event.period,
                 resets_at=event.resets_at,
                 reservations=state.reservations,
                 buckets=state.buckets,
+                held=recent(state.held, since),
+                open={k: v for k, v in state.open.items() if v.at >= since},
             )
         case QuotaReserved():
             reservation = Reservation(
@@ -155,7 +184,8 @@ def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
                 at=event.at,
             )
             reservations = {**state.reservations, event.reservation_id: reservation}
-            state = replace(state, reservations=reservations)
+            held = {**state.held, event.request_id: event.at}
+            state = replace(state, reservations=reservations, held=held)
             if reservation.rated and reservation.deployment is not None:
                 rate = RateLimit(rpm=event.rpm, tpm=event.tpm)
                 state = take(state, reservation.deployment, event.at, rate, 1, reservation.tokens)
@@ -164,7 +194,8 @@ def evolve(state: LedgerState, event: Event | UnknownEvent) -> LedgerState:
             return _settle(state, event)
         case QuotaReleased() if event.reservation_id in state.reservations:
             reservation = state.reservations[event.reservation_id]
-            state = replace(state, reservations=_without(state, event.reservation_id))
+            held = {**state.held, reservation.request_id: event.at}
+            state = replace(state, reservations=_without(state, event.reservation_id), held=held)
             return _correct(state, reservation, event.at, -reservation.tokens)
         case QuotaWarningIssued() if event.period in ("", state.period):
             return replace(state, warned=state.warned | {event.limit})
@@ -190,8 +221,76 @@ def _settle(state: LedgerState, event: QuotaSettled) -> LedgerState:
         settled=settled,
         endpoints=endpoints,
         reservations=_without(state, event.reservation_id),
+        held={**state.held, reservation.request_id: event.at},
     )
     return _correct(state, reservation, event.at, tokens - reservation.tokens)
+
+
+def _count(state: LedgerState, event: RoutingEvent) -> LedgerState:
+    """A request event: usage of a request that reserved nothing (``_counting``)."""
+    rid = event.request_id
+    replace = msgspec.structs.replace
+    if rid in state.held:
+        if isinstance(event, ENDS):  # counted by its quota events; the mark is done
+            return replace(state, held={k: v for k, v in state.held.items() if k != rid})
+        return state
+    match event:
+        case RequestStarted():
+            opened = OpenRequest(role=event.role, prompt_chars=event.prompt_chars, at=event.at)
+            return replace(state, open={**state.open, rid: opened})
+        case AttemptSucceeded() | StreamInterrupted():
+            opened = state.open.get(rid) or OpenRequest()
+            return _charge(state, event, opened)
+        case _ if isinstance(event, ENDS) and rid in state.open:
+            return replace(state, open={k: v for k, v in state.open.items() if k != rid})
+        case _:
+            return state
+
+
+def count_request(state: LedgerState, events: tuple[Event, ...]) -> LedgerState:
+    """Fold one request's events (its batch, as recorded): the same as ``evolve`` over
+    each, without the steps that cancel out (a request opened, then closed)."""
+    first = events[0] if events else None
+    last = events[-1] if events else None
+    if (
+        not isinstance(first, RequestStarted)
+        or not isinstance(last, ENDS)
+        or last.request_id != first.request_id
+        or first.request_id in state.held
+        or first.request_id in state.open
+    ):
+        for event in events:
+            state = evolve(state, event)
+        return state
+    opened = OpenRequest(role=first.role, prompt_chars=first.prompt_chars, at=first.at)
+    for event in events:
+        if isinstance(event, AttemptSucceeded | StreamInterrupted):
+            state = _charge(state, event, opened)
+    return state
+
+
+def forget(state: LedgerState, events: tuple[Event, ...]) -> LedgerState:
+    """``state`` without the marks of the requests that ``events`` end."""
+    ended = {e.request_id for e in events if isinstance(e, ENDS)}
+    if not ended & (state.held.keys() | state.open.keys()):
+        return state
+    return msgspec.structs.replace(
+        state,
+        held={k: v for k, v in state.held.items() if k not in ended},
+        open={k: v for k, v in state.open.items() if k not in ended},
+    )
+
+
+def _charge(
+    state: LedgerState, event: AttemptSucceeded | StreamInterrupted, opened: OpenRequest
+) -> LedgerState:
+    model, endpoint = split_deployment(event.deployment)
+    tokens = attempt_tokens(event, opened.prompt_chars)
+    settled = dict(state.settled)
+    for scope in scopes_of(model, opened.role):
+        settled[scope] = settled.get(scope, _NONE).plus(1, tokens)
+    endpoints = {**state.endpoints, endpoint: state.endpoints.get(endpoint, _NONE).plus(1, tokens)}
+    return msgspec.structs.replace(state, settled=settled, endpoints=endpoints)
 
 
 def take(

@@ -58,6 +58,7 @@ def _undo_one(
             held = state.reservations.get(rid)
             reservations = {k: v for k, v in state.reservations.items() if k != rid}
             state = replace(state, reservations=reservations)
+            state = replace(state, held=_unmark(state, event))
             return _unrate(state, held, -1, -(held.tokens if held else 0))
         case QuotaSettled() if reservation is not None:
             if same_period:
@@ -71,6 +72,17 @@ def _undo_one(
             return replace(state, warned=state.warned - {limit})
         case _:
             return state
+
+
+def _unmark(state: LedgerState, event: QuotaReserved) -> dict[str, float]:
+    """The request's mark (``LedgerState.held``) without this reservation: gone unless
+    another reservation of the request is outstanding. (A mark left by an earlier,
+    settled attempt goes too: only replay counts by the marks; the live ledger under
+    limits never counts a request from its own events.)"""
+    request = event.request_id
+    if any(r.request_id == request for r in state.reservations.values()):
+        return state.held
+    return {k: v for k, v in state.held.items() if k != request}
 
 
 def _unrate(

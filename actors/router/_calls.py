@@ -62,10 +62,17 @@ class Calls:
         return settings
 
     async def _admitted_call(
-        self, run: RunningRequest, step: Attempt, op: Literal["chat", "stream", "embed"]
+        self,
+        run: RunningRequest,
+        step: Attempt,
+        op: Literal["chat", "stream", "embed"],
+        now: float | None,
     ) -> tuple[CallHandle, ChatRequest, Deadlines, float]:
         """What every call starts with: the backend request (the call's parameters over
-        the model's defaults), its deadlines, the router told, the endpoint's handle."""
+        the model's defaults), its deadlines, the router told, the endpoint's handle.
+
+        ``now`` is the step's monotonic reading (the driver read it deciding the step,
+        with no await since); None: read the clock here."""
         target, request = step.target, run.request
         settings = self._settings(target.model)
         req = ChatRequest(
@@ -76,23 +83,26 @@ class Calls:
         )
         deadlines = _deadlines(settings, target.endpoint, step.remaining_s)
         self._refs.router.notify(StartAttempt(target.deployment, target.attempt > 1))
-        started = self._clock.monotonic()
+        started = self._clock.monotonic() if now is None else now
         handle = await ask(self._refs.endpoints[target.endpoint], Call(op))
         return handle, req, deadlines, started
 
-    async def call(self, run: RunningRequest, step: Attempt) -> Succeeded | Failed:
+    async def call(
+        self, run: RunningRequest, step: Attempt, now: float | None = None
+    ) -> Succeeded | Failed:
         """Call the deployment for a whole reply (or, for an embeddings request, its
-        vectors, kept in ``run.vectors``)."""
+        vectors, kept in ``run.vectors``). ``now``: the step's monotonic reading."""
         clock = self._clock
         if run.request.inputs:
-            return await self._embed(run, step)
-        handle, req, deadlines, started = await self._admitted_call(run, step, "chat")
+            return await self._embed(run, step, now)
+        handle, req, deadlines, started = await self._admitted_call(run, step, "chat", now)
         try:
             called: CallResult = await handle.chat(req, deadlines)
         except BackendError as exc:
+            now = clock.monotonic()
             return Failed(
-                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started, timings=handle.timings,
+                step=step, at=clock.time(), now=now, error=exc,
+                latency_s=now - started, timings=handle.timings,
             )  # fmt: skip
         result = called.result
         return Succeeded(
@@ -103,9 +113,11 @@ class Calls:
             logprobs=result.logprobs, timings=handle.timings,
         )  # fmt: skip
 
-    async def _embed(self, run: RunningRequest, step: Attempt) -> Succeeded | Failed:
+    async def _embed(
+        self, run: RunningRequest, step: Attempt, now: float | None
+    ) -> Succeeded | Failed:
         clock, request = self._clock, run.request
-        handle, _, deadlines, started = await self._admitted_call(run, step, "embed")
+        handle, _, deadlines, started = await self._admitted_call(run, step, "embed", now)
         req = EmbedRequest(
             model=step.target.model,
             inputs=request.inputs,
@@ -118,9 +130,10 @@ class Calls:
         try:
             called = await handle.embed(req, deadlines)
         except BackendError as exc:
+            now = clock.monotonic()
             return Failed(
-                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started, timings=handle.timings,
+                step=step, at=clock.time(), now=now, error=exc,
+                latency_s=now - started, timings=handle.timings,
             )  # fmt: skip
         run.vectors = called.result.vectors
         return Succeeded(
@@ -128,28 +141,33 @@ class Calls:
             usage=called.result.usage, timings=handle.timings,
         )  # fmt: skip
 
-    async def open_stream(self, run: RunningRequest, step: Attempt) -> Outcome:
+    async def open_stream(
+        self, run: RunningRequest, step: Attempt, now: float | None = None
+    ) -> Outcome:
         """Call the deployment for a stream, up to its first chunk.
 
         Returns ``Delivered`` with the open stream in ``run.opened`` when text is about
         to reach the caller; ``Failed`` when it failed before any; ``Succeeded`` (and
-        ``run.final_chunk``) for a stream that ended before any text.
+        ``run.final_chunk``) for a stream that ended before any text. ``now``: the
+        step's monotonic reading.
         """
         clock = self._clock
-        handle, req, deadlines, started = await self._admitted_call(run, step, "stream")
+        handle, req, deadlines, started = await self._admitted_call(run, step, "stream", now)
         chunks = handle.stream(req, deadlines)
         try:
             first = await _next(chunks)
         except BackendError as exc:
             await chunks.aclose()
+            now = clock.monotonic()
             return Failed(
-                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started, timings=handle.timings,
+                step=step, at=clock.time(), now=now, error=exc,
+                latency_s=now - started, timings=handle.timings,
             )  # fmt: skip
         except BaseException:
             await chunks.aclose()
             raise
-        ttft = clock.monotonic() - started
+        now = clock.monotonic()
+        ttft = now - started
         target, timings = step.target, handle.timings
         if first.done:
             await chunks.aclose()
@@ -162,7 +180,7 @@ class Calls:
         run.opened = OpenStream(
             step=step, chunks=chunks, first=first, started=started, ttft=ttft, timings=timings
         )
-        return Delivered(step=step, at=clock.time(), now=clock.monotonic())
+        return Delivered(step=step, at=clock.time(), now=now)
 
     async def relay(
         self, run: RunningRequest, opened: OpenStream
@@ -179,16 +197,18 @@ class Calls:
                 yield _piece(run.id, target.model, target.endpoint, chunk)
                 chunk = await _next(opened.chunks)
         except BackendError as exc:
+            now = clock.monotonic()
             yield Failed(
-                step=step, at=clock.time(), now=clock.monotonic(), error=exc,
-                latency_s=clock.monotonic() - started, partial="".join(delivered),
+                step=step, at=clock.time(), now=now, error=exc,
+                latency_s=now - started, partial="".join(delivered),
                 timings=opened.timings,
             )  # fmt: skip
             return
         run.final_chunk = _piece(run.id, target.model, target.endpoint, chunk)
+        now = clock.monotonic()
         yield Succeeded(
-            step=step, at=clock.time(), now=clock.monotonic(),
-            latency_s=clock.monotonic() - started, ttft_s=opened.ttft, usage=chunk.usage,
+            step=step, at=clock.time(), now=now,
+            latency_s=now - started, ttft_s=opened.ttft, usage=chunk.usage,
             chars=run.chars, finish_reason=chunk.finish_reason, tool_calls=chunk.tool_calls,
             timings=opened.timings,
         )  # fmt: skip

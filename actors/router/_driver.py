@@ -14,11 +14,10 @@ back) are ``notify``s: synchronous, inline when the actor is idle and queued
 otherwise, so a caller cancelling at any moment can never leave one half sent.
 
 A request's events are published as they happen and recorded as one batch for stream
-``request/<id>`` when it ends. The performance windows fold the whole batch then, in
-its order; a request whose chain is ranked by performance also tells them its start at
-once, so the next plan's exploration counter counts it. Cancellation (the caller cancels ``chat`` or
-closes the stream) ends the request with ``RequestCancelled`` and gives back whatever
-its attempt held.
+``request/<id>`` when it ends; the performance windows are told the batch then (and a
+request ranked by performance its start at once, for the exploration counter). The
+monotonic clock is read once a step. Cancellation (the caller cancels ``chat`` or closes
+the stream) ends the request with ``RequestCancelled`` and gives back what it held.
 
 Supervision: if an actor's handler fails while answering, the actor is restarted from
 the log and the driver sends the same message once more (the messages are idempotent
@@ -199,9 +198,10 @@ class Driver:
                         continue
                     run.apply(item)
                     self._calls.ended(run, item)
-            step = next_step(run.state, run.view, clock.monotonic(), 0.0)
+            now = clock.monotonic()
+            step = next_step(run.state, run.view, now, 0.0)
             assert isinstance(step, Finish)  # nothing is left to try once text was sent
-            run.apply(Done(step=step, at=clock.time(), now=clock.monotonic()))
+            run.apply(Done(step=step, at=clock.time(), now=now))
             if step.error is not None:
                 raise step.error
             # Recorded as succeeded before the final chunk, so a caller that stops
@@ -233,31 +233,34 @@ class Driver:
             # The next plan's exploration counter must count this request already.
             run.observed_start = True
             self._refs.performance.notify(Observe(planned.events[:1]))
+        now = clock.monotonic()  # one reading a step: the last outcome's, passed down
         run.state = start(
             request, run.id, planned.plan, settings=self._settings, stream=stream,
-            now=clock.monotonic(), windows=run.windows,
+            now=now, windows=run.windows,
         )  # fmt: skip
         run.view = planned.view
         try:
             while True:
-                step = next_step(run.state, run.view, clock.monotonic(), self._rng())
+                step = next_step(run.state, run.view, now, self._rng())
                 if isinstance(step, Finish):
-                    run.apply(Done(step=step, at=clock.time(), now=clock.monotonic()))
+                    run.apply(Done(step=step, at=clock.time(), now=now))
                     if step.error is not None:
                         raise step.error
                     return step.reply
                 if isinstance(step, Attempt):
                     calls = self._calls
                     if stream:
-                        outcome = await calls.open_stream(run, step)
+                        outcome = await calls.open_stream(run, step, now)
                     else:
-                        outcome = await calls.call(run, step)
+                        outcome = await calls.call(run, step, now)
                     run.apply(outcome)
                     if isinstance(outcome, Delivered):
                         return None  # the stream relays the rest
                     calls.ended(run, outcome)
+                    now = outcome.now
                     continue
-                run.apply(await self._carry_out(run, step))
+                run.apply(outcome := await self._carry_out(run, step, now))
+                now = outcome.now
         except (asyncio.CancelledError, GeneratorExit):
             self._cancelled(run)
             raise
@@ -280,8 +283,8 @@ class Driver:
             self._calls.abandon(run)
             run.apply(Crashed(at=clock.time(), now=clock.monotonic(), error=exc))
 
-    async def _carry_out(self, run: RunningRequest, step: Step) -> Outcome:
-        """One step that is not a call: returns what happened."""
+    async def _carry_out(self, run: RunningRequest, step: Step, now: float) -> Outcome:
+        """One step that is not a call: what happened (``now``: the step's reading)."""
         clock, refs = self._clock, self._refs
         match step:
             case Wait(seconds=seconds):
@@ -307,7 +310,7 @@ class Driver:
                 await clock.sleep(seconds)
                 return Done(step=step, at=clock.time(), now=clock.monotonic())
             case PassOver() | Repeat():  # nothing to do but note it
-                return Done(step=step, at=clock.time(), now=clock.monotonic())
+                return Done(step=step, at=clock.time(), now=now)
             case _:
                 raise TypeError(f"not a step to carry out here: {step!r}")
 

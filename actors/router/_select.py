@@ -301,10 +301,18 @@ def _enter(
         return state
     model, endpoint = split_deployment(candidates[0])
     group = list(_prefix_of_model(candidates, model))
+    group_weights = weights[: len(group)] if len(weights) == len(candidates) else ()
+    usable = _usable_weights(group_weights)
+    if (
+        not usable
+        and len(group) == 1
+        and state.last.get(model) == endpoint
+        and state.waiting.get(group[0]) == 0
+    ):
+        return state  # the same pick as last time, alone: nothing moves
     last = {**state.last, model: endpoint}
     waiting = waited(state.waiting, group)
-    group_weights = weights[: len(group)] if len(weights) == len(candidates) else ()
-    if not _usable_weights(group_weights):
+    if not usable:
         return RouterState(last=last, current=state.current, waiting=waiting)
     # nginx smooth weighted round-robin: every admissible peer gains its weight, the
     # picked one pays the total. The pick is read from the log, not recomputed, so a

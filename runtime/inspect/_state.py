@@ -14,9 +14,10 @@ import time
 from typing import TextIO, TypeVar
 
 from actors.performance import performance_summary
-from actors.quota import LedgerState
+from actors.quota import COUNTED_TYPES, LEDGER_TYPES, LedgerState
 from events import (
     QUOTA_LEDGER_STREAM,
+    AttemptSucceeded,
     Projection,
     Projector,
     QuotaPeriodStarted,
@@ -124,10 +125,14 @@ async def _state_at(log: SqliteEventLog, projection: Projection[S], position: in
     return await projector.state_at(position=position)
 
 
+_ATTEMPT = frozenset({AttemptSucceeded.__name__})
+_USAGE_TYPES = sorted(LEDGER_TYPES - COUNTED_TYPES | _ATTEMPT)
+
+
 async def _period_events(
     log: SqliteEventLog, ledger: LedgerState, position: int
 ) -> list[StoredEvent]:
-    """The ``quota/ledger`` events of the ledger's period, up to ``position``."""
+    """The ``quota/ledger`` events and unreserved attempts of the period, to ``position``."""
     if not ledger.period:
         return []
     start = 1
@@ -138,5 +143,7 @@ async def _period_events(
         if isinstance(stored.event, QuotaPeriodStarted) and stored.event.period == ledger.period:
             start = stored.position
             break
-    events = log.read(start, stream=QUOTA_LEDGER_STREAM, to_position=position)
+    # A request made with no limit configured reserved nothing: its usage is on its own
+    # ``AttemptSucceeded`` (see ``actors.quota._counting``).
+    events = log.read(start, types=_USAGE_TYPES, to_position=position)
     return [e async for e in events]

@@ -25,12 +25,14 @@ from actors.health import DeploymentHealth, aggregate
 from actors.performance import PerformanceSummary
 from actors.quota import GLOBAL_SCOPE, LedgerState, QuotaUsage
 from events import (
+    AttemptSucceeded,
     QuotaExceededRecorded,
     QuotaReleased,
     QuotaReserved,
     QuotaSettled,
     QuotaWarningIssued,
     StoredEvent,
+    split_deployment,
 )
 
 __all__ = [
@@ -257,10 +259,19 @@ def _tally(
     split: dict[str, tuple[int | None, int | None]] = {}
     warnings: list[WarningRow] = []
     refusals: list[RefusalRow] = []
+    reserved: set[str] = set()
     for stored in events:
         match stored.event:
-            case QuotaReserved(reservation_id=rid, model=model):
+            case QuotaReserved(reservation_id=rid, model=model) as reservation:
                 models[rid] = model
+                reserved.add(reservation.request_id)
+            case AttemptSucceeded(request_id=request) as attempt if request not in reserved:
+                model = split_deployment(attempt.deployment)[0]
+                prompt, completion = split.get(model, (None, None))
+                split[model] = (
+                    _add(prompt, attempt.prompt_tokens),
+                    _add(completion, attempt.completion_tokens),
+                )
             case QuotaSettled(reservation_id=rid) as settled if rid in models:
                 model = models.pop(rid)
                 prompt, completion = split.get(model, (None, None))

@@ -5,7 +5,10 @@ Run it::
     LLMRT_API_KEY=... python -m runtime.serve --config llm.yaml [--host 127.0.0.1]
         [--port 8080] [--api-key-env NAME | --api-key-file FILE] [--max-body-bytes N]
         [--max-tokens N] [--max-messages N] [--request-timeout S] [--max-concurrency N]
-        [--log-json] [--log-level info]
+        [--loop asyncio|uvloop] [--log-json] [--log-level info]
+
+``--loop uvloop`` runs on uvloop (``pip install 'llm-reliability-runtime[uvloop]'``; the
+``serve.started`` log line names the loop).
 
 It prints ``serving on http://HOST:PORT`` once listening (``--port 0``: any free port)
 and shuts down cleanly on SIGINT/SIGTERM (in-flight responses get 10 s, then the

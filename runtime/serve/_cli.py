@@ -24,6 +24,7 @@ from runtime._logging import LEVELS, configure_logging, log_requests
 from runtime._metrics import RuntimeMetrics
 from runtime._runtime import Runtime
 from runtime.serve._app import create_app
+from runtime.serve._loop import LOOPS, loop_factory, run_on, running_loop_name
 from runtime.serve._server import AppServer, ServerStartError
 from runtime.serve._settings import ServeSettings, ServeSettingsError
 
@@ -101,6 +102,12 @@ def parser() -> argparse.ArgumentParser:
         default=defaults.header_timeout,
         help="seconds a connection may take to send its request headers; then 408 (10)",
     )
+    p.add_argument(
+        "--loop",
+        default=LOOPS[0],
+        choices=LOOPS,
+        help="event loop: asyncio (default) or uvloop (faster; the uvloop extra)",
+    )
     p.add_argument("--log-json", action="store_true", help="JSON log lines even on a TTY")
     p.add_argument("--log-level", default="info", choices=sorted(LEVELS))
     return p
@@ -113,13 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _route_uvicorn(handler, LEVELS[args.log_level])
     try:
         settings = settings_from(args, os.environ)
+        factory = loop_factory(args.loop)
         rt = Runtime.from_config(args.config)
     except ConfigError as exc:
         problems = "; ".join(str(p) for p in exc.problems)
         return _fail(f"invalid configuration {args.config}: {problems}", 2)
     except ServeSettingsError as exc:
         return _fail(str(exc), 2)
-    return asyncio.run(serve(rt, settings))
+    return run_on(factory, serve(rt, settings))
 
 
 def _route_uvicorn(handler: logging.Handler, level: int) -> None:
@@ -166,7 +174,9 @@ async def serve(rt: Runtime, settings: ServeSettings) -> int:
         except ServerStartError as exc:
             return _fail(str(exc), 1)
         print(f"serving on {url}", flush=True)
-        log.info("serve.started", url=url, keyed=settings.api_key is not None)
+        log.info(
+            "serve.started", url=url, keyed=settings.api_key is not None, loop=running_loop_name()
+        )
         await server.wait()
         log.info("serve.stopped")
         return 0

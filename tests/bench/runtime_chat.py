@@ -1,21 +1,29 @@
-"""Runtime.chat against a plain httpx client on the same loopback backend.
+"""Runtime.chat and Runtime.stream against direct httpx and aiohttp on one loopback backend.
 
-Run: ``python -m tests.bench.runtime_chat [--requests N] [--quick] [--in-process]
-[--profile]``.
+Run: ``python -m tests.bench.runtime_chat [--requests N] [--rounds R] [--concurrency
+1,8,32,128] [--modes plain,stream] [--loop asyncio|uvloop] [--transport aiohttp|httpx]
+[--markdown] [--quick] [--in-process] [--profile]``.
 
-Both sides post the same Ollama ``/api/chat`` request to the same ChaosServer and decode
-the JSON reply; the plain side is an ``httpx.AsyncClient`` with the same connection
-limit, the runtime side is ``Runtime.chat(messages, model=...)`` with everything on:
-model validation, planning, health, one event batch per request into a real SQLite log.
-Measured side by side in one run, alternating rounds (the median round counts), at
-concurrency 1 and 32: throughput ratio (target >= 0.9) and the latency the runtime adds
-at p50 and p99. Also prints the cost of a cached model validation (target < 0.1 ms)
-and of refusing a model the backend does not serve (no target).
+Four sides post the same Ollama ``/api/chat`` request to the same ChaosServer and decode
+the reply (``tests.bench._chat_sides``): direct httpx, direct aiohttp, the runtime's
+endpoint actor with its transport alone, and ``Runtime.chat`` / ``Runtime.stream`` with
+everything on (model validation, planning, health, quota, one event batch per request
+into a real SQLite log). For each mode (``"stream": false`` / ``true``, every NDJSON line
+read) and concurrency, rounds alternate the sides and the median round counts
+(``tests.bench._chat_table``): req/s and process CPU us per request of each side, the
+ratios Runtime/httpx and Runtime/aiohttp, and the runtime's own CPU (Runtime minus its
+transport alone), with the targets of issue 17 marked PASS or MISS. Then the event log:
+its counters (background appends, failures, waits for room) and, read back from the
+file after the run, whether every runtime request has its ``RequestStarted`` and its
+terminal event (``tests.bench._chat_log``): 0 events dropped. Also the cost of an inline
+ask, of a cached model validation and of refusing an unknown model.
 
 By default the backend runs in its own process (as a real LLM server would), so the
-measured loop does only client work and the ratio is the strict one; ``--in-process``
-shares one event loop between server and clients. ``--profile`` runs the runtime side
-at concurrency 32 under cProfile and prints where the time goes.
+measured loop does only client work; ``--in-process`` shares one event loop between
+server and clients. ``--profile`` runs the runtime side at concurrency 1 and 32 under
+cProfile (CPU time) and prints where it goes, by area (``tests.bench._profile_areas``).
+``--markdown`` also prints the table in Markdown.
+Progress goes to stderr; the report to stdout.
 """
 
 from __future__ import annotations
@@ -25,50 +33,32 @@ import asyncio
 import cProfile
 import io
 import pstats
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
-import msgspec
 
 from actors.catalog import ensure_served
-from actors.endpoint import ChatRequest, Message, call_chat
 from actors.router import GetRouterState
-from runtime import (
-    EndpointConfig,
-    EventLogConfig,
-    ModelConfig,
-    ModelNotFoundError,
-    Runtime,
-    RuntimeConfig,
-    configure_logging,
-)
+from runtime import ModelNotFoundError, Runtime, configure_logging
 from runtime.testing import ChaosServer
 from tests._ports import free_port
+from tests.bench._chat_log import check_log, print_log_check
+from tests.bench._chat_sides import MESSAGES, MODEL, open_sides, runtime_config, transport_in_force
+from tests.bench._chat_table import Row, markdown_table, measure, measure_row, print_row
+from tests.bench._profile_areas import print_areas
 
-MODEL = "llama3"
-MESSAGES = [{"role": "user", "content": "say something short"}]
-BODY = msgspec.json.encode({"model": MODEL, "messages": MESSAGES, "stream": False})
-CONCURRENCY = (1, 32)
-TARGET_RATIO = 0.9
+CONCURRENCY = (1, 8, 32, 128)
+MODES = ("plain", "stream")
 VALIDATION_TARGET_MS = 0.1
 INLINE_ASK_TARGET_US = 5.0
-ROUNDS = 5
-
-Call = Callable[[], Awaitable[object]]
-
-
-class Round(msgspec.Struct, frozen=True):
-    throughput: float
-    p50_ms: float
-    p99_ms: float
-    cpu_us: float
-    """Process CPU time (all threads: the event loop and SQLite's) per request."""
+ROUNDS = 3
+WARM_UP = 200
 
 
 @asynccontextmanager
@@ -105,125 +95,55 @@ async def backend(in_process: bool) -> AsyncIterator[str]:
         await asyncio.wait_for(child.wait(), 10)
 
 
-async def measure(call: Call, concurrency: int, requests: int) -> Round:
-    """Run ``requests`` calls from ``concurrency`` workers; throughput and latencies."""
-    latencies: list[float] = []
-    left = requests
-
-    async def worker() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            started = time.perf_counter()
-            await call()
-            latencies.append(time.perf_counter() - started)
-
-    began, cpu_began = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - began
-    cpu = time.process_time() - cpu_began
-    ordered = sorted(latencies)
-    return Round(
-        cpu_us=1e6 * cpu / len(ordered),
-        throughput=len(ordered) / elapsed,
-        p50_ms=1000 * ordered[len(ordered) // 2],
-        p99_ms=1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-    )
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
-def _median(rounds: list[Round]) -> Round:
-    by_throughput = sorted(rounds, key=lambda r: r.throughput)
-    middle = by_throughput[len(by_throughput) // 2]
-    return Round(
-        throughput=middle.throughput,
-        p50_ms=statistics.median(r.p50_ms for r in rounds),
-        p99_ms=statistics.median(r.p99_ms for r in rounds),
-        cpu_us=statistics.median(r.cpu_us for r in rounds),
-    )
-
-
-def _config(url: str, folder: Path) -> RuntimeConfig:
-    return RuntimeConfig(
-        endpoints=(EndpointConfig(name="local", url=url, max_concurrency=64),),
-        models=(ModelConfig(name=MODEL, deployments=("local",)),),
-        event_log=EventLogConfig(path=str(folder / "events.sqlite3")),
-    )
-
-
-async def compare(url: str, folder: Path, requests: int, rounds: int) -> bool:
-    decoder = msgspec.json.Decoder()
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+async def compare(url: str, folder: Path, args: argparse.Namespace) -> tuple[bool, bool]:
+    """Every mode and concurrency, the log check and the small costs; (timing, log) ok."""
+    log_path = folder / "events.sqlite3"
+    rows: list[Row] = []
     ok = True
-    async with (
-        httpx.AsyncClient(base_url=url, limits=limits, trust_env=False) as plain,
-        Runtime.from_config(_config(url, folder)) as rt,
-    ):
-
-        async def plain_call() -> object:
-            response = await plain.post("/api/chat", content=BODY)
-            response.raise_for_status()
-            return decoder.decode(response.content)["message"]["content"]
-
-        async def runtime_call() -> object:
-            return (await rt.chat(MESSAGES, model=MODEL)).content
-
-        # The endpoint actor and its transport alone, for the breakdown.
-        endpoint = rt._running().refs.endpoints["local"]
-        request = ChatRequest(
-            model=MODEL, messages=(Message(role="user", content=MESSAGES[0]["content"]),)
-        )
-
-        async def transport_call() -> object:
-            return (await call_chat(endpoint, request)).result.content
-
-        calls = (plain_call, transport_call, runtime_call)
-        for call in calls:  # warm up connections and caches
-            await measure(call, 32, 200)
-        for concurrency in CONCURRENCY:
-            ok &= await _compare_at(calls, concurrency, requests, rounds)
+    async with Runtime.from_config(runtime_config(url, log_path, args.transport)) as rt:
+        print(f"runtime endpoint transport: {transport_in_force(rt)}")
+        async with open_sides(rt, url) as sides_of:
+            for mode in args.modes:
+                sides = sides_of(mode == "stream")
+                for call in sides.calls.values():  # warm up connections and caches
+                    await measure(call, 32, WARM_UP)
+                for concurrency in args.concurrency:
+                    row = await measure_row(
+                        mode, sides.calls, concurrency, args.requests, args.rounds, _progress
+                    )
+                    print_row(row)
+                    ok &= all(row.verdicts().values())
+                    rows.append(row)
+            request_ids = sides.request_ids
         await rt.flush_events()
-        stats = rt.statistics()
-        print(
-            f"events committed in the background: {stats.event_log.background_events} in "
-            f"{stats.event_log.background_appends} appends, failures: "
-            f"{stats.event_log.failed_appends}, waits for room: {stats.event_log.room_waits}"
-        )
+        pipeline = rt.statistics().event_log
+        writer = getattr(rt._running().log, "statistics", None)
+        committed = getattr(writer(), "events_committed", None) if writer else None
         ok &= await inline_ask_cost(rt)
         ok &= await validation_cost(rt)
         await refusal_cost(rt)
-    return ok
+        transport = transport_in_force(rt)
+    log_ok = print_log_check(pipeline, committed, check_log(log_path, request_ids))
+    if args.markdown:
+        print()
+        print(markdown_table(rows, _note(args, transport)))
+    return ok, log_ok
 
 
-async def _compare_at(
-    calls: tuple[Call, Call, Call], concurrency: int, requests: int, rounds: int
-) -> bool:
-    results: tuple[list[Round], list[Round], list[Round]] = ([], [], [])
-    for _ in range(rounds):
-        for call, kept in zip(calls, results, strict=True):
-            kept.append(await measure(call, concurrency, requests))
-    plain, transport, ours = (_median(r) for r in results)
-    ratio = ours.throughput / plain.throughput
-    verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
-    print(
-        f"concurrency {concurrency:>2}: httpx {plain.throughput:8.0f} req/s "
-        f"(p50 {plain.p50_ms:.2f} ms, p99 {plain.p99_ms:.2f} ms) | Runtime.chat "
-        f"{ours.throughput:8.0f} req/s (p50 {ours.p50_ms:.2f} ms, p99 {ours.p99_ms:.2f} ms)"
+def _note(args: argparse.Namespace, transport: str) -> str:
+    where = "in this process" if args.in_process else "in a child process"
+    return (
+        f"Median of {args.rounds} alternating rounds of {args.requests} requests per side "
+        f"on a 2-core machine, loop {args.loop}, backend (ChaosServer) {where}, the "
+        f"runtime's endpoint transport {transport}. CPU is this process's (all threads) "
+        "per request; the runtime's own CPU is Runtime minus its transport alone (clearest "
+        "at low concurrency: where the connection pool is congested, the two sides queue in "
+        "different places and the difference is noise)."
     )
-    print(
-        f"  added latency p50 {ours.p50_ms - plain.p50_ms:+.3f} ms, "
-        f"p99 {ours.p99_ms - plain.p99_ms:+.3f} ms; throughput ratio {ratio:.3f} "
-        f"(target >= {TARGET_RATIO}) {verdict}"
-    )
-    print(
-        f"  breakdown: endpoint actor + transport alone {transport.throughput:8.0f} req/s = "
-        f"{transport.throughput / plain.throughput:.3f} of httpx; Runtime.chat = "
-        f"{ours.throughput / transport.throughput:.3f} of that"
-    )
-    print(
-        f"  CPU per request: httpx {plain.cpu_us:.0f} us, Runtime.chat {ours.cpu_us:.0f} us "
-        f"(+{ours.cpu_us - plain.cpu_us:.0f} us, x{ours.cpu_us / plain.cpu_us:.2f})"
-    )
-    return ratio >= TARGET_RATIO
 
 
 async def inline_ask_cost(rt: Runtime) -> bool:
@@ -283,46 +203,102 @@ async def refusal_cost(rt: Runtime) -> None:
     print(f"unknown model refused from the cached list: {per_call_us:.2f} us per call")
 
 
-async def profile(url: str, folder: Path, requests: int) -> None:
-    async with Runtime.from_config(_config(url, folder / "profile")) as rt:
+async def profile(url: str, folder: Path, requests: int, transport: str | None) -> None:
+    """The runtime side under cProfile at concurrency 1 and 32: the top functions and
+    the own time by area (our packages, each library), per request."""
+    config = runtime_config(url, folder / "profile" / "events.sqlite3", transport)
+    async with Runtime.from_config(config) as rt:
 
         async def call() -> object:
             return await rt.chat(MESSAGES, model=MODEL)
 
         await measure(call, 32, 200)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        await measure(call, 32, requests)
-        profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
-    print(out.getvalue())
+        for concurrency in (1, 32):
+            profiler = cProfile.Profile(time.process_time)  # CPU, not waits
+            profiler.enable()
+            await measure(call, concurrency, requests)
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(25)
+            print(f"profile of Runtime.chat at concurrency {concurrency}:")
+            print_areas(stats, requests)
+            print(out.getvalue())
 
 
 async def main(args: argparse.Namespace) -> int:
     configure_logging(level="warning")
-    requests = 300 if args.quick else args.requests
-    rounds = 1 if args.quick else ROUNDS
     where = "in this process" if args.in_process else "in a child process"
-    print(f"backend: ChaosServer {where}; {requests} requests per round, {rounds} round(s)")
+    print(
+        f"backend: ChaosServer {where}; loop {args.loop}; {args.requests} requests per round, "
+        f"{args.rounds} round(s); modes {','.join(args.modes)}; concurrency "
+        f"{','.join(map(str, args.concurrency))}"
+    )
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "profile").mkdir()
         async with backend(args.in_process) as url:
-            ok = await compare(url, folder, requests, rounds)
+            ok, log_ok = await compare(url, folder, args)
             if args.profile:
-                await profile(url, folder, requests)
+                await profile(url, folder, args.requests, args.transport)
+    print(f"run took {time.perf_counter() - began:.0f} s")
+    if not log_ok:
+        return 1
     return 0 if ok or args.quick else 1
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    values = tuple(int(part) for part in text.split(",") if part.strip())
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive integers, e.g. 1,8,32,128")
+    return values
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not values or set(values) - set(MODES):
+        raise argparse.ArgumentTypeError(f"{text!r}: give plain, stream or plain,stream")
+    return values
 
 
 def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.runtime_chat")
-    parser.add_argument("--requests", type=int, default=2_000, help="requests per round")
+    parser.add_argument("--requests", type=int, help="requests per round (1000; --quick 200)")
+    parser.add_argument("--rounds", type=int, help=f"rounds per side ({ROUNDS}; --quick 1)")
+    parser.add_argument(
+        "--concurrency", type=_ints, default=CONCURRENCY, help="workers, e.g. 1,8,32,128"
+    )
+    parser.add_argument("--modes", type=_modes, default=MODES, help="plain,stream (both)")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--transport",
+        choices=("aiohttp", "httpx"),
+        help="the endpoint transport (where EndpointConfig has that setting)",
+    )
+    parser.add_argument("--markdown", action="store_true", help="also a Markdown table")
     parser.add_argument("--quick", action="store_true", help="one short round (smoke test)")
     parser.add_argument("--in-process", action="store_true", help="server in this loop")
     parser.add_argument("--profile", action="store_true", help="cProfile the runtime side")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.requests is None:
+        args.requests = 200 if args.quick else 1_000
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else ROUNDS
+    return args
+
+
+def run(args: argparse.Namespace, main_: Coroutine[Any, Any, int]) -> int:
+    """Run ``main_`` on the loop ``args.loop`` names."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if args.loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main_)
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(_parse())))
+    arguments = _parse()
+    sys.exit(run(arguments, main(arguments)))

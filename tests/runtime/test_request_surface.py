@@ -22,6 +22,33 @@ def test_plain_text_messages_stay_plain() -> None:
     assert message.text == "hi"
 
 
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"role": "system", "content": "be brief"},
+        {"role": "assistant", "content": ""},
+        {"role": "developer", "content": "x"},  # renamed: not the plain path
+        {"role": "tool", "content": "42"},  # needs a call id: refused by the full check
+        {"role": "user", "content": None},
+        {"role": "robot", "content": "hi"},
+        {"role": "user", "content": 3},
+    ],
+)
+def test_the_plain_fast_path_answers_as_the_full_check(item: dict[str, Any]) -> None:
+    # The fast path takes exactly {"role": system|user|assistant, "content": str}; a
+    # subclass of dict (a Mapping, not a dict) goes the full way and must agree.
+    class Other(dict[str, Any]):
+        pass
+
+    def outcome(messages: Any) -> object:
+        try:
+            return parse_messages(messages)
+        except InvalidRequest as exc:
+            return str(exc)
+
+    assert outcome([item]) == outcome([Other(item)])
+
+
 def test_parts_with_images_in_openai_shape() -> None:
     (message,) = parse_messages(
         [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -33,6 +33,10 @@ from actors.endpoint import (
 
 _made: list[Endpoint] = []
 
+Http = Literal["aiohttp", "httpx"]
+HTTPS: tuple[Http, ...] = ("aiohttp", "httpx")
+"""The transports every real-socket test runs on (the ``http`` fixture)."""
+
 
 class Endpoint:
     """One endpoint actor and its transport (see the module docstring)."""
@@ -50,12 +54,15 @@ class Endpoint:
         max_line_bytes: int = 1024 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
         wall: Callable[[], float] | None = None,
+        http: Http = "aiohttp",
+        verify_tls: bool = True,
     ) -> None:
         extra: dict[str, Any] = {} if wall is None else {"wall": wall}
         self.transport = EndpointTransport(
             name=name, url=url, api=api, api_key=api_key, deadlines=deadlines,
             max_connections=max_concurrency, max_response_bytes=max_response_bytes,
-            max_line_bytes=max_line_bytes, transport=transport, **extra,
+            max_line_bytes=max_line_bytes, transport=transport, http=http,
+            verify_tls=verify_tls, **extra,
         )  # fmt: skip
         self.system = ActorSystem()
         self.ref = self.system.spawn(

@@ -25,7 +25,7 @@ from actors.endpoint import (
     Message,
 )
 from runtime.testing import ChaosServer, Fault
-from tests.actors.endpoint._endpoint import Endpoint
+from tests.actors.endpoint._endpoint import Endpoint, Http
 
 APIS: tuple[Api, ...] = ("ollama", "openai")
 KEY = "sk-test-SECRET0123456789"
@@ -41,12 +41,12 @@ async def server() -> AsyncIterator[ChaosServer]:
 
 
 @pytest.fixture
-async def make_client(server: ChaosServer) -> AsyncIterator[MakeClient]:
+async def make_client(server: ChaosServer, http: Http) -> AsyncIterator[MakeClient]:
     clients: list[Endpoint] = []
 
     def make(api: Api = "ollama", **kwargs: object) -> Endpoint:
         kwargs.setdefault("url", server.url)
-        client = Endpoint(name="chaos", api=api, **kwargs)  # type: ignore[arg-type]
+        client = Endpoint(name="chaos", api=api, http=http, **kwargs)  # type: ignore[arg-type]
         clients.append(client)
         return client
 

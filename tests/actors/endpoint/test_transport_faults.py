@@ -1,4 +1,5 @@
-"""Every chaos fault maps to the right failure class, through a real socket.
+"""Every chaos fault maps to the right failure class, through a real socket, on both
+HTTP transports (the ``http`` fixture: aiohttp's pool and httpx's).
 
 Each case runs the fault against a fresh ChaosServer on 127.0.0.1 and checks the
 class, the retryable flag, and that the message names the endpoint and its URL.
@@ -23,7 +24,7 @@ from actors.endpoint import (
     Message,
 )
 from runtime.testing import ChaosServer, Fault
-from tests.actors.endpoint._endpoint import Endpoint
+from tests.actors.endpoint._endpoint import Endpoint, Http
 
 APIS: tuple[Api, ...] = ("ollama", "openai")
 NOW = 1_700_000_000.0
@@ -42,12 +43,14 @@ async def server() -> AsyncIterator[ChaosServer]:
 
 
 @pytest.fixture
-async def make_client(server: ChaosServer) -> AsyncIterator[MakeClient]:
+async def make_client(server: ChaosServer, http: Http) -> AsyncIterator[MakeClient]:
     clients: list[Endpoint] = []
 
     def make(api: Api, **kwargs: Any) -> Endpoint:
         kwargs.setdefault("deadlines", PATIENT)
-        client = Endpoint(name="chaos", url=server.url, api=api, wall=lambda: NOW, **kwargs)
+        client = Endpoint(
+            name="chaos", url=server.url, api=api, wall=lambda: NOW, http=http, **kwargs
+        )
         clients.append(client)
         return client
 
@@ -298,8 +301,8 @@ async def test_refused_then_recovered(
     assert chunks[-1].done
 
 
-async def test_nothing_listening_is_a_connection_failure(make_client: MakeClient) -> None:
-    client = Endpoint(name="gone", url="http://127.0.0.1:9", api="openai")
+async def test_nothing_listening_is_a_connection_failure(http: Http) -> None:
+    client = Endpoint(name="gone", url="http://127.0.0.1:9", api="openai", http=http)
     try:
         with pytest.raises(BackendError) as info:
             await client.list_models()

@@ -48,9 +48,9 @@ def flip_payload_bytes(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def payload_number(conn: sqlite3.Connection, path: Path) -> None:
-    data = json.loads(row_payload(conn, 10))
+    data = json.loads(row_payload(conn, 8))  # an AttemptSucceeded
     data["latency_s"] = 1e300
-    set_payload(conn, 10, json.dumps(data).encode())
+    set_payload(conn, 8, json.dumps(data).encode())
 
 
 def _quota(conn: sqlite3.Connection) -> tuple[int, bytes]:
@@ -96,7 +96,7 @@ CORPUS: dict[str, tuple[Damage, str, str]] = {
     "timestamp 1e300": (timestamp(12, 1e300), "timestamps", "at 12"),
     "timestamp -1": (timestamp(3, -1), "timestamps", "at 3"),
     "timestamp text": (timestamp(4, "noon"), "timestamps", "at 4"),
-    "payload 1e300": (payload_number, "payload numbers", "at 10"),
+    "payload 1e300": (payload_number, "payload numbers", "at 8"),
     "quota snapshot digit": (quota_digit, "snapshots", "checksum mismatch"),
     "quota snapshot resealed": (quota_resealed, "snapshots", "differs from a replay"),
 }

@@ -10,6 +10,7 @@ from actors.performance import evolve as evolve_performance
 from actors.quota import LedgerState
 from actors.quota import evolve as evolve_quota
 from events import (
+    AttemptSucceeded,
     DeploymentQuarantined,
     DeploymentRecovered,
     Event,
@@ -20,6 +21,8 @@ from events import (
     QuotaReserved,
     QuotaSettled,
     QuotaWarningIssued,
+    RequestStarted,
+    RequestSucceeded,
     fold,
 )
 from runtime.inspect._render import Style
@@ -234,3 +237,56 @@ def test_the_header_says_what_was_asked_for() -> None:
     )
     at = render_state(report("2023-11-14 22:13:30", WALL + 10), Style(), dt.UTC).splitlines()
     assert at[0].startswith("State at 2023-11-14 22:13:30: after event 40 of 50")
+
+
+def test_requests_without_a_limit_split_their_tokens_from_their_own_attempts() -> None:
+    def request(rid: str, prompt: int | None, completion: int) -> list[Event]:
+        return [
+            RequestStarted(
+                at=WALL,
+                request_id=rid,
+                role=None,
+                model="llama3",
+                kind=None,
+                stream=False,
+                candidates=("llama3@a",),
+                prompt_chars=40,
+                prompt_hash="h",
+            ),
+            AttemptSucceeded(
+                at=WALL,
+                request_id=rid,
+                attempt=1,
+                deployment="llama3@a",
+                latency_s=0.1,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+            ),
+            RequestSucceeded(
+                at=WALL, request_id=rid, model="llama3", endpoint="a", attempts=1, latency_s=0.1
+            ),
+        ]
+
+    events = [
+        QuotaPeriodStarted(at=WALL, period=PERIOD, resets_at=WALL + 3600),
+        *request("u1", 4, 6),
+        *request("u2", None, 9),
+        *QUOTA[1:3],  # a reserved request: counted by its settlement, not its attempt
+        AttemptSucceeded(
+            at=WALL,
+            request_id="q1",
+            attempt=1,
+            deployment="llama3@a",
+            latency_s=0.1,
+            prompt_tokens=3,
+            completion_tokens=17,
+        ),
+    ]
+    report = usage_report(ledger_of(events), stored(events), moment=WALL + 10)
+    model = next(u for u in report.usage if u.scope == "model")
+    assert (model.name, model.requests, model.prompt_tokens, model.completion_tokens) == (
+        "llama3",
+        3,
+        7,
+        32,
+    )

@@ -152,7 +152,7 @@ def test_request_filter_takes_an_id_or_a_prefix(
     expected = [e.position for e in everything if _belongs_to(e, {request})]
     assert positions(tail(path, "--request", request, "--all")) == expected
     kinds = [r["type"] for r in tail(path, "--request", request, "--all")]
-    assert "FallbackSwitched" in kinds and "QuotaReserved" in kinds
+    assert "FallbackSwitched" in kinds and "AttemptFailed" in kinds
     assert set(positions(tail(path, "--request", request[:-1], "--all"))) > set(expected)
 
 
