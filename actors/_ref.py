@@ -63,16 +63,29 @@ class ActorRef(Generic[M]):
         self._cell.mailbox.put_nowait(Envelope(message))
 
     @overload
-    async def ask(self, message: Ask[R], *, timeout: float | None = ...) -> R: ...  # noqa: ASYNC109
+    async def ask(
+        self,
+        message: Ask[R],
+        *,
+        timeout: float | None = ...,  # noqa: ASYNC109
+        again: bool = ...,
+    ) -> R: ...
 
     @overload
-    async def ask(self, message: M, *, timeout: float | None = ...) -> Any: ...  # noqa: ASYNC109
+    async def ask(
+        self,
+        message: M,
+        *,
+        timeout: float | None = ...,  # noqa: ASYNC109
+        again: bool = ...,
+    ) -> Any: ...
 
     async def ask(
         self,
         message: Any,
         *,
         timeout: float | None = DEFAULT_ASK_TIMEOUT,  # noqa: ASYNC109 - runs on our Clock
+        again: bool = False,
     ) -> Any:
         """Send ``message`` and return the actor's reply (``receive``'s return value).
 
@@ -89,6 +102,9 @@ class ActorRef(Generic[M]):
         Args:
             message: The message; an ``Ask[R]`` message's reply is typed ``R``.
             timeout: Seconds to wait for the reply; ``None`` waits forever.
+            again: If the handler raised (the actor is restarted from its factory), send
+                the same message once more to the new incarnation and return its reply;
+                a second failure raises. For idempotent messages (the request driver's).
 
         Raises:
             AskTimeout: No reply within ``timeout``.
@@ -97,9 +113,19 @@ class ActorRef(Generic[M]):
         """
         cell = self._cell
         receive = cell.inline
-        if receive is not None and not cell.busy and not cell.queue:
-            return cell.run_inline(receive, message)
-        return await self._ask_queued(message, timeout)
+        if not again:
+            if receive is not None and not cell.busy and not cell.queue:
+                return cell.run_inline(receive, message)
+            return await self._ask_queued(message, timeout)
+        # One frame for both tries (no wrapper coroutine around ``ask``).
+        try:
+            if receive is not None and not cell.busy and not cell.queue:
+                return cell.run_inline(receive, message)
+            return await self._ask_queued(message, timeout)
+        except ActorError:
+            raise
+        except Exception:
+            return await self.ask(message, timeout=timeout)
 
     @overload
     def ask_nowait(self, message: Ask[R]) -> R: ...

@@ -82,6 +82,7 @@ from events._quota import (
     QuotaWarningIssued,
 )
 from events._replay import (
+    BatchFold,
     Evolve,
     Projection,
     fold,
@@ -127,6 +128,7 @@ _DISTRIBUTION = "llm-reliability-runtime"
 distribution's ``events`` package installed over ours fails with a clear error."""
 
 __all__ = [
+    "BatchFold",
     "EVENT_LOG_STREAM",
     "EventLogRecovered",
     "CommitHook",

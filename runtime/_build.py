@@ -37,9 +37,9 @@ from actors.health import (
     RecordOutcome,
     evolve_all,
 )
-from actors.performance import PerformanceState
+from actors.performance import PerformanceState, fold_events
 from actors.performance import evolve as evolve_performance
-from actors.quota import LEDGER_TYPES, DailyLimit, LedgerState, QuotaLimits, RateLimit
+from actors.quota import LEDGER_TYPES, DailyLimit, LedgerState, QuotaLimits, RateLimit, fold_ledger
 from actors.quota import evolve as evolve_quota
 from actors.router import (
     MachineSettings,
@@ -152,6 +152,7 @@ QUOTA_PROJECTION: Projection[LedgerState] = Projection(
     name="runtime.quota.v1",
     initial=LedgerState(),
     evolve=evolve_quota,
+    fold=fold_ledger,
     state_type=LedgerState,
     types=LEDGER_TYPES,
 )
@@ -169,6 +170,7 @@ def performance_projection(window: int) -> Projection[PerformanceState]:
         name=f"runtime.performance.v1.w{window}",
         initial=PerformanceState.empty(window),
         evolve=evolve_performance,
+        fold=fold_events,
         state_type=PerformanceState,
         types=_names(
             RequestStarted,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 from runtime._errors import RuntimeNotRunning
@@ -88,11 +88,16 @@ class Lifecycle:
 
 
 class Call:
-    """One call in flight: its task, and whether ``aclose()`` cancelled it."""
+    """One call in flight: its task, and whether ``aclose()`` cancelled it.
 
-    __slots__ = ("cancelled", "inner", "inside", "task")
+    A context manager (a class, not ``@contextmanager``: no generator per call): entering
+    registers it with its ``Calls``, leaving removes it and turns ``aclose()``'s cancel
+    into ``RuntimeNotRunning``."""
 
-    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+    __slots__ = ("cancelled", "inner", "inside", "owner", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None, owner: Calls | None = None) -> None:
+        self.owner = owner
         self.task = task
         self.inside = True
         """The call's task is running our code now (a stream: inside ``__anext__``)."""
@@ -101,37 +106,41 @@ class Call:
         self.inner: AsyncGenerator[Any, None] | None = None
         """A stream's upstream chunks, closed by ``aclose()`` between two chunks."""
 
+    def __enter__(self) -> Call:
+        owner = self.owner
+        assert owner is not None  # made by Calls.track
+        owner.calls.add(self)
+        owner.idle.clear()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        owner = self.owner
+        assert owner is not None
+        owner.calls.discard(self)
+        if not owner.calls:
+            owner.idle.set()
+        if kind is not None and issubclass(kind, asyncio.CancelledError) and self.cancelled:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            raise RuntimeNotRunning(_CLOSED_MESSAGE) from None
+
 
 class Calls:
     """The calls in flight, so that ``aclose()`` can drain and then cancel them."""
 
     def __init__(self) -> None:
-        self._calls: set[Call] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.calls: set[Call] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
 
     def __len__(self) -> int:
-        return len(self._calls)
+        return len(self.calls)
 
-    @contextlib.contextmanager
-    def track(self) -> Iterator[Call]:
-        """Register the current task's call; turn ``aclose()``'s cancel into an error."""
-        call = Call(asyncio.current_task())
-        self._calls.add(call)
-        self._idle.clear()
-        try:
-            yield call
-        except asyncio.CancelledError:
-            if not call.cancelled:
-                raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            raise RuntimeNotRunning(_CLOSED_MESSAGE) from None
-        finally:
-            self._calls.discard(call)
-            if not self._calls:
-                self._idle.set()
+    def track(self) -> Call:
+        """The current task's call, to enter (``with``): registered while inside;
+        ``aclose()``'s cancel leaves it as ``RuntimeNotRunning``."""
+        return Call(asyncio.current_task(), self)
 
     @staticmethod
     async def relay(call: Call, chunks: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
@@ -156,12 +165,12 @@ class Calls:
         Returns:
             How many calls were cancelled.
         """
-        if seconds > 0 and self._calls:
+        if seconds > 0 and self.calls:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
-                    await self._idle.wait()
+                    await self.idle.wait()
         cancelled = 0
-        for call in tuple(self._calls):
+        for call in tuple(self.calls):
             call.cancelled = True
             cancelled += 1
             if call.inside and call.task is not None:
@@ -169,10 +178,10 @@ class Calls:
             elif call.inner is not None:
                 with contextlib.suppress(Exception):
                     await call.inner.aclose()
-                self._calls.discard(call)
-        if not self._calls:
-            self._idle.set()
+                self.calls.discard(call)
+        if not self.calls:
+            self.idle.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_GRACE):
-                await self._idle.wait()
+                await self.idle.wait()
         return cancelled

@@ -12,6 +12,7 @@ field (``messages[2].content[1].image_url``) and saying what to send instead.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -46,10 +47,7 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
             "messages must be a list of {'role': ..., 'content': ...}, not a string; "
             "wrap it: [{'role': 'user', 'content': text}]"
         )
-    checked = tuple(
-        item if isinstance(item, Message) else _message(item, f"messages[{index}]")
-        for index, item in enumerate(messages)
-    )
+    checked = tuple(map(_checked, messages, itertools.count()))
     if not checked:
         raise InvalidRequest("messages is empty; send at least one message")
     return checked
@@ -59,11 +57,18 @@ _PLAIN_ROLES = frozenset({"system", "user", "assistant"})
 """Roles a message of text alone keeps as given (``developer`` and ``tool`` need more)."""
 
 
-def _message(item: object, where: str) -> Message:
+def _checked(item: object, index: int) -> Message:
+    """One message (``messages[index]``), the common shapes first, without a frame more."""
     if type(item) is dict and len(item) == 2:  # the common {"role": r, "content": text}
         role, content = item.get("role"), item.get("content")
         if type(content) is str and role in _PLAIN_ROLES:
             return Message(role=role, content=content)
+    elif type(item) is Message:
+        return item
+    return item if isinstance(item, Message) else _message(item, f"messages[{index}]")
+
+
+def _message(item: object, where: str) -> Message:
     if not isinstance(item, Mapping):
         raise InvalidRequest(
             f"{where} must be an object with 'role' and 'content', got {item!r:.80}"

@@ -55,6 +55,8 @@ _NUMBERS = {
 }
 _COUNTS = {"max_tokens": 1, "top_k": 0, "top_logprobs": 0}
 _TOOL_CHOICES = frozenset({"auto", "none", "required"})
+_NONE_GIVEN = Parameters()
+_NAMES = frozenset(GenerationParams.__annotations__)
 
 
 def parameters(given: Mapping[str, Any]) -> Parameters:
@@ -63,7 +65,9 @@ def parameters(given: Mapping[str, Any]) -> Parameters:
     Raises:
         InvalidRequest: An unknown name, or a value of the wrong type or range.
     """
-    unknown = sorted(set(given) - set(GenerationParams.__annotations__))
+    if not given:
+        return _NONE_GIVEN
+    unknown = sorted(given.keys() - _NAMES)
     if unknown:
         raise InvalidRequest(
             f"unknown parameter(s) {', '.join(unknown)}; the parameters are "

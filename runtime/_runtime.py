@@ -321,7 +321,8 @@ class Runtime(Observing):
             except LLMRuntimeError:
                 await acknowledged(parts)
                 raise
-            await acknowledged(parts)
+            if parts.config.event_log.after_commit:  # else nothing to wait for
+                await acknowledged(parts)
             return answer
 
     # --- health -------------------------------------------------------------------------

@@ -106,6 +106,7 @@ SHELLS = {
     "actors/endpoint/_clocks.py",
     "actors/endpoint/_discover.py",
     "actors/endpoint/_handle.py",
+    "actors/endpoint/_requests.py",
     "actors/endpoint/_transport.py",
     "actors/endpoint/_watchdog.py",
     "actors/endpoint/_windows.py",
@@ -121,6 +122,7 @@ SHELLS = {
     "actors/router/_fit.py",
     "actors/router/_reserve.py",
     "actors/router/_run.py",
+    "actors/router/_view.py",
 }
 
 

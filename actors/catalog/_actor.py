@@ -68,10 +68,11 @@ from actors.catalog._messages import (
     Refresh,
     RefreshSoon,
     RefreshStale,
+    Survey,
     ValidateModel,
     Validation,
 )
-from actors.catalog._shared import unlisted
+from actors.catalog._shared import Served, Surveys, unlisted
 from actors.endpoint import BackendError
 from events import (
     CATALOG_STREAM_PREFIX,
@@ -157,6 +158,7 @@ class CatalogActor(Actor[CatalogMessage]):
         self._fetching: dict[str, Awaitable[BackendError | None]] = {}
         self._timer: TimerHandle | None = None
         self._fetches = self._rounds = 0
+        self._surveys, self._served = Surveys(), Served()
         rules = discovery or {}
         self._discovery = {e: rules[e] for e in self._endpoints if e in rules}
         self._configured: dict[str, list[str]] = {}
@@ -195,6 +197,8 @@ class CatalogActor(Actor[CatalogMessage]):
 
     def receive(self, message: CatalogMessage) -> object:
         match message:
+            case Survey(deployments=dids):
+                return self._surveys.answer(self._lists, dids)
             case FindUnlisted(deployments=dids):
                 return unlisted(self._lists, dids)
             case FindContextLengths(deployments=dids):
@@ -231,13 +235,16 @@ class CatalogActor(Actor[CatalogMessage]):
     # --- lookups ------------------------------------------------------------------------
 
     def _validate(self, message: ValidateModel) -> Validation:
-        endpoints = message.endpoints
+        endpoints, model = message.endpoints, message.model
+        if self._served.known(self._lists, model, endpoints):
+            return _SERVED
         if message.stage == 0:
             unknown = tuple(e for e in endpoints if self._never_fetched(e))
             if unknown:
                 return Validation(fetch=unknown)
         try:
-            validate(self._lists, message.model, endpoints)
+            validate(self._lists, model, endpoints)
+            self._served.note(self._lists, model, endpoints)
             return _SERVED
         except ModelNotFoundError as exc:
             if message.stage < 2:

@@ -134,6 +134,22 @@ class FindContextLengths(Ask[ContextLengths], frozen=True):
     deployments: tuple[str, ...]
 
 
+class Surveyed(msgspec.Struct, frozen=True):
+    """The answer to ``Survey``: ``FindUnlisted``'s and ``FindContextLengths``' in one."""
+
+    unlisted: frozenset[str] = frozenset()
+    """Deployment ids whose endpoint's list lacks their model."""
+    lengths: Mapping[str, int] = msgspec.field(default_factory=dict)
+    """Deployment id -> its discovered context window in tokens (unknown ones absent)."""
+
+
+class Survey(Ask[Surveyed], frozen=True):
+    """What planning needs of these deployment ids, in one ask (cached, no I/O): which
+    are unlisted, and their discovered context windows."""
+
+    deployments: tuple[str, ...]
+
+
 class Discovered(msgspec.Struct, frozen=True, kw_only=True):
     """The answer to ``FindDiscovered``."""
 
@@ -175,6 +191,7 @@ CatalogMessage = (
     | ApplyListing
     | FindUnlisted
     | FindContextLengths
+    | Survey
     | GetCatalog
     | GetCatalogStatistics
     | RefreshStale

@@ -127,6 +127,11 @@ class AiohttpBody(httpx.AsyncByteStream):
         self._rest = b""
         return data
 
+    def at_end(self) -> bool:
+        """Whether the whole body was handed over (the next read would end the
+        iteration): the caller skips that read, its timer and its exception."""
+        return not self._rest and self._response.content.at_eof()
+
     async def aclose(self) -> None:
         if self._closed:
             return

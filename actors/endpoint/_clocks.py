@@ -1,5 +1,6 @@
-"""Per-call I/O helpers of the endpoint transport: deadline clocks, request building,
-body iteration, and ``HttpExchange``, the call skeleton every operation runs in.
+"""Per-call I/O helpers of the endpoint transport: deadline clocks, body iteration, and
+``HttpExchange``, the call skeleton every operation runs in (requests are built by
+``actors.endpoint._requests``).
 
 Split from ``_transport`` to keep each module small; like it, this is I/O code
 (asyncio, httpx), not part of the pure endpoint core.
@@ -15,8 +16,8 @@ must not ride along on later calls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
@@ -31,6 +32,7 @@ from actors.endpoint._failures import (
     with_endpoint,
 )
 from actors.endpoint._metrics import CallTimings
+from actors.endpoint._requests import RequestBuilder
 from actors.endpoint._streams import bad_response
 from actors.endpoint._types import HttpRequestSpec
 from actors.endpoint._watchdog import Watchdog
@@ -40,10 +42,8 @@ __all__ = [
     "ERROR_BODY_CAP",
     "CallClock",
     "HttpExchange",
-    "RequestBuilder",
     "body_of",
     "close_body",
-    "httpx_timeout",
 ]
 
 # Logged under the transport's name: these are its steps.
@@ -53,8 +53,6 @@ _T = TypeVar("_T")
 
 ERROR_BODY_CAP = 64 * 1024
 """Bytes of a non-2xx body read for classification; the rest is never read."""
-
-_CACHED_HEADER_SETS = 16
 
 # httpcore's trace event that marks "the request is going out now" (the aiohttp
 # transport sends it too): the first-byte deadline starts here, after any connect time
@@ -100,6 +98,18 @@ class CallClock:
             self.first_byte_at = self._loop.time() + self.deadlines.first_byte
             self.watchdog.move(min(self.first_byte_at, self.total_at))
 
+    def wake_early(self) -> None:
+        """Arm the call's timer once for the whole exchange, about to start.
+
+        No deadline of the exchange falls before the earliest of now + first byte
+        (the request goes out no earlier than now), now + idle (a read ends no
+        earlier) and the total: armed there, the timer is not moved again when the
+        request goes out or a read ends (the deadlines only move later from it).
+        """
+        deadlines = self.deadlines
+        now = self._loop.time()
+        self.watchdog.wake_by(min(now + min(deadlines.first_byte, deadlines.idle), self.total_at))
+
     def timings(self) -> CallTimings:
         """Queue, connect and first-byte time so far (None for a step not reached)."""
         started = self.began_at
@@ -115,52 +125,6 @@ class CallClock:
         if not self.got_body:
             return self.first_byte_at, FailureClass.TIMEOUT_FIRST_BYTE
         return self._loop.time() + self.deadlines.idle, FailureClass.TIMEOUT_IDLE
-
-
-class RequestBuilder:
-    """Builds the ``httpx.Request`` of a call from cached parts.
-
-    The URL (joined onto the endpoint's base URL once per path), the headers (the
-    defaults merged with the spec's, once per header set) and the timeout extension
-    (once per ``Deadlines``) are cached, so a call only builds the request itself.
-    """
-
-    def __init__(self, base_url: str, headers: httpx.Headers) -> None:
-        base = httpx.URL(base_url)
-        if not base.raw_path.endswith(b"/"):
-            base = base.copy_with(raw_path=base.raw_path + b"/")
-        self._base = base
-        self._defaults = headers
-        self._urls: dict[str, httpx.URL] = {}
-        self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
-        self._timeouts: dict[Deadlines, dict[str, float | None]] = {}
-
-    def build(self, spec: HttpRequestSpec, call: CallClock) -> httpx.Request:
-        """The request for ``spec``, with the call's deadlines and trace hook."""
-        timeout = self._timeouts.get(call.deadlines)
-        if timeout is None:
-            timeout = self._timeouts[call.deadlines] = httpx_timeout(call.deadlines).as_dict()
-        extensions = {"timeout": timeout, "trace": call.trace}
-        url = self._urls.get(spec.path)
-        if url is None:
-            url = self._urls[spec.path] = self._base.join(spec.path.lstrip("/"))
-        headers = self._headers.get(spec.headers)
-        if headers is None:
-            if len(self._headers) >= _CACHED_HEADER_SETS:
-                self._headers.clear()  # e.g. a key rotated many times: stay bounded
-            headers = httpx.Headers(self._defaults)
-            headers.update(spec.headers)
-            self._headers[spec.headers] = headers
-        return httpx.Request(
-            spec.method, url, headers=headers, content=spec.body or None, extensions=extensions
-        )
-
-
-def httpx_timeout(deadlines: Deadlines) -> httpx.Timeout:
-    # Connect is httpx's job (it tells ConnectTimeout apart); the rest are backstops no
-    # shorter than the total, so the asyncio deadlines always fire first.
-    backstop = deadlines.total + 1.0
-    return httpx.Timeout(connect=deadlines.connect, read=backstop, write=backstop, pool=backstop)
 
 
 def body_of(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -210,20 +174,10 @@ class HttpExchange:
 
     # --- the call skeleton ------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _errors(self, call: CallClock, op: str) -> AsyncIterator[None]:
-        """Run one call: refuse it once closed; name, log and classify its failure."""
-        if self._closed:
-            raise RuntimeError(f"endpoint {self._name!r} ({self._url}) is closed")
-        call.started = call.began_at = self._monotonic()
-        try:
-            yield
-        except BackendError as exc:
-            raise self._failed(exc, op) from exc
-        except httpx.HTTPError as exc:
-            raise self._failed(self._translate(exc, call), op) from exc
-        finally:
-            call.watchdog.stop()
+    def _errors(self, call: CallClock, op: str) -> _CallScope:
+        """Run one call (``with``): refuse it once closed; name, log and classify its
+        failure; stop its timer at the end."""
+        return _CallScope(self, call, op)
 
     async def _within(
         self, step: Awaitable[_T], deadline: float, failure: FailureClass, call: CallClock
@@ -244,7 +198,8 @@ class HttpExchange:
 
     async def _open(self, spec: HttpRequestSpec, call: CallClock) -> httpx.Response:
         """Send the request; return once the response headers arrived."""
-        request = self._requests.build(spec, call)
+        request = self._requests.build(spec, call.deadlines, call.trace)
+        call.wake_early()
         response = await self._within(
             self._transport.handle_async_request(request),
             call.first_byte_at,
@@ -257,6 +212,8 @@ class HttpExchange:
 
     async def _next_read(self, raw: AsyncIterator[bytes], call: CallClock) -> bytes | None:
         """The next piece of the body within its deadline; None at its end."""
+        if type(raw) is AiohttpBody and raw.at_end():
+            return None
         while True:
             deadline, failure = call.next_read()
             try:
@@ -336,3 +293,33 @@ class HttpExchange:
         log.debug(
             "endpoint.request.complete", endpoint=self._name, op=op, latency_s=latency, ttft_s=ttft
         )
+
+
+class _CallScope:
+    """``HttpExchange._errors``: a plain context manager (its ends never await), so a
+    call costs no generator and no awaited enter and exit."""
+
+    __slots__ = ("_call", "_exchange", "_op")
+
+    def __init__(self, exchange: HttpExchange, call: CallClock, op: str) -> None:
+        self._exchange, self._call, self._op = exchange, call, op
+
+    def __enter__(self) -> None:
+        exchange, call = self._exchange, self._call
+        if exchange._closed:
+            raise RuntimeError(f"endpoint {exchange._name!r} ({exchange._url}) is closed")
+        call.started = call.began_at = exchange._monotonic()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        call = self._call
+        call.watchdog.stop()
+        if isinstance(exc, BackendError):
+            raise self._exchange._failed(exc, self._op) from exc
+        if isinstance(exc, httpx.HTTPError):
+            exchange = self._exchange
+            raise exchange._failed(exchange._translate(exc, call), self._op) from exc

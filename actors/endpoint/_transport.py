@@ -43,13 +43,13 @@ from actors.endpoint._clocks import (
     ERROR_BODY_CAP,
     CallClock,
     HttpExchange,
-    RequestBuilder,
     body_of,
     close_body,
 )
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._metrics import CallResult, EmbedCallResult, tokens_per_second
 from actors.endpoint._openai import auth_headers
+from actors.endpoint._requests import RequestBuilder
 from actors.endpoint._streams import bad_response
 from actors.endpoint._types import ChatRequest, Chunk, EmbedRequest, HttpRequestSpec
 
@@ -197,9 +197,10 @@ class EndpointTransport(HttpExchange):
             BackendError: the classified failure.
             ValueError: the pure core refused to build the request.
         """
-        req = msgspec.structs.replace(req, stream=False)
+        if req.stream:
+            req = msgspec.structs.replace(req, stream=False)
         spec = build_chat_request(self._api, req, api_key=self._api_key)
-        async with self._errors(call, "chat"):
+        with self._errors(call, "chat"):
             response = await self._open(spec, call)
             try:
                 await self._check_status(response, call)
@@ -233,9 +234,10 @@ class EndpointTransport(HttpExchange):
             BackendError: the classified failure, possibly after some chunks.
             ValueError: the pure core refused to build the request.
         """
-        req = msgspec.structs.replace(req, stream=True)
+        if not req.stream:
+            req = msgspec.structs.replace(req, stream=True)
         spec = build_chat_request(self._api, req, api_key=self._api_key)
-        async with self._errors(call, "stream"):
+        with self._errors(call, "stream"):
             response = await self._open(spec, call)
             raw = body_of(response)
             try:
@@ -273,7 +275,7 @@ class EndpointTransport(HttpExchange):
             UnsupportedParameter, ValueError: the pure core refused to build the request.
         """
         spec = build_embed_request(self._api, req, api_key=self._api_key)
-        async with self._errors(call, "embed"):
+        with self._errors(call, "embed"):
             response = await self._open(spec, call)
             try:
                 await self._check_status(response, call)
@@ -300,7 +302,7 @@ class EndpointTransport(HttpExchange):
             BackendError: the classified failure.
         """
         spec = build_models_request(self._api, api_key=self._api_key)
-        async with self._errors(call, "list_models"):
+        with self._errors(call, "list_models"):
             response = await self._open(spec, call)
             try:
                 await self._check_status(response, call)
@@ -327,7 +329,7 @@ class EndpointTransport(HttpExchange):
         keyed = any(name.lower() == "authorization" for name, _ in spec.headers)
         if self._api != "ollama" and not keyed:  # the model list's rule for the key
             spec = msgspec.structs.replace(spec, headers=spec.headers + auth_headers(self._api_key))
-        async with self._errors(call, "fetch"):
+        with self._errors(call, "fetch"):
             response = await self._open(spec, call)
             try:
                 await self._check_status(response, call)

@@ -60,6 +60,17 @@ class Watchdog:
         if deadline < self._when:
             self._arm(deadline)
 
+    def wake_by(self, when: float) -> None:
+        """Make the timer fire no later than ``when`` (loop time).
+
+        For a caller that knows no deadline of its coming waits can fall before
+        ``when``: arming the timer once here makes every later move to a deadline at
+        or after ``when`` a mere number update. A timer that fires before the binding
+        deadline re-arms itself for it, so an early wake costs one more timer.
+        """
+        if when < self._when:
+            self._arm(when)
+
     async def wait(self, step: Awaitable[_T], deadline: float) -> _T:
         """Await ``step``; raise ``TimeoutError`` if ``deadline`` passes first.
 

@@ -57,7 +57,7 @@ from actors.quota._period import (
 )
 from actors.quota._rate import Bucket, RateLimit, rate_limit_name
 from actors.quota._replies import Refused, Reserved, ReserveReply
-from actors.quota._state import LedgerState, QuotaUsage, Reservation, evolve
+from actors.quota._state import LedgerState, QuotaUsage, Reservation, evolve, fold_ledger
 from actors.quota._summary import LimitStatus, UsageSummary, usage_summary
 
 __all__ = [
@@ -102,6 +102,7 @@ __all__ = [
     "decide",
     "estimate_tokens",
     "evolve",
+    "fold_ledger",
     "format_duration",
     "format_reset",
     "limit_name",

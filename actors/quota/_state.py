@@ -19,6 +19,8 @@ Accounting rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from actors.quota._counting import (
@@ -47,7 +49,16 @@ from events._routing import (
     split_deployment,
 )
 
-__all__ = ["LedgerState", "Reservation", "QuotaUsage", "count_request", "evolve", "forget", "take"]
+__all__ = [
+    "LedgerState",
+    "QuotaUsage",
+    "Reservation",
+    "count_request",
+    "evolve",
+    "fold_ledger",
+    "forget",
+    "take",
+]
 
 
 class QuotaUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -267,6 +278,42 @@ def count_request(state: LedgerState, events: tuple[Event, ...]) -> LedgerState:
         if isinstance(event, AttemptSucceeded | StreamInterrupted):
             state = _charge(state, event, opened)
     return state
+
+
+def fold_ledger(state: LedgerState, events: Sequence[Event | UnknownEvent]) -> LedgerState:
+    """Fold ``events`` in order; equal to ``evolve`` applied to each in turn.
+
+    A request's record as appended (its start, routing events of that request, its
+    end: contiguous in a committed batch) is folded with ``count_request``, without
+    the steps that cancel out; anything else event by event."""
+    i, n = 0, len(events)
+    while i < n:
+        run = _request_run(events, i)
+        if run is None:
+            state = evolve(state, events[i])
+            i += 1
+        else:
+            state = count_request(state, run)
+            i += len(run)
+    return state
+
+
+def _request_run(events: Sequence[Event | UnknownEvent], start: int) -> tuple[Event, ...] | None:
+    """The request record that starts at ``start`` (a start, that request's routing
+    events, its end), or None."""
+    first = events[start]
+    if type(first) is not RequestStarted:
+        return None
+    rid = first.request_id
+    run: list[Event] = [first]
+    for j in range(start + 1, len(events)):
+        event = events[j]
+        if not isinstance(event, RoutingEvent) or event.request_id != rid:
+            return None
+        run.append(event)
+        if isinstance(event, ENDS):
+            return tuple(run)
+    return None
 
 
 def forget(state: LedgerState, events: tuple[Event, ...]) -> LedgerState:

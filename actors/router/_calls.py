@@ -220,7 +220,7 @@ class Calls:
 
         When it ended the request too, the router hears both in one message.
         """
-        if not isinstance(outcome, Succeeded | Failed):
+        if not isinstance(outcome, _ENDS):
             return
         refs, target = self._refs, outcome.step.target
         did = target.deployment
@@ -274,6 +274,7 @@ def _deadlines(settings: ModelSettings, endpoint: str, remaining: float) -> Dead
 
 
 _DEFAULT_DEADLINES = Deadlines()
+_ENDS = (Succeeded, Failed)
 
 
 async def _next(chunks: AsyncIterator[Chunk]) -> Chunk:

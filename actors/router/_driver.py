@@ -1,8 +1,8 @@
 """The request driver: runs one request's pure machine, in the caller's task (a shell).
 
 A request is a conversation with the actors, not an actor. The driver asks the health
-actor, the catalog and the performance windows for what planning needs, asks the
-router to plan, then loops: ``next_step`` says what to do, the driver does it —
+actor, the catalog and the performance windows for what planning needs (``_view``),
+asks the router to plan, then loops: ``next_step`` says what to do, the driver does it —
 reserve quota, ask health to admit, call the endpoint (through its actor's handle),
 sleep a backoff, ask the router for a fallback — and feeds what happened back through
 ``on_outcome``. One loop serves ``chat`` and ``stream``; the only difference is the
@@ -29,18 +29,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
-from functools import partial
 from typing import Any, cast
 
 from actors._clock import Clock
-from actors.catalog import FindDiscovered, FindUnlisted
-from actors.health import AcquireProbe, Screen, Screened, Watch
+from actors.health import AcquireProbe
 from actors.health import NotAdmitted as HealthNotAdmitted
-from actors.performance import GetPerformanceView, Observe, PerformanceState
+from actors.performance import Observe
 from actors.quota import Release
 from actors.router._bodies import Mask
 from actors.router._calls import Calls
-from actors.router._fit import screen_fit
 from actors.router._machine import (
     MachineSettings,
     next_step,
@@ -63,7 +60,6 @@ from actors.router._run import (
     new_id,
     outcome_of,
 )
-from actors.router._select import ModelRoute
 from actors.router._steps import (
     Admit,
     Admitted,
@@ -84,6 +80,7 @@ from actors.router._steps import (
     Wait,
 )
 from actors.router._types import Embeddings, ModelSettings, Reply, RouteRequest, StreamChunk
+from actors.router._view import Views
 from events import REQUEST_STREAM_PREFIX, Event
 
 __all__ = ["Driver", "Refs"]
@@ -134,11 +131,10 @@ class Driver:
         self._record = record
         self._publish = publish
         self._mask = mask
-        self._dids: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self._fit = partial(screen_fit, refs, self._models, settings)
         self._ranked = frozenset(
             name for name, model in self._models.items() if model.route.strategy == "performance"
         )
+        self._views = Views(refs, self._models, settings, self._ranked, discovers=self._discovers)
 
     def chat(self, request: RouteRequest) -> Coroutine[Any, Any, Reply]:
         """Route one request to a complete reply (await it).
@@ -295,7 +291,8 @@ class Driver:
             case Reserve():
                 return await reserve(self._refs, self._clock, run, step)
             case Admit(deployment=did, reservation=reservation):
-                again = any(r.deployment == did for r in run.state.records)  # own cool-down
+                records = run.state.records  # its own cool-down does not hold it back
+                again = bool(records) and any(r.deployment == did for r in records)
                 answer = await ask(refs.health, AcquireProbe(did, retrying=again))
                 at, now = clock.time(), clock.monotonic()
                 if isinstance(answer, HealthNotAdmitted):
@@ -316,39 +313,10 @@ class Driver:
 
     # --- planning -----------------------------------------------------------------------
 
-    async def _view(
-        self, chain: tuple[str, ...], rank_models: bool = False
-    ) -> tuple[Screened, frozenset[str], PerformanceState | None, dict[str, ModelRoute] | None]:
-        """What health, the catalog and the windows say about ``chain`` right now, and
-        the routes of its models that are discovered rather than configured."""
-        refs = self._refs
-        dids = self._dids.get(chain)
-        if dids is None:
-            dids = self._dids[chain] = tuple(
-                f"{m}@{e}"
-                for m in dict.fromkeys(chain)
-                if m in self._models
-                for e in self._models[m].route.deployments
-            )
-        routes = None
-        others = self._discovers and tuple(m for m in dict.fromkeys(chain) if m not in self._models)
-        if others:
-            found = (await ask(refs.catalog, FindDiscovered(others, stage=1))).found
-            routes = {m: ModelRoute(deployments=found[m][1]) for m in others if m in found}
-            more = tuple(f"{m}@{e}" for m, route in routes.items() for e in route.deployments)
-            await ask(refs.health, Watch(more))  # health tracks them from their first use
-            dids += more
-        screened = await ask(refs.health, Screen(dids))
-        unlisted = (await ask(refs.catalog, FindUnlisted(dids))).deployments
-        ranked = None
-        if rank_models or not self._ranked.isdisjoint(chain):
-            ranked = await ask(refs.performance, GetPerformanceView())
-        return screened, unlisted, ranked, routes
-
     async def _plan_route(self, run: RunningRequest, stream: bool) -> Planned:
         request = run.request
-        health, unlisted, ranked, routes = await self._view(request.chain, request.rank_models)
-        health = await self._fit(run, request.chain, health, routes)
+        views = self._views
+        health, surveyed, ranked, routes = await views.view(run, request.chain, request.rank_models)
         planned = await ask(
             self._refs.router,
             PlanRoute(
@@ -358,7 +326,7 @@ class Driver:
                 prompt_hash=prompt_hash(request.messages, request.inputs),
                 messages=len(request.inputs or request.messages),
                 operation="embed" if request.inputs else "chat",
-                blocked=health.blocked, unlisted=unlisted, performance=ranked,
+                blocked=health.blocked, unlisted=surveyed.unlisted, performance=ranked,
                 degraded=health.degraded, routes=routes, rank_models=request.rank_models,
             ),
         )  # fmt: skip
@@ -367,15 +335,14 @@ class Driver:
 
     async def _replan(self, run: RunningRequest, step: Replan) -> Replanned:
         request = run.request
-        health, unlisted, ranked, routes = await self._view(step.rest)
-        health = await self._fit(run, step.rest, health, routes)
+        health, surveyed, ranked, routes = await self._views.view(run, step.rest)
         at = self._clock.time()
         planned = await ask(
             self._refs.router,
             PlanFallback(
                 request_id=run.id, rest=step.rest, at=at, role=request.role,
                 kind=request.kind, from_model=step.from_model, reason=step.reason,
-                detail=step.detail, blocked=health.blocked, unlisted=unlisted,
+                detail=step.detail, blocked=health.blocked, unlisted=surveyed.unlisted,
                 performance=ranked, degraded=health.degraded, routes=routes,
             ),
         )  # fmt: skip

@@ -1,9 +1,10 @@
 """Planning's context-window check: the deployments a request cannot fit in (a shell).
 
 Before each plan (``PlanRoute``, ``PlanFallback``) the driver asks the catalog for the
-discovered windows of the chain's deployments, works out each one's window for this
-request and blocks those it does not fit in (skip reason ``context_window``), next to
-what health blocks; the rules are ``_windows``'s. The windows found are kept on the
+discovered windows of the chain's deployments (in the same ``Survey`` as the unlisted
+ones); this works out each one's window for this request and blocks those it does not
+fit in (skip reason ``context_window``), next to what health blocks; the rules are
+``_windows``'s. The windows found are kept on the
 running request for the machine (a backend's overflow, the final error).
 """
 
@@ -13,9 +14,8 @@ from collections.abc import Mapping
 
 import msgspec
 
-from actors.catalog import FindContextLengths
 from actors.health import Screened
-from actors.router._run import Refs, RunningRequest, ask
+from actors.router._run import RunningRequest
 from actors.router._select import ModelRoute
 from actors.router._state import MachineSettings
 from actors.router._types import ModelSettings
@@ -24,26 +24,32 @@ from actors.router._windows import blocks, windows_of
 __all__ = ["screen_fit"]
 
 
-async def screen_fit(
-    refs: Refs,
+def screen_fit(
     models: Mapping[str, ModelSettings],
     settings: MachineSettings,
     run: RunningRequest,
     chain: tuple[str, ...],
     screened: Screened,
     routes: Mapping[str, ModelRoute] | None,
+    lengths: Mapping[str, int],
+    configured: tuple[str, ...],
 ) -> Screened:
     """``screened`` with the deployments of ``chain`` the request cannot fit in blocked
-    too (their reason wins: they cannot serve it whatever their health)."""
-    dids = tuple(
-        f"{m}@{e}"
-        for m in dict.fromkeys(chain)
-        if (route := _route(models, routes, m)) is not None
-        for e in route.deployments
-    )
-    lengths = (await ask(refs.catalog, FindContextLengths(dids))).lengths
+    too (their reason wins: they cannot serve it whatever their health).
+
+    ``lengths``: the catalog's discovered windows; ``configured``: the deployment ids
+    of the chain's configured models, in chain order (the driver keeps them)."""
+    dids = configured
+    if routes:  # discovered models too: in chain order
+        dids = tuple(
+            f"{m}@{e}"
+            for m in dict.fromkeys(chain)
+            if (route := _route(models, routes, m)) is not None
+            for e in route.deployments
+        )
     windows = windows_of(run.request, dids, models, lengths)
-    run.windows = {**run.windows, **windows}
+    if windows:
+        run.windows = {**run.windows, **windows}
     found = blocks(run.request, windows, settings.max_tokens)
     if not found:
         return screened

@@ -134,26 +134,30 @@ def start(
 def prompt_chars(request: RouteRequest) -> int:
     """Characters of the request's text: every message's (images left out) and every
     input to embed."""
-    return sum(len(m.text) for m in request.messages) + sum(len(t) for t in request.inputs)
+    chars = 0
+    for message in request.messages:
+        chars += len(message.text)
+    for text in request.inputs:
+        chars += len(text)
+    return chars
 
 
 def prompt_hash(messages: tuple[Message, ...], inputs: tuple[str, ...] = ()) -> str:
     """A short digest of the conversation or the inputs (logged instead of them)."""
-    digest = hashlib.blake2b(digest_size=8)
+    parts: list[bytes] = []  # hashed at once: the same digest as one update per part
+    add = parts.append
     for message in messages:
-        digest.update(message.role.encode())
-        digest.update(b"\x00")
+        add(message.role.encode())
+        add(b"\x00")
         content = message.content
-        digest.update(
-            content.encode() if isinstance(content, str) else msgspec.json.encode(content)
-        )
+        add(content.encode() if isinstance(content, str) else msgspec.json.encode(content))
         for call in message.tool_calls:
-            digest.update(msgspec.json.encode(call))
-        digest.update(b"\x01")
+            add(msgspec.json.encode(call))
+        add(b"\x01")
     for text in inputs:
-        digest.update(text.encode())
-        digest.update(b"\x02")
-    return digest.hexdigest()
+        add(text.encode())
+        add(b"\x02")
+    return hashlib.blake2b(b"".join(parts), digest_size=8).hexdigest()
 
 
 # --- next_step -----------------------------------------------------------------------

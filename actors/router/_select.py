@@ -263,6 +263,8 @@ def _round_robin(ids: list[str], route: ModelRoute, model: str, last: str | None
     alternating when one is skipped: with A, B, C and B quarantined, A is followed by C
     (B is next but skipped) and C by A.
     """
+    if len(route.deployments) == 1:
+        return ids  # one configured, so one admissible: nothing to rotate
     configured = [deployment_id(model, e) for e in dict.fromkeys(route.deployments)]
     start = 0
     if last is not None and deployment_id(model, last) in configured:

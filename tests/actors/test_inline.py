@@ -154,6 +154,34 @@ async def test_a_failing_inline_turn_restarts_the_actor_before_the_next_message(
     assert len(made) == 2 and ref.statistics().restarts == 1
 
 
+async def test_ask_again_sends_the_message_once_more_to_the_restarted_actor(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    failures = [1]  # the first incarnation's first Add fails; the next ones do not
+
+    class Flaky(Counter):
+        def receive(self, message: Msg) -> int:
+            if isinstance(message, Add) and failures and failures.pop():
+                raise RuntimeError("flaky")
+            return super().receive(message)
+
+    ref = system.spawn(Flaky, name="c")
+    await ref.ask(Total())
+    answer = asyncio.ensure_future(ref.ask(Add(n=3), timeout=None, again=True))
+    await asyncio.sleep(0)
+    assert ref.statistics().state is ActorState.RESTARTING and not answer.done()
+    await clock.advance(0.1)
+    assert await answer == 3  # the restarted instance took it
+    stats = ref.statistics()
+    assert stats.failures == 1 and stats.restarts == 1
+    twice = asyncio.ensure_future(ref.ask(Boom(), timeout=None, again=True))
+    await asyncio.sleep(0)
+    await clock.advance(1.0)  # the second restart's backoff
+    with pytest.raises(RuntimeError, match="boom"):  # failing twice raises
+        await twice
+    assert ref.statistics().failures == 3  # flaky once, boom twice
+
+
 async def test_ask_nowait_answers_after_the_queued_messages(system: ActorSystem) -> None:
     ref = system.spawn(Counter, name="c")
     await ref.ask(Total())

@@ -111,3 +111,26 @@ async def test_a_long_stream_arms_a_few_timers_not_one_per_read(
     assert chunks[-1].done and len(chunks) >= 10
     # the first wait, the request going out, the first idle deadline: not one per read
     assert 1 <= len(armed) <= 4, len(armed)
+
+
+async def test_a_chat_call_arms_one_timer(http: Http, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Armed once at the earliest deadline the exchange can have: the request going out
+    # and the reads only move the deadline later from there.
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        if getattr(callback, "__self__", None).__class__ is Watchdog:
+            armed.append(when)
+        return call_at(when, callback, *args, **kw)
+
+    async with ChaosServer(models=["llama3"], seed=2) as server:
+        client = Endpoint(name="chaos", url=server.url, api="ollama", http=http)
+        await client.chat(REQ)  # the connection is open: the measured call reuses it
+        monkeypatch.setattr(loop, "call_at", counting)
+        result = await client.chat(REQ)
+        monkeypatch.undo()
+        await client.aclose()
+    assert result.result.content
+    assert len(armed) == 1, armed
