@@ -1,9 +1,10 @@
 """How the runtime's parts hand events to the log (the only event queue) and feed the
 live projections from its commits.
 
-Durability choice. Routine events — a request's events, health outcomes, the unlimited
-quota ledger's counting — go through ``append_nowait`` and *linger* (50 ms) so that the
-requests finishing meanwhile share one commit; a request never waits for a disk commit.
+Durability choice. Routine events — a request's events (with no quota limit, usage is
+counted from them), health outcomes — go through ``append_nowait`` and *linger* (50 ms)
+so that the requests finishing meanwhile share one commit; a request never waits for a
+disk commit.
 A state transition (quarantine, recovery, reset, a changed model list) is ``urgent``: it
 cuts the linger, so a restart right after it still sees it. Quota events under a limit
 are urgent too, and their request awaits the commit (quotas fail closed). What a crash
