@@ -37,6 +37,7 @@ import httpx
 import yarl
 
 from actors.endpoint._aiohttp_errors import httpx_error
+from actors.endpoint._requests import lean_response
 
 __all__ = ["SENDING", "AiohttpBody", "AiohttpTransport"]
 
@@ -254,12 +255,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx_error(exc, request) from exc
         finally:
             _trace.reset(token)
-        return httpx.Response(
+        return lean_response(
             response.status,
-            headers=response.raw_headers,
-            stream=AiohttpBody(response, request),
-            request=request,
-            extensions={
+            response.raw_headers,
+            AiohttpBody(response, request),
+            request,
+            {
                 "http_version": b"HTTP/1.1",
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
             },

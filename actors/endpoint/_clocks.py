@@ -234,6 +234,10 @@ class HttpExchange:
         body = bytearray()
         raw = body_of(response)
         try:
+            if cap >= 0 and (data := await self._next_read(raw, call)) is not None:
+                if len(data) > cap or (type(raw) is AiohttpBody and raw.at_end()):
+                    return data  # all of it in one read (the common reply): no copies
+                body += data
             while len(body) <= cap and (data := await self._next_read(raw, call)) is not None:
                 body += data
         finally:

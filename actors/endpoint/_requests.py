@@ -1,4 +1,5 @@
-"""``RequestBuilder``: the ``httpx.Request`` of a call, built from cached parts (I/O).
+"""``RequestBuilder``: the ``httpx.Request`` of a call, built from cached parts; and
+``lean_response``, the ``httpx.Response`` of the aiohttp transport (I/O).
 
 Split from ``_clocks``. A call's request differs from the last one's only in its body
 (and so its ``Content-Length``), its deadlines and its trace hook; everything else (the
@@ -13,11 +14,19 @@ content=body or None, extensions=...)`` gives: the same headers in the same orde
 extensions. A header set that names ``Host``, ``Content-Length`` or
 ``Transfer-Encoding`` itself is built by httpx as before
 (``tests/actors/endpoint/test_requests.py`` holds the two ways equal).
+
+Likewise ``httpx.Response(status, headers=raw, stream=..., request=...,
+extensions=...)`` re-normalizes every header pair and copies the extensions (about
+10 µs); aiohttp's raw header pairs are already bytes, so ``lean_response`` builds the
+triples httpx keeps (raw name, lowercased name, value) directly and fills in the
+response's fields as its constructor does. A different httpx (other fields in a
+response or a header set) takes httpx's constructor
+(``tests/actors/endpoint/test_responses.py`` holds the two ways equal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -25,7 +34,7 @@ import httpx
 from actors.endpoint._deadlines import Deadlines
 from actors.endpoint._types import HttpRequestSpec
 
-__all__ = ["RequestBuilder", "httpx_timeout"]
+__all__ = ["RequestBuilder", "httpx_timeout", "lean_response"]
 
 _CACHED_HEADER_SETS = 16
 _SELF_FRAMED = frozenset({b"host", b"content-length", b"transfer-encoding"})
@@ -135,3 +144,62 @@ def httpx_timeout(deadlines: Deadlines) -> httpx.Timeout:
     """
     backstop = deadlines.total + 1.0
     return httpx.Timeout(connect=deadlines.connect, read=backstop, write=backstop, pool=backstop)
+
+
+def _layout(value: object) -> frozenset[str]:
+    return frozenset(vars(value))
+
+
+_RESPONSE_FIELDS = frozenset(
+    {
+        "status_code",
+        "headers",
+        "_request",
+        "next_request",
+        "extensions",
+        "history",
+        "is_closed",
+        "is_stream_consumed",
+        "default_encoding",
+        "stream",
+        "_num_bytes_downloaded",
+    }
+)
+_HEADERS_FIELDS = frozenset({"_list", "_encoding"})
+_LEAN_RESPONSES = (
+    _layout(httpx.Response(200, stream=httpx.ByteStream(b""))) == _RESPONSE_FIELDS
+    and _layout(httpx.Headers()) == _HEADERS_FIELDS
+)
+"""Whether this httpx's responses have exactly the fields filled in here."""
+
+
+def lean_response(
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    stream: httpx.AsyncByteStream,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """What ``httpx.Response(status, headers=raw_headers, stream=stream,
+    request=request, extensions=extensions)`` gives; ``extensions`` is the response's
+    own (not copied)."""
+    if not _LEAN_RESPONSES:
+        return httpx.Response(
+            status, headers=raw_headers, stream=stream, request=request, extensions=extensions
+        )
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(name, name.lower(), value) for name, value in raw_headers]
+    headers._encoding = None
+    response = httpx.Response.__new__(httpx.Response)
+    response.status_code = status
+    response.headers = headers
+    response._request = request
+    response.next_request = None
+    response.extensions = extensions
+    response.history = []
+    response.is_closed = False
+    response.is_stream_consumed = False
+    response.default_encoding = "utf-8"
+    response.stream = stream
+    response._num_bytes_downloaded = 0
+    return response

@@ -205,10 +205,13 @@ class EndpointTransport(HttpExchange):
             try:
                 await self._check_status(response, call)
                 body = await self._read_body(response, call, self._max_response)
+                # The status is 2xx here (``_check_status`` raised otherwise), and of a
+                # 2xx reply's headers the parser reads only the content type.
+                content_type = response.headers.get("content-type")
                 result = parse_chat_response(
                     self._api,
                     response.status_code,
-                    response.headers,
+                    () if content_type is None else (("content-type", content_type),),
                     body,
                     now_epoch=self._wall(),
                     max_bytes=self._max_response,

@@ -281,12 +281,19 @@ def ollama_chat_body(req: ChatRequest) -> dict[str, Any]:
     """
     params = req.params
     messages = [_ollama_message(i, message) for i, message in enumerate(req.messages)]
+    body: dict[str, Any] = {"model": req.model, "messages": messages, "stream": req.stream}
+    if params != _NO_PARAMETERS or _WITH_DEFAULTS:
+        body.update(_ollama_parameters(params))
+    return body
+
+
+def _ollama_parameters(params: Parameters) -> dict[str, Any]:
+    """The entries ``params`` adds to an ``/api/chat`` body, in the body's order."""
     tools = _ollama_tools(params)
     fmt = _ollama_format(params.response_format)
     options = {k: v for k, v in params.options.items() if k not in _OLLAMA_TOP_LEVEL}
     options.update(_named({"num_predict": params.max_tokens, **_sampling(params)}))
-    body: dict[str, Any] = {"model": req.model, "messages": messages, "stream": req.stream}
-    body.update({k: params.options[k] for k in _OLLAMA_TOP_LEVEL if k in params.options})
+    body = {k: params.options[k] for k in _OLLAMA_TOP_LEVEL if k in params.options}
     if options:
         body["options"] = options
     if tools:
@@ -298,3 +305,9 @@ def ollama_chat_body(req: ChatRequest) -> dict[str, Any]:
     if params.top_logprobs is not None:
         body["top_logprobs"] = params.top_logprobs
     return body
+
+
+_NO_PARAMETERS = Parameters()
+_WITH_DEFAULTS = bool(_ollama_parameters(_NO_PARAMETERS))
+"""Whether unset parameters add anything to a body (they do not: the common request
+skips building the empty entries)."""

@@ -22,6 +22,7 @@ from actors.endpoint import (
     parse_models_response,
     resolve_model,
 )
+from actors.endpoint._classify import HeadersLike
 from tests.actors.endpoint import _samples as s
 
 REQ = ChatRequest(
@@ -126,6 +127,22 @@ def test_parse_chat_response_errors() -> None:
         parse_chat_response("ollama", 200, {}, s.OLLAMA_CHAT, max_bytes=100)
     with pytest.raises(BackendError, match="message"):
         parse_chat_response("ollama", 200, {}, b'{"model": "m", "done": false}')
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        (("content-type", "text/html; charset=utf-8"),),  # what the transport passes
+        {"Content-Type": "TEXT/HTML"},
+        [("Content-Type", "text/html")],
+    ],
+)
+def test_html_content_type_with_a_json_body_is_refused(headers: HeadersLike) -> None:
+    with pytest.raises(BackendError) as info:
+        parse_chat_response("ollama", 200, headers, s.OLLAMA_CHAT)
+    assert info.value.failure is FailureClass.BAD_RESPONSE and "HTML" in info.value.message
+    # Without the content type (an empty header set) the same body parses.
+    assert parse_chat_response("ollama", 200, (), s.OLLAMA_CHAT).content
 
 
 def test_stream_fixture() -> None:

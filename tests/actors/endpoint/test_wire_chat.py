@@ -308,3 +308,23 @@ def test_check_refuses_exactly_when_build_does(
         assert info.value.parameter == exc.parameter
     else:
         check_chat_request(api, req)
+
+
+def test_ollama_body_without_parameters_is_model_messages_stream() -> None:
+    req = ChatRequest(model="m", messages=(Message(role="user", content="hi"),))
+    body = msgspec.json.decode(build_chat_request("ollama", req, api_key=None).body)
+    assert body == {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    explicit = msgspec.structs.replace(req, params=Parameters())  # equal to unset
+    assert (
+        build_chat_request("ollama", explicit, api_key=None).body
+        == build_chat_request("ollama", req, api_key=None).body
+    )
+
+
+def test_ollama_body_keeps_its_key_order_with_parameters() -> None:
+    params = msgspec.structs.replace(ALL, options={"keep_alive": "5m", "num_ctx": 4096})
+    req = ChatRequest(model="m", messages=(Message(role="user", content="hi"),), params=params)
+    body = msgspec.json.decode(build_chat_request("ollama", req, api_key=None).body)
+    assert list(body)[:4] == ["model", "messages", "stream", "keep_alive"]
+    assert list(body).index("options") < list(body).index("tools") < list(body).index("format")
+    assert body["options"]["num_ctx"] == 4096 and body["options"]["num_predict"] == 10
