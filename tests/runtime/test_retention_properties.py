@@ -227,11 +227,16 @@ def _batch(stream: str, events: st.SearchStrategy[Event]) -> st.SearchStrategy[B
     return st.tuples(st.just(stream), st.lists(events, min_size=1, max_size=4))
 
 
+# One strategy object per stream, built once: a strategy made inside ``flatmap`` is new
+# at every draw, and Hypothesis validates each new one (slow in recent releases).
+_HEALTH_BATCHES = {d: _batch(HEALTH_STREAM_PREFIX + d, _health(d)) for d in DIDS}
+_REQUEST_BATCHES = {r: _batch(REQUEST_STREAM_PREFIX + r, _request(r)) for r in RIDS}
+_CATALOG_BATCHES = {e: _batch(CATALOG_STREAM_PREFIX + e, _catalog(e)) for e in ENDPOINTS}
 batch_st: st.SearchStrategy[Batch] = st.one_of(
-    st.sampled_from(DIDS).flatmap(lambda d: _batch(HEALTH_STREAM_PREFIX + d, _health(d))),
-    st.sampled_from(RIDS).flatmap(lambda r: _batch(REQUEST_STREAM_PREFIX + r, _request(r))),
+    st.sampled_from(DIDS).flatmap(_HEALTH_BATCHES.__getitem__),
+    st.sampled_from(RIDS).flatmap(_REQUEST_BATCHES.__getitem__),
     _batch(QUOTA_LEDGER_STREAM, _quota()),
-    st.sampled_from(ENDPOINTS).flatmap(lambda e: _batch(CATALOG_STREAM_PREFIX + e, _catalog(e))),
+    st.sampled_from(ENDPOINTS).flatmap(_CATALOG_BATCHES.__getitem__),
 )
 segments_st = st.lists(st.lists(batch_st, max_size=8), min_size=2, max_size=4)
 """Segments of batches; the log is compacted between two segments."""
