@@ -310,6 +310,8 @@ def _request_run(events: Sequence[Event | UnknownEvent], start: int) -> tuple[Ev
         event = events[j]
         if not isinstance(event, RoutingEvent) or event.request_id != rid:
             return None
+        if type(event) is RequestStarted:  # a second start: ``evolve`` says what it does
+            return None
         run.append(event)
         if isinstance(event, ENDS):
             return tuple(run)

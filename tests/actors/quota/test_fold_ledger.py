@@ -61,3 +61,14 @@ def test_a_whole_record_charges_its_request() -> None:
     folded = fold_ledger(LedgerState(), record)
     assert folded == _one_by_one(LedgerState(), record)
     assert folded.settled["global"].requests == 1 and folded.open == {}
+
+
+def test_a_start_cut_short_then_a_whole_record_of_the_same_request_folds_as_evolve() -> None:
+    # Found by the retention property test: the batch fold took the first start's
+    # role for the whole run, where ``evolve`` lets the second start replace it.
+    cut = list(batch("r1", Req(model="llama3", endpoint="a", role="gen"), T0))[:1]
+    whole = list(batch("r1", Req(model="llama3", endpoint="a", role=None), T0))
+    events = cut + whole
+    folded = fold_ledger(LedgerState(), events)
+    assert folded == _one_by_one(LedgerState(), events)
+    assert "role:gen" not in folded.settled
