@@ -1,6 +1,6 @@
 """``CatalogActor``: the single owner of every endpoint's cached model list.
 
-Turns. Lookups (``FindUnlisted`` at planning, ``ValidateModel`` for a per-call
+Turns. Lookups (``Survey`` at planning, cached per state; ``ValidateModel`` for a per-call
 ``model=``) are a couple of dict lookups on an immutable state, answered inline in the
 asking request's task. Fetching a list is I/O and never runs inside a turn: the turn
 that decides a fetch (``Refresh``, ``RefreshSoon`` or the timer's ``RefreshStale``)
@@ -46,7 +46,6 @@ from actors.catalog._logic import (
     DEFAULT_TTL,
     CatalogState,
     EndpointModels,
-    context_lengths,
     evolve,
     needs_refresh,
     serves,
@@ -56,10 +55,8 @@ from actors.catalog._messages import (
     ApplyListing,
     CatalogMessage,
     CatalogStatistics,
-    ContextLengths,
     Discovered,
     Fetches,
-    FindContextLengths,
     FindDiscovered,
     FindUnlisted,
     GetCatalog,
@@ -201,8 +198,6 @@ class CatalogActor(Actor[CatalogMessage]):
                 return self._surveys.answer(self._lists, dids)
             case FindUnlisted(deployments=dids):
                 return unlisted(self._lists, dids)
-            case FindContextLengths(deployments=dids):
-                return ContextLengths(context_lengths(self._lists, dids))
             case ValidateModel():
                 return self._validate(message)
             case FindDiscovered():

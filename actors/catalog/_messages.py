@@ -14,8 +14,6 @@ from actors.endpoint import BackendError
 
 __all__ = [
     "ApplyListing",
-    "ContextLengths",
-    "FindContextLengths",
     "Discovered",
     "FindDiscovered",
     "CatalogMessage",
@@ -122,20 +120,8 @@ class FindUnlisted(Ask[Unlisted], frozen=True):
     deployments: tuple[str, ...]
 
 
-class ContextLengths(msgspec.Struct, frozen=True):
-    """Deployment id -> its discovered context window in tokens (unknown ones absent)."""
-
-    lengths: Mapping[str, int] = msgspec.field(default_factory=dict)
-
-
-class FindContextLengths(Ask[ContextLengths], frozen=True):
-    """The discovered context windows of these deployment ids (cached, no I/O)."""
-
-    deployments: tuple[str, ...]
-
-
 class Surveyed(msgspec.Struct, frozen=True):
-    """The answer to ``Survey``: ``FindUnlisted``'s and ``FindContextLengths``' in one."""
+    """The answer to ``Survey``: ``FindUnlisted``'s answer and the known context windows."""
 
     unlisted: frozenset[str] = frozenset()
     """Deployment ids whose endpoint's list lacks their model."""
@@ -190,7 +176,6 @@ CatalogMessage = (
     | RefreshSoon
     | ApplyListing
     | FindUnlisted
-    | FindContextLengths
     | Survey
     | GetCatalog
     | GetCatalogStatistics
