@@ -53,6 +53,8 @@ class Filter(ReadFilter):
         """
         if v1:
             return self._query_v1(after, after_version, limit)
+        if self.stream is None and self.type_ids is not None and len(self.type_ids) > 1:
+            return self._query_types(after, limit)
         where = ["e.position > ?"]
         params: list[Any] = [after]
         if self.to_position is not None:
@@ -77,6 +79,41 @@ class Filter(ReadFilter):
             where.append("e.timestamp <= ?")
             params.append(self.until)
         sql = f"SELECT {COLUMNS} FROM {FROM} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        params.append(limit)
+        return sql, params
+
+    def _query_types(self, after: int, limit: int) -> tuple[str, list[Any]]:
+        """A page of several types: each type's next ``limit`` rows from the ``type``
+        index (already in position order), merged.
+
+        Asking for ``type IN (...) ORDER BY position`` instead makes SQLite collect every
+        later row of those types and sort them, for every page: a read of a large log
+        grew with its square (minutes for the web view's start on a 1M-event log).
+        """
+        assert self.type_ids is not None
+        bounds = ["position > ?"]
+        extra: list[Any] = [after]
+        if self.to_position is not None:
+            bounds.append("position <= ?")
+            extra.append(self.to_position)
+        if self.since is not None:
+            bounds.append("timestamp >= ?")
+            extra.append(self.since)
+        if self.until is not None:
+            bounds.append("timestamp <= ?")
+            extra.append(self.until)
+        each = (
+            f"SELECT position FROM (SELECT position FROM log_events WHERE type = ? AND "
+            f"{' AND '.join(bounds)} ORDER BY position LIMIT ?)"
+        )
+        params: list[Any] = []
+        for type_id in self.type_ids:
+            params += [type_id, *extra, limit]
+        merged = " UNION ALL ".join([each] * len(self.type_ids))
+        sql = (
+            f"SELECT {COLUMNS} FROM {FROM} WHERE e.position IN ({merged}) "
+            "ORDER BY e.position LIMIT ?"
+        )
         params.append(limit)
         return sql, params
 

@@ -238,10 +238,17 @@ def _type(
 
 
 def _remember(cache: StreamCache, plan: _Plan) -> None:
-    """Fold a committed batch into the cache."""
+    """Fold a committed batch into the cache.
+
+    When the cache restarts, the batch's streams keep their ids along with their
+    versions: a stream whose version is cached must have its id cached too, or the next
+    batch would give it a new id (and fail on ``log_streams``' unique name).
+    """
     if len(cache.versions) > _STREAM_CACHE_MAX:
+        kept = {name: cache.ids[name] for name in plan.versions if name in cache.ids}
         cache.versions.clear()
         cache.ids.clear()
+        cache.ids.update(kept)
     cache.versions.update(plan.versions)
     cache.ids.update(plan.new_ids)
     cache.last = plan.last
