@@ -23,6 +23,7 @@ PACKAGES = [
     "actors.quota",
     "actors.escalation",
     "runtime.inspect",
+    "runtime.inspect.web",
     "runtime.serve",
     "runtime.admin",
 ]

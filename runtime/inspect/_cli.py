@@ -18,23 +18,29 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO, cast
 
 from events import EventLogError, SqliteEventLog, default_registry
+from events._postgres_schema import mask_url
 from runtime.inspect._errors import InspectError
 from runtime.inspect._escape import TerminalSafe, escape
 from runtime.inspect._explain import run_explain
-from runtime.inspect._filters import DEFAULT_LIMIT, Filter, Matcher, build_filter
+from runtime.inspect._filters import DEFAULT_LIMIT, Filter, Matcher, build_filter, parse_time
 from runtime.inspect._open import open_log
-from runtime.inspect._postgres import is_postgres_url, run_postgres
+from runtime.inspect._postgres import is_postgres_url, open_postgres_log, run_postgres
 from runtime.inspect._range import run_range
 from runtime.inspect._render import UNLIMITED_WIDTH, Style
+from runtime.inspect._requests_args import add_requests_parsers, request_query
+from runtime.inspect._requests_model import Kind
+from runtime.inspect._requests_view import run_requests
 from runtime.inspect._state import run_state
-from runtime.inspect._stats import run_stats
+from runtime.inspect._stats import Window, run_stats
 from runtime.inspect._tail import run_tail
 from runtime.inspect._timeline import run_timeline
 from runtime.inspect._verify import run_verify
 
 __all__ = ["COMMANDS", "build_parser", "main", "style_for"]
 
-COMMANDS = ("tail", "stats", "verify", "state", "explain", "timeline", "range")
+COMMANDS = (
+    "tail", "stats", "verify", "state", "explain", "timeline", "range", "slow", "failed", "web"
+)  # fmt: skip
 _INTERRUPTED = 130
 """Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
 
@@ -98,6 +104,34 @@ def _tail_parser(commands: Any, common: _Parser) -> None:
     where.add_argument("--from-position", type=int, metavar="P", help="start at position P")
 
 
+def _stats_parser(commands: Any, common: _Parser) -> None:
+    stats = commands.add_parser(
+        "stats",
+        parents=[common],
+        help="counts by type, size, time span, requests (default); --since/--until: a window",
+        description="What the log holds: events by type, requests by outcome, time span, "
+        "file size. With --since/--until every count is of the events committed in that "
+        "window (the file size stays the whole file's).",
+    )
+    window = stats.add_argument_group("window (commit times)")
+    window.add_argument(
+        "--since", metavar="TIME", help="ISO-8601, epoch seconds, or 10m / 2h / 1d (ago)"
+    )
+    window.add_argument("--until", metavar="TIME", help="same forms as --since")
+
+
+def _stats_window(args: argparse.Namespace) -> Window | None:
+    """The ``stats`` window ``--since``/``--until`` give (None: the whole log)."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is None and until is None:
+        return None
+    now = time.time()
+    return Window(
+        since=None if since is None else parse_time(since, now),
+        until=None if until is None else parse_time(until, now, option="--until"),
+    )
+
+
 def _view_parsers(commands: Any, common: _Parser) -> None:
     """``state``, ``explain`` and ``timeline``: views rebuilt from the events."""
     state = commands.add_parser(
@@ -116,7 +150,12 @@ def _view_parsers(commands: Any, common: _Parser) -> None:
     )
     explain.add_argument("request_id", metavar="REQUEST_ID", help="the id, or a unique prefix")
     timeline = commands.add_parser(
-        "timeline", parents=[common], help="health transitions over time"
+        "timeline",
+        parents=[common],
+        help="health transitions over time; outages still going, flapping folded",
+        description="Quarantine and recovery history per deployment. An outage still going "
+        "is counted up to the log's last event (so far); a run of degraded <-> healthy "
+        "flapping shows as one line with a count.",
     )
     timeline.add_argument("model", metavar="MODEL", nargs="?", help="only this model")
 
@@ -142,9 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _tail_parser(commands, common)
-    commands.add_parser(
-        "stats", parents=[common], help="counts by type, size, time span, requests (default)"
-    )
+    _stats_parser(commands, common)
     verify = commands.add_parser(
         "verify",
         parents=[common],
@@ -158,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "range", parents=[common], help="positions and times held; what was compacted before"
     )
+    add_requests_parsers(commands, common)
+    from runtime.inspect.web._command import add_web_parser
+
+    add_web_parser(commands, common)
     return parser
 
 
@@ -187,10 +228,24 @@ def style_for(stream: TextIO, color_mode: str = "auto", width: int | None = None
 async def _dispatch(args: argparse.Namespace, style: Style, out: TextIO, err: TextIO) -> int:
     """Open the log and run the command ``args`` name."""
     command = args.command or "stats"
+    if command == "web":  # imported here: the other commands need no web stack
+        from runtime.inspect.web._command import run_web
+
+        return await run_web(args.log, args, out, err)
     matcher = None
     if command == "tail":
         matcher = Matcher(_filter_of(args))  # check the options before opening the file
+    window = _stats_window(args) if command == "stats" else None
     if is_postgres_url(args.log):  # a PostgreSQL log: the viewer's commands that apply
+        if window is not None:
+            raise InspectError(
+                "stats --since/--until counts an SQLite file's rows; for a PostgreSQL log "
+                "use `tail --since ... --json` or SQL on the events table"
+            )
+        if command in ("slow", "failed"):  # only EventLog reads: the same code serves
+            async with open_postgres_log(args.log) as opened:
+                shown = mask_url(args.log)
+                return await _run_requests(command, cast(Any, opened), args, style, out, shown)
         return await run_postgres(args, matcher, style, out)
     async with open_log(args.log) as log:
         if matcher is not None:
@@ -198,7 +253,7 @@ async def _dispatch(args: argparse.Namespace, style: Style, out: TextIO, err: Te
                 log, matcher, json=args.json, follow=args.follow, style=style, out=out
             )
         if command == "stats":
-            return await run_stats(log, json=args.json, style=style, out=out)
+            return await run_stats(log, json=args.json, style=style, out=out, window=window)
         if command == "range":
             return await run_range(log, json=args.json, style=style, out=out)
         if command == "verify":
@@ -211,7 +266,7 @@ async def _dispatch(args: argparse.Namespace, style: Style, out: TextIO, err: Te
 async def _run_view(
     command: str, log: SqliteEventLog, args: argparse.Namespace, style: Style, out: TextIO
 ) -> int:
-    """Run ``state``, ``explain`` or ``timeline``."""
+    """Run ``state``, ``explain``, ``timeline``, ``slow`` or ``failed``."""
     if command == "state":
         if args.window < 1:
             raise InspectError(f"--window must be >= 1, not {args.window}")
@@ -220,7 +275,23 @@ async def _run_view(
         )
     if command == "explain":
         return await run_explain(log, args.request_id, json=args.json, style=style, out=out)
+    if command in ("slow", "failed"):
+        return await _run_requests(command, log, args, style, out, str(log.path))
     return await run_timeline(log, args.model, json=args.json, style=style, out=out)
+
+
+async def _run_requests(
+    command: str,
+    log: SqliteEventLog,
+    args: argparse.Namespace,
+    style: Style,
+    out: TextIO,
+    name: str,
+) -> int:
+    """Run ``slow`` or ``failed`` (on an SQLite or, typed as one, a PostgreSQL log)."""
+    query = request_query(args, time.time())
+    kind: Kind = "slow" if command == "slow" else "failed"
+    return await run_requests(log, query, kind, json=args.json, style=style, out=out, name=name)
 
 
 def _filter_of(args: argparse.Namespace) -> Filter:

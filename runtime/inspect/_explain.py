@@ -27,7 +27,7 @@ from runtime.inspect._range import compaction_note
 from runtime.inspect._render import Style, dumps_json
 from runtime.inspect._timeline_model import CHANGE_TYPES
 
-__all__ = ["HEALTH_CHANGES", "find_request", "run_explain"]
+__all__ = ["HEALTH_CHANGES", "find_request", "health_of", "run_explain"]
 
 HEALTH_CHANGES = tuple(cls.__name__ for cls in CHANGE_TYPES)
 """Type names of the health events that change (or reset) a deployment's status."""
@@ -45,7 +45,7 @@ async def run_explain(
     """
     rid = await find_request(log, request_id)
     events = [e async for e in log.read(stream=REQUEST_STREAM_PREFIX + rid)]
-    health = await _health_of(log, events)
+    health = await health_of(log, events)
     try:
         explanation = explain(events, health)
     except ValueError as exc:  # a stream whose start this release cannot read (or is gone)
@@ -113,11 +113,12 @@ def _involved(events: list[StoredEvent]) -> list[str]:
     return list(found)
 
 
-async def _health_of(log: SqliteEventLog, events: list[StoredEvent]) -> list[StoredEvent]:
+async def health_of(log: SqliteEventLog, events: list[StoredEvent]) -> list[StoredEvent]:
     """Status changes of the involved deployments, up to the request's last event.
 
     A request's events are committed when it ends, after the health events it caused,
-    so its last position bounds them; the pure code picks the ones inside its time span.
+    so its last position bounds them; the pure code picks the ones inside its time span
+    (and of the deployments the request reached: ``_explain_model``).
     """
     if not events:
         return []
@@ -127,3 +128,7 @@ async def _health_of(log: SqliteEventLog, events: list[StoredEvent]) -> list[Sto
         stream = HEALTH_STREAM_PREFIX + did
         found += [e async for e in log.read(stream=stream, types=HEALTH_CHANGES, to_position=last)]
     return sorted(found, key=lambda e: e.position)
+
+
+_health_of = health_of
+"""The name ``health_of`` had before it was public (the web view imports it)."""

@@ -13,6 +13,11 @@ only ``at`` orders and spaces them. Health changes are merged in by ``at``: one 
 happened while the request ran (e.g. the quarantine its own failure caused) becomes a
 step; the latest quarantine before a "skipped: quarantined" step supplies its deadline.
 
+Only the deployments the request **reached** count: those it attempted or skipped. A
+candidate further down the plan that it never got to (an earlier one answered) did not
+shape it, so its health changes are left out (``Explanation.unreached_changes`` counts
+the ones that fell inside the request's time span; ``timeline`` shows them).
+
 Pure: no I/O, no clock.
 """
 
@@ -53,7 +58,7 @@ from runtime.inspect._explain_text import (
 from runtime.inspect._explain_types import Candidate, Explanation, Outcome, Step
 from runtime.inspect._when import clock_time
 
-__all__ = ["explain", "request_id_of"]
+__all__ = ["explain", "reached_deployments", "request_id_of"]
 
 _Result = AttemptSucceeded | AttemptFailed | StreamInterrupted
 
@@ -81,11 +86,14 @@ def explain(events: Sequence[StoredEvent], health: Sequence[StoredEvent] = ()) -
     started = next((e for e in routing if isinstance(e, RequestStarted)), None)
     if started is None:
         raise ValueError("the events hold no RequestStarted: not a request stream")
-    changes = [s.event for s in health if isinstance(s.event, HealthEvent)]
+    reached = reached_deployments(routing)
+    every = [s.event for s in health if isinstance(s.event, HealthEvent)]
+    changes = [c for c in every if c.deployment in reached]
     steps = _request_steps(routing, started.at, changes)
     end = steps[-1].at if steps else started.at
     outcome = _outcome(routing)
     merged = _merge(steps, _health_steps(changes, started.at, end))
+    others = [c for c in every if c.deployment not in reached]
     attempts = sum(1 for e in routing if isinstance(e, AttemptStarted))
     fallbacks = sum(1 for e in routing if isinstance(e, FallbackSwitched))
     return Explanation(
@@ -107,6 +115,14 @@ def explain(events: Sequence[StoredEvent], health: Sequence[StoredEvent] = ()) -
         summary=summarize(routing, outcome),
         prompt=started.prompt,
         reply=next((e.content for e in routing if isinstance(e, RequestSucceeded)), None),
+        unreached_changes=len(_health_steps(others, started.at, end)),
+    )
+
+
+def reached_deployments(routing: Sequence[Event]) -> frozenset[str]:
+    """The deployments a request attempted or skipped (of its routing events)."""
+    return frozenset(
+        e.deployment for e in routing if isinstance(e, AttemptStarted | CandidateSkipped)
     )
 
 

@@ -10,7 +10,7 @@ import textwrap
 
 from runtime.inspect._escape import escape
 from runtime.inspect._explain_text import plural
-from runtime.inspect._explain_types import Candidate, Explanation, Step
+from runtime.inspect._explain_types import Candidate, Explanation
 from runtime.inspect._render import Style, colorize, tone_of
 from runtime.inspect._when import duration, local_time, offset
 
@@ -27,7 +27,7 @@ def render_explanation(expl: Explanation, style: Style, tz: dt.tzinfo | None = N
     parts = [
         _header(expl, style, tz, width),
         _plan(expl, style, width),
-        _steps(expl.steps, style, width),
+        _steps(expl, style, width),
         _section("Summary", style) + "\n" + _wrap(expl.summary, width, "  ", "  "),
     ]
     if expl.prompt is not None or expl.reply is not None:
@@ -137,7 +137,8 @@ def _candidate(candidate: Candidate) -> str:
     return f"{candidate.deployment} (weight {candidate.weight:g})"
 
 
-def _steps(steps: tuple[Step, ...], style: Style, width: int) -> str:
+def _steps(expl: Explanation, style: Style, width: int) -> str:
+    steps = expl.steps
     lines = [_section("What happened (times since the request started)", style)]
     if not steps:
         lines.append("  (no steps recorded)")
@@ -151,4 +152,10 @@ def _steps(steps: tuple[Step, ...], style: Style, width: int) -> str:
                 indent = pad + "  " + " " * (len(line) - len(line.lstrip()))
                 wrapped = _wrap(line.strip(), width, indent, indent + "  ")
                 lines.append(colorize(wrapped, "dim", style))
+    if expl.unreached_changes:
+        changes = plural(expl.unreached_changes, "health change")
+        note = (
+            f"({changes} of candidates this request never reached left out; `timeline` shows them)"
+        )
+        lines.append(colorize(_wrap(note, width, "  ", "  "), "dim", style))
     return "\n".join(lines)

@@ -95,3 +95,6 @@ class Explanation(msgspec.Struct, frozen=True, kw_only=True):
     """The request's messages (masked), when the log stores bodies; else None."""
     reply: str | None = None
     """The reply text (masked), when the log stores bodies; else None."""
+    unreached_changes: int = 0
+    """Health changes, during the request, of candidates it never reached (neither
+    attempted nor skipped): left out of ``steps``."""

@@ -3,6 +3,10 @@
 Aggregates are SQL queries on one read-only ``sqlite3`` connection (``mode=ro``,
 ``query_only``) inside one read transaction, so they see one consistent snapshot and
 need no memory per event, even on a log of millions of events.
+
+``--since``/``--until`` restrict every count (events, types, streams, requests, span) to
+the events committed inside the window (``_stats_window`` finds its positions). The file
+size is still the whole file's (a window has no size of its own): the text says so.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from events import EventLogError, EventRegistry, SqliteEventLog, default_registr
 from events._sqlite_schema import readonly_uri, translate
 from runtime.inspect._errors import InspectError
 from runtime.inspect._render import Style, Table, colorize, dumps_json, render_table, utc_iso
+from runtime.inspect._stats_window import Window, window_where
 
-__all__ = ["LogStats", "RequestCounts", "collect_stats", "in_snapshot", "run_stats"]
+__all__ = ["LogStats", "RequestCounts", "Window", "collect_stats", "in_snapshot", "run_stats"]
 
 T = TypeVar("T")
 
@@ -63,6 +68,10 @@ class LogStats(msgspec.Struct, frozen=True, kw_only=True):
     """Events 1..this were deleted by compaction (retention); 0: never compacted."""
     compacted_at: str | None = None
     """When the last compaction ran, ISO-8601 UTC."""
+    since: str | None = None
+    """``--since``: only events committed at or after it are counted (ISO-8601 UTC)."""
+    until: str | None = None
+    """``--until``: only events committed at or before it are counted (ISO-8601 UTC)."""
 
 
 def in_snapshot(path: Path, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -98,18 +107,26 @@ class _Aggregates(msgspec.Struct, frozen=True):
     fell_back: int
 
 
-def _aggregate(conn: sqlite3.Connection) -> _Aggregates:
+def _aggregate(conn: sqlite3.Connection, window: Window | None = None) -> _Aggregates:
+    where, p = ("1 = 1", []) if window is None else window_where(conn, window)
     count, first, last = conn.execute(
-        "SELECT count(*), min(position), max(position) FROM events"
+        f"SELECT count(*), min(position), max(position) FROM events WHERE {where}", p
     ).fetchone()
-    first_ts = conn.execute("SELECT timestamp FROM events ORDER BY position LIMIT 1").fetchone()
-    last_ts = conn.execute("SELECT timestamp FROM events ORDER BY position DESC LIMIT 1").fetchone()
-    streams = conn.execute("SELECT count(DISTINCT stream) FROM events").fetchone()[0]
+    first_ts = conn.execute(
+        f"SELECT timestamp FROM events WHERE {where} ORDER BY position LIMIT 1", p
+    ).fetchone()
+    last_ts = conn.execute(
+        f"SELECT timestamp FROM events WHERE {where} ORDER BY position DESC LIMIT 1", p
+    ).fetchone()
+    streams = conn.execute(f"SELECT count(DISTINCT stream) FROM events WHERE {where}", p)
     rows = conn.execute(
-        "SELECT type, schema_version, count(*) FROM events GROUP BY type, schema_version"
+        f"SELECT type, schema_version, count(*) FROM events WHERE {where} "
+        "GROUP BY type, schema_version",
+        p,
     ).fetchall()
     fell_back = conn.execute(
-        "SELECT count(DISTINCT stream) FROM events WHERE type = 'FallbackSwitched'"
+        f"SELECT count(DISTINCT stream) FROM events WHERE {where} AND type = 'FallbackSwitched'",
+        p,
     ).fetchone()[0]
     return _Aggregates(
         count=int(count),
@@ -117,7 +134,7 @@ def _aggregate(conn: sqlite3.Connection) -> _Aggregates:
         last=last,
         first_ts=None if first_ts is None else float(first_ts[0]),
         last_ts=None if last_ts is None else float(last_ts[0]),
-        streams=int(streams),
+        streams=int(streams.fetchone()[0]),
         by_type_version=[(str(t), int(v), int(n)) for t, v, n in rows],
         fell_back=int(fell_back),
     )
@@ -137,14 +154,14 @@ def _sizes(path: Path) -> tuple[int, int]:
 
 
 async def collect_stats(
-    log: SqliteEventLog, registry: EventRegistry = default_registry
+    log: SqliteEventLog, registry: EventRegistry = default_registry, window: Window | None = None
 ) -> LogStats:
-    """Gather the statistics of the (open, read-only) log.
+    """Gather the statistics of the (open, read-only) log, or of the events in ``window``.
 
     Raises:
         InspectError: The file could not be read.
     """
-    found = await asyncio.to_thread(in_snapshot, log.path, _aggregate)
+    found = await asyncio.to_thread(in_snapshot, log.path, lambda conn: _aggregate(conn, window))
     try:
         file_bytes, wal_bytes = await asyncio.to_thread(_sizes, log.path)
     except OSError as exc:
@@ -176,6 +193,8 @@ async def collect_stats(
         ),
         compacted_through=bounds.compacted_through,
         compacted_at=None if bounds.compacted_at is None else utc_iso(bounds.compacted_at),
+        since=None if window is None or window.since is None else utc_iso(window.since),
+        until=None if window is None or window.until is None else utc_iso(window.until),
     )
 
 
@@ -203,8 +222,10 @@ def human_span(seconds: float) -> str:
 
 def _summary(stats: LogStats) -> list[tuple[str, str]]:
     """The ``stats`` header as (label, value) pairs."""
+    windowed = stats.since is not None or stats.until is not None
+    empty = "none in the window" if windowed else "empty"
     positions = (
-        f"positions {stats.first_position}..{stats.last_position}" if stats.events else "empty"
+        f"positions {stats.first_position}..{stats.last_position}" if stats.events else empty
     )
     span = "-"
     if stats.first_time is not None and stats.last_time is not None:
@@ -214,7 +235,7 @@ def _summary(stats: LogStats) -> list[tuple[str, str]]:
     requests = (
         f"{r.started} started: {r.succeeded} succeeded, {r.failed} failed, "
         f"{r.cancelled} cancelled, {r.fell_back} fell back"
-        + (f", {in_flight} unfinished" if in_flight > 0 else "")
+        + (f", {in_flight} unfinished" if in_flight > 0 and not windowed else "")
     )
     compacted = []
     if stats.compacted_through:
@@ -225,11 +246,17 @@ def _summary(stats: LogStats) -> list[tuple[str, str]]:
                 "events were compacted away; see `range`)",
             )
         ]
+    size = f"{human_bytes(stats.file_bytes)} (+ {human_bytes(stats.wal_bytes)} WAL)"
+    window = []
+    if windowed:
+        size += " (the whole file, not the window)"
+        window = [("window", f"{stats.since or 'start'} .. {stats.until or 'end'} (commit times)")]
     return [
+        *window,
         ("events", f"{stats.events} ({positions})"),
         *compacted,
         ("time span", span),
-        ("file size", f"{human_bytes(stats.file_bytes)} (+ {human_bytes(stats.wal_bytes)} WAL)"),
+        ("file size", size),
         ("streams", str(stats.streams)),
         ("unknown", f"{stats.unknown}" + (" (run verify for details)" if stats.unknown else "")),
         ("requests", requests),
@@ -251,14 +278,25 @@ def render_stats(stats: LogStats, style: Style) -> str:
     return "\n".join([*lines, "", render_table(table, style)])
 
 
-async def run_stats(log: SqliteEventLog, *, json: bool, style: Style, out: TextIO) -> int:
+async def run_stats(
+    log: SqliteEventLog, *, json: bool, style: Style, out: TextIO, window: Window | None = None
+) -> int:
     """Write the log's statistics (a JSON object with ``json``); returns 0.
 
+    Args:
+        window: Count only the events committed inside it (None: all).
+
     Raises:
-        InspectError: The file could not be read.
+        InspectError: The file could not be read, or the window ends before it starts.
     """
+    since, until = (None, None) if window is None else (window.since, window.until)
+    if since is not None and until is not None and until < since:
+        raise InspectError(
+            f"--until ({utc_iso(until)}) is before --since ({utc_iso(since)}): "
+            "no event can be in that window"
+        )
     try:
-        stats = await collect_stats(log)
+        stats = await collect_stats(log, window=window)
     except EventLogError as exc:
         raise InspectError(str(exc)) from exc
     out.write((dumps_json(stats) if json else render_stats(stats, style)) + "\n")

@@ -1,7 +1,8 @@
 """``inspect LOG timeline [MODEL]``: quarantine and recovery history per deployment.
 
 The shell: read the health status changes (optionally of one model's deployments, or of
-one deployment ``model@endpoint``), build the pure ``Timeline`` and print it.
+one deployment ``model@endpoint``) and the time of the log's last events (an episode
+still going is measured up to it), build the pure ``Timeline`` and print it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from runtime.inspect._render import Style, dumps_json
 from runtime.inspect._timeline_model import build_timeline
 from runtime.inspect._timeline_render import render_timeline
 
-__all__ = ["run_timeline"]
+__all__ = ["log_end", "run_timeline"]
+
+_LAST_EVENTS = 100
+"""How many of the last events ``log_end`` looks at for the latest time."""
 
 
 async def run_timeline(
@@ -31,12 +35,29 @@ async def run_timeline(
     events = [e async for e in log.read(types=HEALTH_CHANGES)]
     if model is not None:
         events = _only(events, model.strip())
-    timeline = build_timeline(events)
+    timeline = build_timeline(events, end=await log_end(log))
     if json:
         out.write(dumps_json(timeline) + "\n")
     else:
         out.write(render_timeline(timeline, style) + "\n")
     return 0
+
+
+async def log_end(log: SqliteEventLog) -> float | None:
+    """The latest time the log knows of: the largest ``at`` among its last events.
+
+    Events carry the writer's clock in ``at`` (health changes are timed by it too), which
+    need not be the clock that stamped the commit ``timestamp`` (a test's virtual clock):
+    events without ``at`` (actor supervision) are skipped. Several writers may commit
+    slightly out of time order, hence the maximum over the last few events.
+    """
+    last = await log.last_position()
+    latest: float | None = None
+    async for stored in log.read(max(1, last - _LAST_EVENTS + 1), to_position=last):
+        at = getattr(stored.event, "at", None)
+        if isinstance(at, float):
+            latest = at if latest is None else max(latest, at)
+    return latest
 
 
 def _only(events: list[StoredEvent], wanted: str) -> list[StoredEvent]:

@@ -9,6 +9,15 @@ through any probing and re-quarantine (a failed probe) until the deployment reco
 (``DeploymentRecovered``), is reset, or is marked failed; if the log ends first it is
 still ``ongoing``. An episode that ends in a recovery is a **cycle** (down, then back).
 
+An ongoing episode is measured up to ``end``, the last moment the log knows of (the shell
+passes the time of the log's last event; by default the last change's time): the
+``*_so_far_s`` figures count it, so a deployment that is out right now shows how long
+it has been out, not nothing. ``longest_s`` and ``out_of_rotation_s`` keep counting the
+finished episodes only.
+
+Runs of degraded <-> healthy changes are folded into one ``Line`` each (the rule is in
+``_timeline_lines``); ``changes`` keeps every change.
+
 **Flapping** (see ``flap_score``): a deployment flaps when at least ``FLAP_CYCLES`` (3)
 whole cycles — quarantine *and* recovery — fall inside one window of ``FLAP_WINDOW_S``
 (one hour). One bad spell, however long, is an outage rather than flapping; a backend that
@@ -39,6 +48,7 @@ from events import (
     StoredEvent,
 )
 from runtime.inspect._explain_text import health_text
+from runtime.inspect._timeline_lines import Line, collapse
 
 __all__ = [
     "CHANGE_TYPES",
@@ -108,6 +118,8 @@ class Episode(msgspec.Struct, frozen=True, kw_only=True):
     """Quarantines within it (1 + failed probes)."""
     lasted_s: float | None
     """``end - start``; None while ongoing."""
+    so_far_s: float | None = None
+    """While ongoing: how long it has lasted up to the end of the log; else None."""
 
 
 class DeploymentTimeline(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,6 +144,15 @@ class DeploymentTimeline(msgspec.Struct, frozen=True, kw_only=True):
     """Most cycles inside one ``FLAP_WINDOW_S`` window."""
     flapping: bool
     """``flap_score >= FLAP_CYCLES``."""
+    ongoing_s: float | None = None
+    """How long the ongoing episode has lasted up to the end of the log (None: none)."""
+    longest_so_far_s: float | None = None
+    """The longest episode, the ongoing one (up to the end of the log) included."""
+    out_so_far_s: float = 0.0
+    """Time out of rotation, the ongoing episode (up to the end of the log) included."""
+    lines: tuple[Line, ...] = ()
+    """``changes`` as the text shows them: runs of degraded <-> healthy folded into one
+    line each (see ``_timeline_lines``)."""
 
 
 class Timeline(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +161,8 @@ class Timeline(msgspec.Struct, frozen=True, kw_only=True):
     deployments: tuple[DeploymentTimeline, ...]
     flap_cycles: int = FLAP_CYCLES
     flap_window_s: float = FLAP_WINDOW_S
+    end: float | None = None
+    """The last moment the log knows of: ongoing episodes are measured up to it."""
 
 
 def flap_score(cycles: Iterable[tuple[float, float]], window_s: float = FLAP_WINDOW_S) -> int:
@@ -166,29 +189,49 @@ def build_timeline(
     *,
     window_s: float = FLAP_WINDOW_S,
     cycles: int = FLAP_CYCLES,
+    end: float | None = None,
 ) -> Timeline:
-    """Group the status changes in ``events`` by deployment and summarize each history."""
+    """Group the status changes in ``events`` by deployment and summarize each history.
+
+    Args:
+        events: Stored events in log order; only the status changes are read.
+        window_s: The flapping window.
+        cycles: Cycles inside one window that make a deployment flapping.
+        end: The last moment the log knows of (ongoing episodes run up to it); default
+            and at least: the last change's time.
+    """
     by_deployment: dict[str, list[tuple[int, HealthEvent]]] = {}
+    last: float | None = None
     for stored in events:
         event = stored.event
         if isinstance(event, CHANGE_TYPES):
             by_deployment.setdefault(event.deployment, []).append((stored.position, event))
+            last = event.at if last is None else max(last, event.at)
+    if end is None or (last is not None and last > end):
+        end = last
     timelines = tuple(
-        _deployment(did, changes, window_s, cycles)
+        _deployment(did, changes, window_s, cycles, end or 0.0)
         for did, changes in sorted(by_deployment.items())
     )
-    return Timeline(deployments=timelines, flap_cycles=cycles, flap_window_s=window_s)
+    return Timeline(deployments=timelines, flap_cycles=cycles, flap_window_s=window_s, end=end)
 
 
 def _deployment(
-    did: str, changes: list[tuple[int, HealthEvent]], window_s: float, threshold: int
+    did: str,
+    changes: list[tuple[int, HealthEvent]],
+    window_s: float,
+    threshold: int,
+    end: float,
 ) -> DeploymentTimeline:
     model, _, endpoint = did.rpartition("@")
-    records, episodes = _walk(changes)
+    records, episodes = _walk(changes, end)
     done = [e for e in episodes if e.lasted_s is not None]
     cycle_spans = [(e.start, e.end) for e in episodes if e.ended_by == "recovered" and e.end]
     score = flap_score(cycle_spans, window_s)
     status = next((c.status for c in reversed(records) if c.status not in _NOT_STATUS), "unknown")
+    ongoing = next((e.so_far_s for e in episodes if e.so_far_s is not None), None)
+    longest = max((e.lasted_s or 0.0 for e in done), default=None)
+    finished = sum(e.lasted_s or 0.0 for e in done)
     return DeploymentTimeline(
         deployment=did,
         model=model or did,
@@ -198,10 +241,14 @@ def _deployment(
         episodes=episodes,
         quarantines=sum(1 for _, e in changes if isinstance(e, DeploymentQuarantined)),
         cycles=len(cycle_spans),
-        longest_s=max((e.lasted_s or 0.0 for e in done), default=None),
-        out_of_rotation_s=sum(e.lasted_s or 0.0 for e in done),
+        longest_s=longest,
+        out_of_rotation_s=finished,
         flap_score=score,
         flapping=score >= threshold,
+        ongoing_s=ongoing,
+        longest_so_far_s=max(longest or 0.0, ongoing) if ongoing is not None else longest,
+        out_so_far_s=finished + (ongoing or 0.0),
+        lines=collapse(records),
     )
 
 
@@ -246,7 +293,7 @@ def _status_of(event: HealthEvent) -> str:
 
 
 def _walk(
-    changes: Sequence[tuple[int, HealthEvent]],
+    changes: Sequence[tuple[int, HealthEvent]], end: float
 ) -> tuple[tuple[Change, ...], tuple[Episode, ...]]:
     """The changes (with time out of rotation) and the episodes they form."""
     records: list[Change] = []
@@ -268,7 +315,14 @@ def _walk(
             start, count = None, 0
     if start is not None:
         episodes.append(
-            Episode(start=start, end=None, ended_by="ongoing", quarantines=count, lasted_s=None)
+            Episode(
+                start=start,
+                end=None,
+                ended_by="ongoing",
+                quarantines=count,
+                lasted_s=None,
+                so_far_s=max(end - start, 0.0),
+            )
         )
     return tuple(records), tuple(episodes)
 

@@ -5,7 +5,8 @@ Run it::
     LLMRT_API_KEY=... python -m runtime.serve --config llm.yaml [--host 127.0.0.1]
         [--port 8080] [--api-key-env NAME | --api-key-file FILE] [--max-body-bytes N]
         [--max-tokens N] [--max-messages N] [--request-timeout S] [--max-concurrency N]
-        [--loop asyncio|uvloop] [--log-json] [--log-level info]
+        [--loop asyncio|uvloop] [--no-ui] [--ui-keep SECONDS] [--log-json]
+        [--log-level info]
 
 ``--loop uvloop`` runs on uvloop (``pip install 'llm-reliability-runtime[uvloop]'``; the
 ``serve.started`` log line names the loop).
@@ -35,6 +36,10 @@ Routes (all behind the key when one is set, ``/health`` and ``/metrics`` include
                                   lift a quarantine now; 200 with the deployments reset
     POST /admin/health/probe      {"target": T}: rt.probe(T), the health check run now and
                                   counted (a pass clears a quarantine); 200 with results
+    GET  /ui/                     the web view of the log (``inspect LOG web``'s pages),
+                                  live; a browser logs in with any user name and the key
+                                  as password (HTTP Basic); ``--no-ui`` leaves it out;
+                                  it keeps the last ``--ui-keep`` seconds (a day) in memory
 
 Operator routes: ``T`` is a model (name or alias), ``model@endpoint`` or an endpoint
 name; a malformed body or target gets 400 naming the field, a target naming nothing

@@ -18,6 +18,8 @@ Routes (every one behind the bearer key when a key is set)::
     GET  /performance-metrics      rt.performance(); ?kind= or ?agent_type= for one kind
     POST /admin/health/reset       rt.reset_health(target): clear a quarantine (_admin)
     POST /admin/health/probe       rt.probe(target): run the health check now (_admin)
+    GET  /ui/...                   the web view of the log, live (when ``ui`` is given;
+                                   a browser may send the key as HTTP Basic's password)
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from actors.router import Embeddings, Reply, StreamChunk
 from events import get_logger
@@ -45,7 +48,7 @@ from runtime.serve._body import read_json
 from runtime.serve._errors import ClientGone, HttpError, from_runtime_error
 from runtime.serve._fields import opt_bool
 from runtime.serve._limits import ChatCall
-from runtime.serve._middleware import Guard, HttpMetrics, Observe
+from runtime.serve._middleware import UI_PREFIX, Guard, HttpMetrics, Observe
 from runtime.serve._relay import Relay
 from runtime.serve._responses import ClosingStreamingResponse, error_response, json_response
 from runtime.serve._settings import ServeSettings
@@ -80,7 +83,11 @@ _CLIENT_CLOSED = 499
 
 
 def create_app(
-    rt: Runtime, settings: ServeSettings, *, metrics: RuntimeMetrics | None = None
+    rt: Runtime,
+    settings: ServeSettings,
+    *,
+    metrics: RuntimeMetrics | None = None,
+    ui: ASGIApp | None = None,
 ) -> Starlette:
     """The facade over ``rt`` (started) with ``settings``' key and limits.
 
@@ -90,6 +97,8 @@ def create_app(
         metrics: The runtime's metrics to serve on ``/metrics`` (HTTP families are
             added to its registry); None: the app makes one and closes it when its
             lifespan ends.
+        ui: The web view to mount at ``/ui`` (``runtime.serve._ui.ServedView``, started
+            and closed by the caller); None: no ``/ui``.
     """
     own = metrics is None
     runtime_metrics = RuntimeMetrics(rt) if metrics is None else metrics
@@ -111,8 +120,11 @@ def create_app(
             http.rejections.labels(exc.code).inc()
         return error_response(request.url.path, exc)
 
+    routes: list[Route | Mount] = [*api.routes()]
+    if ui is not None:
+        routes.append(Mount(UI_PREFIX, app=ui))
     return Starlette(
-        routes=api.routes(),
+        routes=routes,
         middleware=[
             Middleware(Observe, metrics=http),
             Middleware(Guard, api_key=settings.api_key, metrics=http),

@@ -7,10 +7,12 @@ depend on how much of a guess was right. A key in the query string is refused ou
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from collections.abc import Iterable
 
-__all__ = ["QUERY_SECRET_NAMES", "bearer_matches", "query_secret"]
+__all__ = ["QUERY_SECRET_NAMES", "basic_matches", "bearer_matches", "query_secret"]
 
 QUERY_SECRET_NAMES = frozenset(
     {
@@ -49,3 +51,22 @@ def bearer_matches(authorization: bytes | None, key: bytes) -> bool:
     if scheme.lower() != b"bearer":
         return False
     return hmac.compare_digest(given.strip(), key)
+
+
+def basic_matches(authorization: bytes | None, key: bytes) -> bool:
+    """Whether an ``Authorization`` header value is HTTP Basic with the key as password.
+
+    For browsers (the web view at ``/ui``), which can send Basic credentials but not a
+    bearer key: the user name is ignored, the password is compared whole in constant time.
+    """
+    if authorization is None:
+        return False
+    scheme, _, given = authorization.strip().partition(b" ")
+    if scheme.lower() != b"basic":
+        return False
+    try:
+        decoded = base64.b64decode(given.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    _, colon, password = decoded.partition(b":")
+    return bool(colon) and hmac.compare_digest(password, key)

@@ -27,6 +27,7 @@ from runtime.serve._app import create_app
 from runtime.serve._loop import LOOPS, loop_factory, run_on, running_loop_name
 from runtime.serve._server import AppServer, ServerStartError
 from runtime.serve._settings import ServeSettings, ServeSettingsError
+from runtime.serve._ui import ServedView
 
 __all__ = ["DEFAULT_KEY_ENV", "main", "parser", "serve", "settings_from"]
 
@@ -108,6 +109,19 @@ def parser() -> argparse.ArgumentParser:
         choices=LOOPS,
         help="event loop: asyncio (default) or uvloop (faster; the uvloop extra)",
     )
+    p.add_argument(
+        "--no-ui",
+        dest="ui",
+        action="store_false",
+        help="do not serve the web view of the log at /ui",
+    )
+    p.add_argument(
+        "--ui-keep",
+        type=float,
+        default=defaults.ui_keep_s,
+        metavar="SECONDS",
+        help="seconds of the log the web view at /ui keeps in memory and shows (86400: a day)",
+    )
     p.add_argument("--log-json", action="store_true", help="JSON log lines even on a TTY")
     p.add_argument("--log-level", default="info", choices=sorted(LEVELS))
     return p
@@ -157,8 +171,14 @@ async def serve(rt: Runtime, settings: ServeSettings) -> int:
     metrics = RuntimeMetrics(rt)
     undo_log = log_requests(rt)
     loop = asyncio.get_running_loop()
+    ui = ServedView(rt.config, keep_s=settings.ui_keep_s) if settings.ui else None
     try:
-        app = create_app(rt, settings, metrics=metrics)
+        if ui is not None:
+            try:
+                await ui.start()
+            except (EventLogError, OSError) as exc:
+                return _fail(f"could not open the log for the web view: {_first_line(exc)}", 1)
+        app = create_app(rt, settings, metrics=metrics, ui=ui)
         server = AppServer(
             app,
             host=settings.host,
@@ -185,6 +205,8 @@ async def serve(rt: Runtime, settings: ServeSettings) -> int:
             loop.remove_signal_handler(sig)
         undo_log()
         metrics.close()
+        if ui is not None:
+            await ui.aclose()
         await rt.aclose()
 
 
@@ -213,6 +235,8 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
         max_concurrency=args.max_concurrency,
         max_connections_per_client=args.max_connections_per_client,
         header_timeout=args.header_timeout,
+        ui=args.ui,
+        ui_keep_s=args.ui_keep,
     )
 
 

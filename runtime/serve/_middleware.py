@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from events import get_logger
 from runtime._metrics import LATENCY_BUCKETS
-from runtime.serve._auth import bearer_matches, query_secret
+from runtime.serve._auth import basic_matches, bearer_matches, query_secret
 from runtime.serve._errors import HttpError
 from runtime.serve._responses import error_response
 
@@ -66,9 +66,18 @@ class HttpMetrics:
         return path if path in self._routes else "other"
 
 
+UI_PREFIX = "/ui"
+"""Where serve mounts the web view: a browser there may send the key as HTTP Basic."""
+
+
 class Guard:
     """Refuses a credential in the query string (400) and a missing or wrong bearer key
-    (401, when a key is set) before any route runs."""
+    (401, when a key is set) before any route runs.
+
+    Under ``/ui`` (the web view) the key may also come as the password of HTTP Basic
+    credentials, which a browser can send; a refusal there asks for them, so the browser
+    shows its log-in prompt.
+    """
 
     def __init__(self, app: ASGIApp, *, api_key: str | None, metrics: HttpMetrics) -> None:
         self._app = app
@@ -104,6 +113,17 @@ class Guard:
         if bearer_matches(header, self._key):
             return None
         said = "missing" if header is None else "wrong"
+        path: str = scope["path"]
+        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            if basic_matches(header, self._key):
+                return None
+            return HttpError(
+                401,
+                f"{said} API key: log in with any user name and the server's key as the "
+                "password, or send 'Authorization: Bearer <key>'",
+                code="unauthorized",
+                headers={"www-authenticate": 'Basic realm="llmrt web view", charset="UTF-8"'},
+            )
         return HttpError(
             401,
             f"{said} API key: send the header 'Authorization: Bearer <key>' with the key "

@@ -64,6 +64,11 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
     header_timeout: float = 10.0
     """Seconds a connection may take to send a request's headers (after connecting, or
     after its previous response); then 408 ``header_timeout`` and closed (slowloris)."""
+    ui: bool = True
+    """Serve the web view of the log at ``/ui`` (behind the key, like every route)."""
+    ui_keep_s: float = 86400.0
+    """Seconds of the log the web view keeps in memory (and shows): it reads from
+    about that long ago and forgets what falls out of the window while it follows."""
 
     def __post_init__(self) -> None:
         problems = _range_problems(self)
@@ -80,7 +85,7 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
             f"max_messages={self.max_messages}, max_message_chars={self.max_message_chars}, "
             f"request_timeout={self.request_timeout}, max_concurrency={self.max_concurrency}, "
             f"max_connections_per_client={self.max_connections_per_client}, "
-            f"header_timeout={self.header_timeout})"
+            f"header_timeout={self.header_timeout}, ui={self.ui}, ui_keep_s={self.ui_keep_s})"
         )
 
     __str__ = __repr__
@@ -125,6 +130,8 @@ def _range_problems(s: ServeSettings) -> list[str]:
             problems.append(f"{name} must be an integer >= 1, got {value!r}")
     if not (math.isfinite(s.request_timeout) and s.request_timeout > 0):
         problems.append(f"request_timeout must be a number of seconds > 0, got {s.request_timeout}")
+    if isinstance(s.ui_keep_s, bool) or not (math.isfinite(s.ui_keep_s) and s.ui_keep_s > 0):
+        problems.append(f"ui_keep_s must be a number of seconds > 0, got {s.ui_keep_s}")
     if not (math.isfinite(s.header_timeout) and 0 < s.header_timeout <= 3600):
         problems.append(
             f"header_timeout must be a number of seconds in (0, 3600], got {s.header_timeout}"

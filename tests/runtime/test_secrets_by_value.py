@@ -6,8 +6,8 @@ stream, through a Runtime and through ``serve`` (both wire formats), with a back
 that quotes the ``Authorization`` credential it received in its error text (as
 OpenAI-compatible servers do) and also sends the key URL-encoded and base64-encoded.
 Then every sink is searched: log records, the SQLite file (and its WAL), every
-``inspect`` command, the exceptions raised to the caller, the facade's HTTP bodies,
-``/health`` and ``/metrics``.
+``inspect`` command, every page of the web view (``inspect LOG web``, ``/ui``), the
+exceptions raised to the caller, the facade's HTTP bodies, ``/health`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from urllib.parse import quote, quote_plus
 import httpx
 import msgspec
 
-from events import LLMRuntimeError
+from events import LLMRuntimeError, SqliteEventLog
 from events._secrets import mask_secrets_in_json
 from runtime import Runtime, RuntimeConfig
 from runtime._redaction import MIN_SECRET_CHARS, redact_text, register_secret
 from runtime.inspect import main
 from runtime.inspect._cli import COMMANDS
+from runtime.inspect.web import WebView
 from runtime.serve import ServeSettings
 from runtime.testing import FAULT_KINDS, ChaosServer, Fault
 from tests._logs import capture_records
@@ -150,12 +151,33 @@ def _stored_and_inspected(log: Path) -> list[str]:
     files = [p for p in log.parent.iterdir() if p.name.startswith(log.name)]
     outputs = [b"".join(p.read_bytes() for p in files).decode("utf-8", "replace")]
     for command in COMMANDS:
+        if command == "web":  # it serves until stopped: its pages are read below
+            continue
         args = {"explain": ["explain", "req"], "timeline": ["timeline", "llama3"]}
         for json_flag in ([], ["--json"]):
             out, err = io.StringIO(), io.StringIO()
             main([str(log), *json_flag, *args.get(command, [command])], stdout=out, stderr=err)
             outputs.append(out.getvalue() + err.getvalue())
-    return outputs
+    return outputs + asyncio.run(_web_pages(log))
+
+
+async def _web_pages(path: Path) -> list[str]:
+    """Every page of the web view of the log, each request's waterfall included."""
+    log = await SqliteEventLog.open_readonly(path)
+    view = WebView(log, title=path.name, live=False)
+    try:
+        await view.start()
+        transport = httpx.ASGITransport(app=view.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://view") as http:
+            pages = ["/", "/latency", "/requests?kind=slow", "/requests?kind=failed"]
+            pages += ["/quotas", "/flow", "/api/position"]
+            pages += [f"/request/{row.request_id}" for row in view.index.requests.rows()]
+            answers = [await http.get(page) for page in pages]
+    finally:
+        await view.aclose()
+        await log.close()
+    assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
+    return [a.text for a in answers]
 
 
 def _leaks(text: str) -> list[str]:

@@ -185,6 +185,9 @@ def test_every_command_leaves_the_log_unchanged(
         ["state"],
         ["explain", request],
         ["timeline"],
+        ["stats", "--since", "1d", "--until", "now"],
+        ["slow", "--since", "2023-11-14T22:00:00Z"],
+        ["failed", "--role", "generator"],
     ):
         assert run(str(path), *argv)[0] == 0, argv
     assert digest(path) == before
@@ -216,6 +219,18 @@ def test_state_explain_and_timeline_through_the_cli(demo: tuple[Path, dict[str, 
     assert code == 0 and "50" in out
     code, out, _ = run(log, "timeline", "llama3")
     assert code == 0 and ids["quarantined"] in out and "qwen@a" not in out
+
+
+def test_slow_failed_and_a_stats_window_through_the_cli(demo: tuple[Path, dict[str, str]]) -> None:
+    log, ids = str(demo[0]), demo[1]
+    code, out, err = run(log, "failed", "--width", "300")
+    assert (code, err) == (0, "") and ids["failed_request"] in out and "server_error" in out
+    code, out, _ = run(log, "slow", "-n", "3", "--json")
+    assert code == 0 and len(json.loads(out)["requests"]) == 3
+    code, out, _ = run(log, "--json", "stats", "--since", "2000-01-01T00:00:00Z")
+    assert code == 0 and json.loads(out)["since"] == "2000-01-01T00:00:00.000Z"
+    code, out, _ = run(log, "stats", "--until", "2000-01-01T00:00:00Z")
+    assert code == 0 and "0 (none in the window)" in out
 
 
 def _subprocess_env() -> dict[str, str]:

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from actors import ManualClock
-from events import AttemptStarted, RequestFailed, SqliteEventLog
+from events import AttemptStarted, RequestFailed, RequestStarted, SqliteEventLog
 from runtime import (
     HealthConfig,
     QuotaConfig,
@@ -250,3 +250,19 @@ async def test_a_request_stream_without_its_start_is_refused(tmp_path: Path) -> 
     async with await SqliteEventLog.open_readonly(path) as log:
         with pytest.raises(InspectError, match="request abc cannot be explained"):
             await run_explain(log, "abc", json=True, style=Style(), out=io.StringIO())
+
+
+async def test_explain_shows_health_of_the_deployments_each_request_reached(
+    demo: tuple[Path, dict[str, str]],
+) -> None:
+    """While b was probed and recovered, requests answered by a at once do not show it."""
+    path = demo[0]
+    started = await positions_of(path, RequestStarted)
+    unreached = 0
+    for stored in started:
+        assert isinstance(stored.event, RequestStarted)
+        found = await explain_json(path, stored.event.request_id)
+        reached = {s["deployment"] for s in found["steps"] if s["kind"] in ("attempt", "skipped")}
+        assert {s["deployment"] for s in found["steps"] if s["kind"] == "health"} <= reached
+        unreached += found["unreached_changes"]
+    assert unreached > 0  # the demo has such requests: the filter did something

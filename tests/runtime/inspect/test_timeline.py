@@ -8,14 +8,21 @@ from pathlib import Path
 import pytest
 
 from actors import ManualClock
-from events import SqliteEventLog
+from events import (
+    DeploymentProbingStarted,
+    DeploymentQuarantined,
+    Event,
+    RequestStarted,
+    SqliteEventLog,
+)
 from runtime import HealthConfig, Runtime
 from runtime.inspect._errors import InspectError
 from runtime.inspect._render import Style
 from runtime.inspect._timeline import run_timeline
 from runtime.testing import ChaosServer, Fault
 from tests.runtime._support import MESSAGES, config
-from tests.runtime.inspect._requests import timeline_json, timeline_text
+from tests.runtime.inspect._logs import append_events
+from tests.runtime.inspect._requests import WALL, timeline_json, timeline_text
 
 Servers = tuple[ChaosServer, ChaosServer]
 LOG = "events.sqlite3"
@@ -90,3 +97,34 @@ async def test_an_empty_log_is_refused(tmp_path: Path) -> None:
     async with await SqliteEventLog.open_readonly(path) as log:
         with pytest.raises(InspectError, match="the log is empty"):
             await run_timeline(log, None, json=True, style=Style(), out=io.StringIO())
+
+
+async def test_an_outage_going_on_at_the_end_of_a_real_log_is_counted_so_far(
+    tmp_path: Path,
+) -> None:
+    path, did = tmp_path / LOG, "llama3@b"
+    down: list[Event] = [
+        DeploymentQuarantined(deployment=did, at=WALL, until=WALL + 30, quarantine_count=1),
+        DeploymentProbingStarted(deployment=did, at=WALL + 30, probe_round=1),
+        DeploymentQuarantined(deployment=did, at=WALL + 31, until=WALL + 91, quarantine_count=2),
+    ]
+    await append_events(path, "health/" + did, down, now=WALL + 31)
+    later = RequestStarted(  # the log's last event: 10 minutes after the outage began
+        request_id="r1",
+        at=WALL + 600,
+        role=None,
+        model="llama3",
+        kind=None,
+        stream=False,
+        candidates=("llama3@a",),
+        prompt_chars=5,
+        prompt_hash="00",
+    )
+    await append_events(path, "request/r1", [later], now=WALL + 600)
+    [b] = (await timeline_json(path))["deployments"]
+    assert (b["longest_s"], b["out_of_rotation_s"]) == (None, 0.0)  # finished ones only
+    assert (b["ongoing_s"], b["longest_so_far_s"], b["out_so_far_s"]) == (600.0, 600.0, 600.0)
+    text = await timeline_text(path)
+    row = next(line for line in text.splitlines() if line.startswith(did))
+    assert row.split()[1] == "quarantined" and "10m00s so far (ongoing)" in row
+    assert "out for 10m00s so far" in text

@@ -146,3 +146,98 @@ def test_the_text_has_a_summary_and_one_table_per_deployment() -> None:
 
 def test_nothing_to_show_says_so() -> None:
     assert render_timeline(build_timeline([]), Style()).startswith("No health status changes")
+
+
+def requarantined(start: float) -> list[Event]:
+    """Quarantined at ``start``; the probe 30 s later fails: quarantined again."""
+    return [
+        DeploymentQuarantined(deployment=B, at=start, until=start + 30, quarantine_count=1),
+        DeploymentProbingStarted(deployment=B, at=start + 30, probe_round=1),
+        DeploymentQuarantined(deployment=B, at=start + 31, until=start + 91, quarantine_count=2),
+    ]
+
+
+def test_an_outage_still_going_is_counted_up_to_the_end_of_the_log() -> None:
+    events = [*cycle(WALL, 30.0), *requarantined(WALL + 100)]
+    timeline = build_timeline(stored(events), end=WALL + 400)
+    [b] = timeline.deployments
+    assert timeline.end == WALL + 400
+    assert (b.status, b.longest_s, b.out_of_rotation_s) == ("quarantined", 30.5, 30.5)  # as before
+    assert b.episodes[-1].ended_by == "ongoing" and b.episodes[-1].so_far_s == 300.0
+    assert (b.ongoing_s, b.longest_so_far_s, b.out_so_far_s) == (300.0, 300.0, 330.5)
+
+    text = render_timeline(timeline, Style(width=200), dt.UTC)
+    row = next(line for line in text.splitlines() if line.startswith("llama3@b "))
+    assert "5m00s so far (ongoing)" in row and "5m30s so far" in row
+    assert "still out of rotation at the end of the log: out for 5m00s so far" in text
+
+
+def test_an_outage_out_right_now_with_no_history_is_not_zero() -> None:
+    """The issue: 'longest out -, out in total 0.000s' for a deployment out right now."""
+    timeline = build_timeline(stored(requarantined(WALL)), end=WALL + 45)
+    text = render_timeline(timeline, Style(width=200), dt.UTC)
+    row = next(line for line in text.splitlines() if line.startswith("llama3@b "))
+    assert "0.000s" not in row and " - " not in row
+    assert "45s so far (ongoing)" in row and row.count("45s so far") == 2
+    # Without an end, the last change is the last thing known: out since WALL + 31 - WALL.
+    [alone] = build_timeline(stored(requarantined(WALL))).deployments
+    assert alone.ongoing_s == 31.0
+    # An end before the last change cannot shorten it.
+    assert build_timeline(stored(requarantined(WALL)), end=WALL).end == WALL + 31
+
+
+def flaps(start: float, count: int, did: str = B) -> list[Event]:
+    """``count`` times degraded then recovered again, a tenth of a second apart."""
+    events: list[Event] = []
+    for n in range(count):
+        at = start + 0.2 * n
+        events.append(DeploymentDegraded(deployment=did, at=at, reason="1 consecutive failure"))
+        events.append(DeploymentRecovered(deployment=did, at=at + 0.1, previous="degraded"))
+    return events
+
+
+def test_degraded_recovered_flapping_is_one_line_with_a_count() -> None:
+    events = [
+        DeploymentRecovered(deployment=B, at=WALL - 1, previous="unknown"),
+        *flaps(WALL, 124),
+        *cycle(WALL + 60, 30.0),
+        *flaps(WALL + 100, 5),
+        DeploymentStabilized(deployment=B, at=WALL + 102),
+    ]
+    [b] = build_timeline(stored(events)).deployments
+    assert len(b.changes) == 1 + 248 + 3 + 10 + 1  # every change is still there
+    assert [line.status for line in b.lines] == [
+        "degraded<->healthy",
+        "quarantined",
+        "probing",
+        "healthy",
+        "degraded<->healthy",
+    ]
+    first, *_, last = b.lines
+    assert (first.changes, first.degraded, first.recovered, first.ends) == (
+        249,
+        124,
+        125,
+        "healthy",
+    )
+    assert (first.at, first.last_at) == (WALL - 1, WALL + 0.2 * 123 + 0.1)
+    assert (first.first_position, first.last_position) == (1, 249)
+    assert (last.changes, last.degraded, last.recovered) == (11, 5, 5)  # stabilized joins
+
+    text = render_timeline(build_timeline(stored(events)), Style(width=200), dt.UTC)
+    assert len(text.splitlines()) < 20
+    assert (
+        "llama3@b: now healthy; 1 quarantine, 1 recovery; degraded <-> healthy flapping "
+        "(129 times degraded)" in text
+    )
+    assert (
+        "2023-11-14 22:13:19  degraded<->healthy           degraded <-> healthy x 124 "
+        "between 22:13:19 and 22:13:44 (125 recovered, 249 changes; ended healthy)"
+    ) in text
+
+
+def test_a_short_run_keeps_a_line_per_change() -> None:
+    events = [*flaps(WALL, 1), DeploymentDegraded(deployment=B, at=WALL + 1, reason="slow")]
+    [b] = build_timeline(stored(events)).deployments
+    assert [line.status for line in b.lines] == ["degraded", "healthy", "degraded"]  # 2 switches
+    assert all(line.changes == 1 and line.last_at is None for line in b.lines)

@@ -162,6 +162,8 @@ async def test_unsafe_settings_exit_2_before_listening(
         (["--api-key-file", "k", "--api-key-env", "K"], {}, "not both"),
         (["--max-tokens", "0"], {}, "max_tokens_cap"),
         (["--request-timeout", "-1"], {}, "request_timeout"),
+        (["--ui-keep", "0"], {}, "ui_keep_s must be a number of seconds > 0, got 0.0"),
+        (["--ui-keep", "inf"], {}, "ui_keep_s"),
     ],
 )
 def test_bad_keys_and_limits_are_refused(
@@ -170,6 +172,16 @@ def test_bad_keys_and_limits_are_refused(
     parsed = parser().parse_args(["--config", "x.yaml", *args])
     with pytest.raises(ServeSettingsError, match=message):
         settings_from(parsed, environ)
+
+
+def test_the_web_view_keeps_a_day_unless_ui_keep_says_otherwise() -> None:
+    defaults = parser().parse_args(["--config", "x.yaml"])
+    six_hours = parser().parse_args(["--config", "x.yaml", "--ui-keep", "21600"])
+    assert settings_from(defaults, {}).ui_keep_s == 86400.0
+    assert settings_from(six_hours, {}).ui_keep_s == 21600.0
+    assert "--ui-keep SECONDS" in parser().format_help()
+    with pytest.raises(SystemExit):  # not a number: argparse's usage error (exit 2)
+        parser().parse_args(["--config", "x.yaml", "--ui-keep", "a day"])
 
 
 def test_keys_come_from_the_default_variable_or_a_file(tmp_path: Path) -> None:

@@ -32,11 +32,19 @@ def test_loopback_hosts_need_no_key(host: str) -> None:
         ({"max_tokens_cap": -1}, "max_tokens_cap"),
         ({"port": 70000}, "port"),
         ({"request_timeout": float("nan")}, "request_timeout"),
+        ({"ui_keep_s": 0.0}, "ui_keep_s must be a number of seconds > 0"),
+        ({"ui_keep_s": float("inf")}, "ui_keep_s"),
+        ({"ui_keep_s": True}, "ui_keep_s"),
     ],
 )
 def test_bad_settings_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ServeSettingsError, match=message):
         ServeSettings(**options)
+
+
+def test_the_web_view_keeps_a_day_by_default() -> None:
+    assert ServeSettings().ui_keep_s == 86400.0
+    assert "ui_keep_s=86400.0" in repr(ServeSettings())
 
 
 def test_settings_never_show_the_key() -> None:
