@@ -92,6 +92,7 @@ from events._replay import (
 from events._routing import (
     FALLBACK_REASONS,
     REQUEST_STREAM_PREFIX,
+    ROUTING_TYPES,
     SKIP_REASONS,
     AttemptFailed,
     AttemptStarted,
@@ -163,6 +164,7 @@ __all__ = [
     "FALLBACK_REASONS",
     "HEALTH_STREAM_PREFIX",
     "REQUEST_STREAM_PREFIX",
+    "ROUTING_TYPES",
     "SKIP_REASONS",
     "ActorFailed",
     "ActorRestarted",

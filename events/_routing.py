@@ -42,6 +42,7 @@ __all__ = [
     "FALLBACK_REASONS",
     "FallbackSwitched",
     "REQUEST_STREAM_PREFIX",
+    "ROUTING_TYPES",
     "RequestCancelled",
     "RequestFailed",
     "RequestStarted",
@@ -315,7 +316,7 @@ class RequestCancelled(RoutingEvent, frozen=True, kw_only=True):
     """Characters already delivered to a streaming caller."""
 
 
-for _cls in (
+ROUTING_TYPES: tuple[type[RoutingEvent], ...] = (
     RequestStarted,
     CandidateSkipped,
     AttemptStarted,
@@ -326,5 +327,8 @@ for _cls in (
     RequestSucceeded,
     RequestFailed,
     RequestCancelled,
-):
+)
+"""Every routing event type: what one request's stream holds."""
+
+for _cls in ROUTING_TYPES:
     default_registry.register(_cls)

@@ -28,6 +28,7 @@ from sys import intern
 from typing import Any, Literal, cast
 
 from events import (
+    ROUTING_TYPES,
     AttemptFailed,
     AttemptStarted,
     AttemptSucceeded,
@@ -55,18 +56,7 @@ __all__ = [
     "slowest",
 ]
 
-REQUEST_TYPES: tuple[type[Event], ...] = (
-    RequestStarted,
-    CandidateSkipped,
-    AttemptStarted,
-    AttemptSucceeded,
-    AttemptFailed,
-    StreamInterrupted,
-    FallbackSwitched,
-    RequestSucceeded,
-    RequestFailed,
-    RequestCancelled,
-)
+REQUEST_TYPES: tuple[type[Event], ...] = ROUTING_TYPES
 """The routing events the fold reads (``log.read(types=[t.__name__ for t in ...])``)."""
 
 OUTCOMES = ("succeeded", "failed", "cancelled", "running")

@@ -138,7 +138,7 @@ def render_listing(listing: Listing, style: Style) -> str:
         what = "finished request" if listing.kind == "slow" else "failed or cancelled request"
         return (
             f"No {what} matched{f' ({filters})' if filters else ''}: searched "
-            f"{listing.searched} requests started {_span(listing)}."
+            f"{listing.searched:,} requests started {_span(listing)}."
         )
     rows = [row_cells(row) for row in listing.rows]
     keep = len(_HEADERS) if any(cells[-1] for cells in rows) else len(_HEADERS) - 1
@@ -147,8 +147,8 @@ def render_listing(listing: Listing, style: Style) -> str:
     if keep == len(_HEADERS) and style.width < UNLIMITED_WIDTH:
         rows = _fit_errors(headers, rows, style.width)
     note = (
-        f"{len(listing.rows)} of {listing.matching} matching "
-        f"({listing.searched} requests searched, started {_span(listing)}); "
+        f"{len(listing.rows):,} of {listing.matching:,} matching "
+        f"({listing.searched:,} requests searched, started {_span(listing)}); "
         f"`python -m runtime.inspect {listing.log} explain ID` shows one"
     )
     table = Table(title=title, headers=headers, rows=tuple(rows), note=note)
