@@ -5,8 +5,9 @@ Run it::
     LLMRT_API_KEY=... python -m runtime.serve --config llm.yaml [--host 127.0.0.1]
         [--port 8080] [--api-key-env NAME | --api-key-file FILE] [--max-body-bytes N]
         [--max-tokens N] [--max-messages N] [--request-timeout S] [--max-concurrency N]
-        [--loop asyncio|uvloop] [--no-ui] [--ui-keep SECONDS] [--log-json]
-        [--log-level info]
+        [--max-connections N] [--max-connections-per-client N] [--header-timeout S]
+        [--keep-alive-timeout S] [--loop asyncio|uvloop] [--no-ui] [--ui-keep SECONDS]
+        [--log-json] [--log-level info]
 
 ``--loop uvloop`` runs on uvloop (``pip install 'llm-reliability-runtime[uvloop]'``; the
 ``serve.started`` log line names the loop).
@@ -70,6 +71,13 @@ line; it is compared in constant time on every route; a key in the query string
 the field; a body that tries to set a backend (``base_url``, ``api_key``, ``url``,
 ``headers``... see ``BACKEND_FIELDS``) gets 400: backends come from the config only.
 A client that disconnects has its runtime request cancelled.
+Connections: a request head must arrive within ``--header-timeout`` (10 s) of connecting
+or of the previous response (408), an idle connection is closed after
+``--keep-alive-timeout`` (5 s); at ``--max-connections`` (1024) in all or
+``--max-connections-per-client`` (64) from one address, a new connection replaces the
+one that has waited longest without a request (answered 503 ``too_many_connections``),
+so idle or slow connections cannot lock out a client that sends its request;
+``--max-concurrency`` (256) counts requests being served, not open connections.
 
 Embedding::
 

@@ -89,7 +89,14 @@ def parser() -> argparse.ArgumentParser:
         "--max-concurrency",
         type=int,
         default=defaults.max_concurrency,
-        help="requests served at once; more get 503 (256)",
+        help="requests served at once (open connections not counted); more get 503 (256)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="connections open at once in all; a new one beyond it replaces the one that "
+        "waited longest without a request (1024)",
     )
     p.add_argument(
         "--max-connections-per-client",
@@ -102,6 +109,12 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=defaults.header_timeout,
         help="seconds a connection may take to send its request headers; then 408 (10)",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=defaults.keep_alive_timeout,
+        help="seconds a connection may stay idle after a response before it is closed (5)",
     )
     p.add_argument(
         "--loop",
@@ -233,8 +246,10 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Serve
         max_messages=args.max_messages,
         request_timeout=args.request_timeout,
         max_concurrency=args.max_concurrency,
+        max_connections=args.max_connections,
         max_connections_per_client=args.max_connections_per_client,
         header_timeout=args.header_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
         ui=args.ui,
         ui_keep_s=args.ui_keep,
     )

@@ -10,17 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import Generator
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from events import LLMRuntimeError
+from events import LLMRuntimeError, get_logger
 from runtime.serve._connections import bounded_protocol
 from runtime.serve._settings import ServeSettings
 
 __all__ = ["AppServer", "ServerStartError"]
+
+log = get_logger(__name__)
+
+_FD_SPARE = 256
+"""Open files kept beside ``max_connections``: the log, backends' connections, the
+listening socket, connections lingering after a 503."""
 
 
 class ServerStartError(LLMRuntimeError, RuntimeError):
@@ -46,12 +53,17 @@ class AppServer(uvicorn.Server):
             host: Address to listen on (validated by ``ServeSettings``).
             port: TCP port; 0 picks a free one (see ``url`` once started).
             settings: Whose connection limits to enforce (``max_concurrency``,
-                ``max_connections_per_client``, ``header_timeout``; see
-                ``runtime.serve._connections``); None: uvicorn's defaults (no limits).
+                ``max_connections``, ``max_connections_per_client``, ``header_timeout``,
+                ``keep_alive_timeout``; see ``runtime.serve._connections``); None:
+                uvicorn's defaults (no limits). With settings, WebSocket upgrades are
+                not offered (no route uses them; an upgraded connection would escape
+                the limits) and the open-file limit is raised to fit ``max_connections``.
             options: More ``uvicorn.Config`` options (``timeout_graceful_shutdown``...).
         """
         if settings is not None:
             options["http"] = bounded_protocol(settings)
+            options.setdefault("ws", "none")
+            _fd_room(settings.max_connections)
         # log_config=None: the process's own logging set-up applies (uvicorn's would
         # replace it). access_log=False is left to the CLI: uvicorn applies it to the
         # process-wide "uvicorn.access" logger, which an embedding process may use.
@@ -132,3 +144,29 @@ def _bind(host: str, port: int) -> socket.socket:
     # keep-alive response waits ~40 ms for a delayed ACK).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def _fd_room(connections: int) -> None:
+    """Raise the soft open-file limit (up to the hard one) to hold ``connections``: at
+    the limit, accepting fails and asyncio stops accepting for a second, which would
+    refuse everyone. Logs a warning when the hard limit is too low."""
+    if sys.platform == "win32":
+        return
+    import resource
+
+    wanted = connections + _FD_SPARE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("serve.fd_limit.raised", before=soft, after=target)
+    if target < wanted:
+        log.warning(
+            "serve.fd_limit.low",
+            limit=target,
+            max_connections=connections,
+            hint=f"raise the hard open-file limit (ulimit -Hn) to {wanted} or lower "
+            "max_connections",
+        )

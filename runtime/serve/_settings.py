@@ -57,13 +57,24 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds one request (a whole stream included) may take: 504, or an error event
     in a stream, after that."""
     max_concurrency: int = 256
-    """Connections and requests served at once; more get 503 ``server_busy``."""
+    """Requests served at once (heads received, responses not finished); more get 503
+    ``server_busy``. Open connections waiting for a request do not count."""
+    max_connections: int = 1024
+    """Connections open at once in all. A new one beyond it takes the place of the
+    connection that has waited longest without a request (idle, or still sending its
+    head), which is closed; it is refused (503 ``too_many_connections``) only when every
+    open connection is serving a request. Keep it under the process's open-file limit."""
     max_connections_per_client: int = 64
-    """Connections open at once from one client address; more are answered 503
-    ``too_many_connections`` and closed (so one client cannot take every slot)."""
+    """Connections open at once from one client address; beyond it, that address's
+    longest-waiting connection is closed (503 ``too_many_connections``) to make room,
+    or the new one refused when all of them are serving requests."""
     header_timeout: float = 10.0
     """Seconds a connection may take to send a request's headers (after connecting, or
-    after its previous response); then 408 ``header_timeout`` and closed (slowloris)."""
+    after its previous response); then 408 ``header_timeout`` and closed (slowloris).
+    It covers a connection that sends nothing at all."""
+    keep_alive_timeout: float = 5.0
+    """Seconds a connection may stay idle after a response before it is closed
+    (uvicorn's ``timeout_keep_alive``)."""
     ui: bool = True
     """Serve the web view of the log at ``/ui`` (behind the key, like every route)."""
     ui_keep_s: float = 86400.0
@@ -84,8 +95,11 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
             f"max_body_bytes={self.max_body_bytes}, max_tokens_cap={self.max_tokens_cap}, "
             f"max_messages={self.max_messages}, max_message_chars={self.max_message_chars}, "
             f"request_timeout={self.request_timeout}, max_concurrency={self.max_concurrency}, "
+            f"max_connections={self.max_connections}, "
             f"max_connections_per_client={self.max_connections_per_client}, "
-            f"header_timeout={self.header_timeout}, ui={self.ui}, ui_keep_s={self.ui_keep_s})"
+            f"header_timeout={self.header_timeout}, "
+            f"keep_alive_timeout={self.keep_alive_timeout}, ui={self.ui}, "
+            f"ui_keep_s={self.ui_keep_s})"
         )
 
     __str__ = __repr__
@@ -123,6 +137,7 @@ def _range_problems(s: ServeSettings) -> list[str]:
         "max_messages",
         "max_message_chars",
         "max_concurrency",
+        "max_connections",
         "max_connections_per_client",
     ):
         value = getattr(s, name)
@@ -136,6 +151,9 @@ def _range_problems(s: ServeSettings) -> list[str]:
         problems.append(
             f"header_timeout must be a number of seconds in (0, 3600], got {s.header_timeout}"
         )
+    keep = s.keep_alive_timeout
+    if isinstance(keep, bool) or not (math.isfinite(keep) and 0 < keep <= 3600):
+        problems.append(f"keep_alive_timeout must be a number of seconds in (0, 3600], got {keep}")
     return problems
 
 
