@@ -48,6 +48,7 @@ async def close_writer(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         committer.fail_pending()
+        await committer.checkpointer.stop()
     if stalled:
         return
     try:

@@ -30,13 +30,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 
 from events._base import StoredEvent
-from events._errors import EventLogClosed
+from events._errors import EventLogClosed, StorageFull
 from events._logger import get_logger
 from events._pipeline import CommittedBatch, Pipeline, settle
+from events._sqlite_checkpoint import Checkpointed, Checkpointer, passive_checkpoint
 from events._sqlite_close import close_writer
 from events._sqlite_codec import TypeTable
 from events._sqlite_entries import (
@@ -84,13 +86,15 @@ and when there is (smaller batches, forced), the thread's per-row GIL hand-offs 
 class _Flight:
     """A batch handed to the connection's thread, and the callers waiting for it."""
 
-    task: asyncio.Task[BatchResult] | asyncio.Task[Polled]
+    task: asyncio.Task[BatchResult] | asyncio.Task[Polled] | asyncio.Task[Checkpointed]
     appends: list[Entry]
     append_futures: list[Waiter]
     snapshot_futures: list[Waiter]
     started: float
     catch_ups: list[Waiter]
     """``catch_up()`` callers, resolved with the last position once this lands."""
+    checkpoint: bool = False
+    """A passive checkpoint (``events._sqlite_checkpoint``), not a batch or a poll."""
 
 
 class Committer(WriteQueue[AppendRequest | SnapshotRequest | CatchUpRequest]):
@@ -124,6 +128,8 @@ class Committer(WriteQueue[AppendRequest | SnapshotRequest | CatchUpRequest]):
         self.subscribers = 0
         """Live ``subscribe()`` iterators: they are woken by the tail too."""
         self._abort = threading.Event()
+        self.checkpointer = Checkpointer(path)
+        """Keeps the WAL small (``events._sqlite_checkpoint``); told of every commit."""
 
     def _stream_of(self, request: AppendRequest | SnapshotRequest | CatchUpRequest) -> str:
         return stream_of(request)
@@ -135,6 +141,7 @@ class Committer(WriteQueue[AppendRequest | SnapshotRequest | CatchUpRequest]):
     async def start(self) -> None:
         """Note the log's last position: hooks get every batch committed after it."""
         self._cache.last = await run_sync(self._conn, _last_position)
+        self.checkpointer.start()
 
     async def close_writer(self, task: asyncio.Task[None]) -> None:
         """Stop the writer task after it flushed the queue, then checkpoint the WAL
@@ -225,10 +232,21 @@ class Committer(WriteQueue[AppendRequest | SnapshotRequest | CatchUpRequest]):
         task.add_done_callback(self._wake)
         self._flights.append(_Flight(task, [], [], [], time.perf_counter(), catch_ups))
 
+    def _launch_checkpoint(self) -> None:
+        """Checkpoint between two batches (a flight: the next batch waits for it)."""
+        task = asyncio.get_running_loop().create_task(run_sync(self._conn, passive_checkpoint))
+        task.add_done_callback(self._wake)
+        self._flights.append(_Flight(task, [], [], [], time.perf_counter(), [], checkpoint=True))
+
     def _land(self, flight: _Flight) -> None:
         """Tell a finished batch's callers how it went (the task is done)."""
+        if flight.checkpoint:
+            error = flight.task.exception()
+            outcome = flight.task.result() if error is None else error
+            self.checkpointer.passive_done(outcome)  # type: ignore[arg-type]
+            return
         try:
-            result = flight.task.result()
+            result = cast("BatchResult | Polled", flight.task.result())
         except Exception as exc:
             if not flight.appends and not flight.snapshot_futures:  # a tail poll
                 error = exc
@@ -267,6 +285,8 @@ class Committer(WriteQueue[AppendRequest | SnapshotRequest | CatchUpRequest]):
     def _landed(self, flight: _Flight, result: BatchResult) -> None:
         seconds = time.perf_counter() - flight.started
         self._count_commit(flight.appends, result.outcomes, result.rows, seconds)
+        if (result.rows or flight.snapshot_futures) and self.checkpointer.committed():
+            self._launch_checkpoint()
         for future in flight.snapshot_futures:
             settle(future, ())
         pipeline = self.pipeline
@@ -287,6 +307,8 @@ class Committer(WriteQueue[AppendRequest | SnapshotRequest | CatchUpRequest]):
         log.error("eventlog.batch.failed", path=str(self._path), appends=appends, error=str(exc))
         if isinstance(exc, sqlite3.Error):
             error = translate(exc, self._path, "append")
+            if isinstance(error, StorageFull):
+                self.checkpointer.storage_full()
             make: Callable[[], BaseException] = lambda: copy_error(error, exc)  # noqa: E731
         else:
             make = lambda: wrap_error(exc, self._path)  # noqa: E731

@@ -47,9 +47,11 @@ SCHEMA_VERSION = 2
 """``PRAGMA user_version`` this release writes; a larger one is a newer release's file."""
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
-"""Checkpoint after ~40 MB of WAL instead of SQLite's 4 MB: each checkpoint costs fsyncs
-inside a commit, and with many small group commits the default made them the largest
-cost (measured: ~+40-80 % append throughput). ``close()`` truncates the WAL."""
+"""SQLite's own automatic checkpoint, after ~40 MB of WAL: a backstop only. The writer
+checkpoints on its own budget (``events._sqlite_checkpoint``: passive every ~8 MiB or
+2 s between batches, truncating when idle or after a full disk); SQLite's default of
+4 MB checkpoints inside a commit, and with many small group commits that made them the
+largest cost (measured: ~+40-80 % append throughput). ``close()`` truncates the WAL."""
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 

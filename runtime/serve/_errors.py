@@ -16,6 +16,8 @@ The mapping::
     QuotaUnavailable          503 quota_unavailable
     RuntimeNotRunning         503 runtime_not_running
     StateUnavailable          503 state_unavailable, Retry-After 1 (an actor restarting)
+    EventLogFailing           503 event_log_failing, Retry-After 1 (the log cannot write:
+                              disk full...; the runtime retries it every second)
     request_timeout passed    504 request_timeout
 
 Responses for errors the runtime already retried carry ``x-should-retry: false`` so
@@ -31,6 +33,7 @@ from collections.abc import Mapping
 from events._secrets import redact_secrets
 from runtime._errors import (
     AllCandidatesFailed,
+    EventLogFailing,
     InvalidRequest,
     ModelNotFoundError,
     NoCandidates,
@@ -143,4 +146,6 @@ def from_runtime_error(exc: Exception, *, now: float) -> HttpError | None:
         return HttpError(503, message, code="runtime_not_running")
     if isinstance(exc, StateUnavailable):
         return HttpError(503, message, code="state_unavailable", headers={"retry-after": "1"})
+    if isinstance(exc, EventLogFailing):
+        return HttpError(503, message, code="event_log_failing", headers={"retry-after": "1"})
     return None
