@@ -26,6 +26,7 @@ from events._pipeline import (
 from events._queued_log import QueuedLog
 from events._sqlite_codec import TypeTable
 from events._sqlite_committer import CatchUpRequest, Committer, Entry, SnapshotRequest
+from events._sqlite_immutable import connect_immutable
 from events._sqlite_read import ReaderPool
 from events._sqlite_reading import SqliteReading
 from events._sqlite_schema import (
@@ -78,6 +79,7 @@ class SqliteEventLog(SqliteReading, QueuedLog[Committer]):
         self._writer = writer
         self._task: asyncio.Task[None] | None = None
         self._close_done = asyncio.Event()
+        self._immutable = False
         if writer is not None:
             writer[1].after_commit = self._wake_subscribers
             writer[1].decode = self._decode
@@ -171,22 +173,38 @@ class SqliteEventLog(SqliteReading, QueuedLog[Committer]):
         *,
         registry: EventRegistry = default_registry,
         busy_timeout: float = 5.0,
+        immutable: bool = False,
     ) -> SqliteEventLog:
         """Open an existing log to read and subscribe only (a viewer beside a writer).
 
         ``append`` and ``save_snapshot`` raise ``EventLogError``; subscribers poll, so
         they see what another process appends. A format-1 file is read as it is.
+
+        ``immutable``: read the file with SQLite's ``immutable=1`` (no lock, no
+        ``-wal``/``-shm`` file created or read), for a directory SQLite cannot write to;
+        ``events._sqlite_immutable.readonly_mode`` says when. Commits still in a
+        ``-wal`` file and a running writer's later commits are not seen.
         """
         where = _absolute(path)
         if not await asyncio.to_thread(where.exists):
             raise EventLogError(f"no event log at {where}; check the path")
-        conn = await connect(where, readonly=True, busy_timeout=busy_timeout)
+        if immutable:
+            conn = await connect_immutable(where, busy_timeout=busy_timeout)
+        else:
+            conn = await connect(where, readonly=True, busy_timeout=busy_timeout)
         try:
             version = await run_sync(conn, prepare_readonly, where)
         finally:
             await conn.close()
-        readers = ReaderPool(where, busy_timeout, TypeTable())
-        return cls(where, registry, readers, None, v1=version < SCHEMA_VERSION)
+        readers = ReaderPool(where, busy_timeout, TypeTable(), immutable=immutable)
+        opened = cls(where, registry, readers, None, v1=version < SCHEMA_VERSION)
+        opened._immutable = immutable
+        return opened
+
+    @property
+    def immutable(self) -> bool:
+        """Opened with ``open_readonly(..., immutable=True)``: no writer's commits seen."""
+        return self._immutable
 
     async def catch_up(self) -> int:
         """Deliver to the commit hooks, now, what other writers committed and was not

@@ -22,6 +22,7 @@ from events._codec import EventRegistry
 from events._errors import EventLogClosed
 from events._read_filter import PAGE_SIZE, ReadFilter
 from events._sqlite_codec import TypeTable, unpack
+from events._sqlite_immutable import connect_immutable
 from events._sqlite_rows import COLUMNS, FROM, Row
 from events._sqlite_rows import KEY_SEPARATOR as _SEP
 from events._sqlite_schema import connect, run_sync, translate
@@ -276,12 +277,22 @@ def _corrupt(
 class ReaderPool:
     """Read-only aiosqlite connections, borrowed for one page at a time."""
 
-    def __init__(self, path: Path, busy_timeout: float, types: TypeTable, keep: int = 4) -> None:
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout: float,
+        types: TypeTable,
+        keep: int = 4,
+        *,
+        immutable: bool = False,
+    ) -> None:
         self.types = types
         """The type rows seen so far (shared with the log's writer)."""
         self._path = path
         self._busy_timeout = busy_timeout
         self._keep = keep
+        self._immutable = immutable
+        """Connect with ``immutable=1`` (``events._sqlite_immutable``)."""
         self._idle: list[aiosqlite.Connection] = []
         self._closed = False
 
@@ -333,6 +344,8 @@ class ReaderPool:
         return int(row[0]), bytes(row[1])
 
     async def _open(self) -> aiosqlite.Connection:
+        if self._immutable:
+            return await connect_immutable(self._path, busy_timeout=self._busy_timeout)
         return await connect(self._path, readonly=True, busy_timeout=self._busy_timeout)
 
     async def close(self) -> None:

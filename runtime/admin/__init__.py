@@ -22,6 +22,12 @@ start begins with the deployments reset), ``probe`` starts the runtime briefly
 ``compact LOG [--retain 30d | --through POSITION] [--dry-run]`` deletes old events of a
 log file behind fresh snapshots of the runtime's state (``runtime.admin._compact``).
 
+``backup LOG DEST [--force]`` copies a log file with SQLite's online backup API inside
+one read snapshot (safe beside a running runtime), verifies the copy like ``inspect
+verify`` and only then gives it DEST's name (``runtime.admin._backup``). Copying the
+file alone is no backup: the newest commits may live in its ``-wal``. For a PostgreSQL
+log use ``pg_dump``.
+
 Exit status: 0 done; 1 ``probe``: a check failed; 2 bad command line, config, key or
 target (malformed or unknown), or the key was refused; 3 the serve could not be reached
 or answered an error, or the event log or runtime could not be opened. Errors are one

@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TextIO
 import msgspec
 
 from runtime._logging import configure_logging
+from runtime.admin._backup import add_backup_parser, render_backup, run_backup
 from runtime.admin._compact import add_compact_parser, render_compact, run_compact
 from runtime.admin._errors import AdminError
 from runtime.admin._offline import load, probe_offline, reset_offline
@@ -32,7 +33,7 @@ from runtime.serve._settings import ServeSettingsError
 
 __all__ = ["COMMANDS", "PROBE_FAILED", "SERVE_URL_ENV", "build_parser", "main"]
 
-COMMANDS = ("reset-health", "probe", "compact")
+COMMANDS = ("reset-health", "probe", "compact", "backup")
 SERVE_URL_ENV = "LLMRT_SERVE_URL"
 """Environment variable read for the serve's URL when ``--serve`` is not given."""
 PROBE_FAILED = 1
@@ -57,6 +58,12 @@ TARGET: a model (name or alias), one deployment MODEL@ENDPOINT, or an endpoint n
 compact LOG [--retain 30d | --through POSITION] [--dry-run] deletes old events of the
 log file behind fresh snapshots of the runtime's state (health, quota, performance,
 catalog, router); --retain defaults to the --config's event_log.retain.
+
+backup LOG DEST [--force] copies the log file consistently with SQLite's online backup
+API (safe beside a running runtime: the copy is the log as of one moment), then runs
+inspect verify's checks on the copy and compares its event count and last position
+before naming it DEST. Copying the file alone (cp) is not a backup: the newest events
+live in LOG-wal until a checkpoint. A PostgreSQL log: use pg_dump.
 
 exit status:
   0  done (probe: no check failed)
@@ -115,13 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("target", metavar="TARGET")
     add_compact_parser(commands, common)
+    add_backup_parser(commands, common)
     return parser
 
 
-async def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+async def _run(args: argparse.Namespace, environ: Mapping[str, str], err: TextIO) -> dict[str, Any]:
     """Run the command; the reply in the routes' shape, plus ``via``."""
     if args.command == "compact":
         return await run_compact(args)
+    if args.command == "backup":
+        return await run_backup(args, err)
     reason = getattr(args, "reason", DEFAULT_REASON)
     if not reason.strip() or len(reason) > MAX_REASON:
         raise AdminError(f"--reason must be non-empty and at most {MAX_REASON} characters")
@@ -169,6 +179,8 @@ def _render(command: str, reply: dict[str, Any]) -> list[str]:
     """Text lines for a reply (one per deployment)."""
     if command == "compact":
         return render_compact(reply)
+    if command == "backup":
+        return render_backup(reply)
     if command == "reset-health":
         return [
             f"{r.get('deployment')}: {r.get('before')} -> {r.get('after')} (reset)"
@@ -209,7 +221,7 @@ def main(
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         configure_logging(level="warning", stream=err)
-        reply = asyncio.run(_run(args, env))
+        reply = asyncio.run(_run(args, env, err))
     except SystemExit as exit_:  # --help
         return exit_.code if isinstance(exit_.code, int) else 0
     except AdminError as exc:

@@ -247,7 +247,7 @@ async def _dispatch(args: argparse.Namespace, style: Style, out: TextIO, err: Te
                 shown = mask_url(args.log)
                 return await _run_requests(command, cast(Any, opened), args, style, out, shown)
         return await run_postgres(args, matcher, style, out)
-    async with open_log(args.log) as log:
+    async with open_log(args.log, err=err) as log:
         if matcher is not None:
             return await run_tail(
                 log, matcher, json=args.json, follow=args.follow, style=style, out=out

@@ -3,7 +3,10 @@
 The viewer never writes: the log is opened with ``SqliteEventLog.open_readonly``
 (``mode=ro`` connections with ``query_only``), so it is safe beside a running writer.
 SQLite may still create the empty ``-wal``/``-shm`` side files a WAL database needs
-for reading; the log itself is not modified.
+for reading; the log itself is not modified. Where it cannot (a read-only mount, a
+directory the user may not write to) and no ``-wal`` file holds commits, the log is
+opened as an immutable file instead (``events._sqlite_immutable``) and one line on
+stderr says so: a running writer's changes are then not seen.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import asyncio
 import contextlib
 import errno
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TextIO
 
 from events import (
     EventLogError,
@@ -22,9 +27,10 @@ from events import (
     SqliteEventLog,
     StorageUnavailable,
 )
+from events._sqlite_immutable import readonly_mode
 from runtime.inspect._errors import InspectError
 
-__all__ = ["check_path", "open_log"]
+__all__ = ["check_path", "immutable_note", "open_log"]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 """The first 16 bytes of every SQLite 3 database file."""
@@ -76,6 +82,14 @@ def translate(exc: EventLogError, path: Path) -> InspectError:
     return InspectError(str(exc))
 
 
+def immutable_note(path: Path) -> str:
+    """The line saying a log was opened as an immutable file, and what that means."""
+    return (
+        f"opened read-only as immutable: {path} (its directory is not writable, so SQLite "
+        "cannot create its -shm file); changes by a running writer are not seen"
+    )
+
+
 def _checked(path: str | Path) -> Path:
     """``path`` made absolute (once: the cwd must not matter later), after ``check_path``."""
     where = Path(os.path.abspath(path))
@@ -84,11 +98,13 @@ def _checked(path: str | Path) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def open_log(path: str | Path) -> AsyncIterator[SqliteEventLog]:
+async def open_log(path: str | Path, *, err: TextIO | None = None) -> AsyncIterator[SqliteEventLog]:
     """Open the log at ``path`` read-only for the body of the ``async with``.
 
     Errors the log raises while opening *or reading* (a damaged page found late, say)
-    come out as ``InspectError`` with a one-line message.
+    come out as ``InspectError`` with a one-line message. When the log's directory is
+    not writable it is opened as an immutable file, said in one line on ``err``
+    (default ``sys.stderr``).
 
     Raises:
         InspectError: Missing, not a file, not SQLite, not an event log, from a newer
@@ -96,9 +112,12 @@ async def open_log(path: str | Path) -> AsyncIterator[SqliteEventLog]:
     """
     where = await asyncio.to_thread(_checked, path)
     try:
-        log = await SqliteEventLog.open_readonly(where)
+        immutable = await asyncio.to_thread(readonly_mode, where) == "immutable"
+        log = await SqliteEventLog.open_readonly(where, immutable=immutable)
     except EventLogError as exc:
         raise translate(exc, where) from exc
+    if immutable:
+        (err if err is not None else sys.stderr).write(immutable_note(where) + "\n")
     try:
         yield log
     except EventLogError as exc:

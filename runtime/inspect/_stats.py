@@ -21,6 +21,7 @@ from typing import TextIO, TypeVar
 import msgspec
 
 from events import EventLogError, EventRegistry, SqliteEventLog, default_registry
+from events._sqlite_immutable import immutable_uri
 from events._sqlite_schema import readonly_uri, translate
 from runtime.inspect._errors import InspectError
 from runtime.inspect._render import Style, Table, colorize, dumps_json, render_table, utc_iso
@@ -74,16 +75,20 @@ class LogStats(msgspec.Struct, frozen=True, kw_only=True):
     """``--until``: only events committed at or before it are counted (ISO-8601 UTC)."""
 
 
-def in_snapshot(path: Path, work: Callable[[sqlite3.Connection], T]) -> T:
+def in_snapshot(
+    path: Path, work: Callable[[sqlite3.Connection], T], *, immutable: bool = False
+) -> T:
     """Run ``work`` on a read-only connection inside one read transaction (blocking).
+
+    ``immutable``: the log was opened as an immutable file (``SqliteEventLog.immutable``,
+    a directory SQLite cannot write to): read it the same way.
 
     Raises:
         InspectError: SQLite failed (damaged file, locked, I/O error).
     """
     try:
-        conn = sqlite3.connect(
-            readonly_uri(path), uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT
-        )
+        uri = immutable_uri(path) if immutable else readonly_uri(path)
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT)
     except sqlite3.Error as exc:
         raise InspectError(str(translate(exc, path, "open"))) from None
     try:
@@ -161,7 +166,9 @@ async def collect_stats(
     Raises:
         InspectError: The file could not be read.
     """
-    found = await asyncio.to_thread(in_snapshot, log.path, lambda conn: _aggregate(conn, window))
+    found = await asyncio.to_thread(
+        in_snapshot, log.path, lambda conn: _aggregate(conn, window), immutable=log.immutable
+    )
     try:
         file_bytes, wal_bytes = await asyncio.to_thread(_sizes, log.path)
     except OSError as exc:

@@ -271,7 +271,7 @@ async def run_verify(
         bounds = await log.bounds()
         compacted = bounds.compacted_through
         facts, rows, snapshots = await asyncio.to_thread(
-            in_snapshot, log.path, lambda conn: _collect(conn, compacted)
+            in_snapshot, log.path, lambda conn: _collect(conn, compacted), immutable=log.immutable
         )
         decoded = await _decode(log, facts, err)
         snapshot_check = await check_snapshots(log, snapshots, compacted)

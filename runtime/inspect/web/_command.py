@@ -112,7 +112,7 @@ async def run_web(log_arg: str, args: argparse.Namespace, out: TextIO, err: Text
             pg: Any = opened  # PostgresEventLog has every EventLog method the view uses
             masked = mask_url(log_arg)
             return await _serve(pg, masked, masked, port, follow, window, out, err)
-    async with open_log(log_arg) as log:
+    async with open_log(log_arg, err=err) as log:
         title = os.path.basename(log_arg) or log_arg
         return await _serve(log, log_arg, title, port, follow, window, out, err)
 
