@@ -192,9 +192,11 @@ class AttemptSucceeded(RoutingEvent, frozen=True, kw_only=True):
     ttft_s: float | None = None
     """Seconds to the first token (streams), or None when not measured."""
     prompt_tokens: int | None = None
-    """Prompt tokens the backend reported (None when missing or absurd)."""
+    """Prompt tokens the backend reported (None when missing or unreadable), counted as
+    at most what the call could use (see ``reported_prompt_tokens``)."""
     completion_tokens: int | None = None
-    """Completion tokens the backend reported (None when missing or absurd)."""
+    """Completion tokens the backend reported (None when missing or unreadable), counted
+    as at most what the call could use (see ``reported_completion_tokens``)."""
     tokens_per_s: float | None = None
     """Completion tokens per second of generation, when known."""
     completion_chars: int = 0
@@ -206,6 +208,21 @@ class AttemptSucceeded(RoutingEvent, frozen=True, kw_only=True):
     or a new one opened (None when unknown)."""
     first_byte_s: float | None = None
     """Seconds from sending the request to the response headers (None when unknown)."""
+    reported_prompt_tokens: int | None = None
+    """The backend's prompt figure when it was implausible (above what the call could
+    use: ``actors.quota._plausible``); ``prompt_tokens`` then holds the bound it is
+    counted as. None when the figure was plausible (and in logs written before)."""
+    reported_completion_tokens: int | None = None
+    """The backend's completion figure when it was implausible (above the call's
+    ``max_tokens``, the context window or the ceiling); ``completion_tokens`` then holds
+    the bound it is counted as. None when plausible."""
+
+    @property
+    def usage_clamped(self) -> bool:
+        """Whether a reported figure was implausible and counted as its bound."""
+        return self.reported_prompt_tokens is not None or (
+            self.reported_completion_tokens is not None
+        )
 
 
 class AttemptFailed(RoutingEvent, frozen=True, kw_only=True):

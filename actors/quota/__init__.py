@@ -55,6 +55,13 @@ from actors.quota._period import (
     period_key,
     period_start,
 )
+from actors.quota._plausible import (
+    MAX_REPLY_TOKENS,
+    PlausibleUsage,
+    UsageBounds,
+    plausible_usage,
+    usage_bounds,
+)
 from actors.quota._rate import Bucket, RateLimit, rate_limit_name
 from actors.quota._replies import Refused, Reserved, ReserveReply
 from actors.quota._state import LedgerState, QuotaUsage, Reservation, evolve, fold_ledger
@@ -70,6 +77,7 @@ __all__ = [
     "DEFAULT_COMPLETION_TOKENS",
     "GLOBAL_SCOPE",
     "MAX_REPORTED_TOKENS",
+    "MAX_REPLY_TOKENS",
     "DailyLimit",
     "LedgerState",
     "LimitStatus",
@@ -98,6 +106,8 @@ __all__ = [
     "Unit",
     "UsageSummary",
     "QuotaUsage",
+    "PlausibleUsage",
+    "UsageBounds",
     "current",
     "decide",
     "estimate_tokens",
@@ -110,8 +120,10 @@ __all__ = [
     "period_bounds",
     "period_key",
     "period_start",
+    "plausible_usage",
     "scopes_of",
     "settled_tokens",
+    "usage_bounds",
     "usage_summary",
     "would_admit",
 ]

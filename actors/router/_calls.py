@@ -35,6 +35,7 @@ from actors.router._messages import EndAttempt, StartAttempt
 from actors.router._run import OpenStream, Refs, RunningRequest, ask, outcome_of
 from actors.router._steps import Attempt, Delivered, Failed, Outcome, Succeeded
 from actors.router._types import ModelSettings, StreamChunk
+from actors.router._usage import counted_usage
 
 __all__ = ["Calls"]
 
@@ -242,9 +243,9 @@ class Calls:
         if target.reservation is not None and refs.quota is not None:
             rid = target.reservation
             if isinstance(outcome, Succeeded):
-                usage = outcome.usage
-                refs.quota.notify(_settle(rid, usage.prompt_tokens if usage else None,
-                                             usage.completion_tokens if usage else None,
+                # The counts AttemptSucceeded records (implausible figures bounded).
+                usage = counted_usage(run.state, did, outcome.usage)
+                refs.quota.notify(_settle(rid, usage.prompt_tokens, usage.completion_tokens,
                                              target.endpoint))  # fmt: skip
             elif run.state.delivered:
                 refs.quota.notify(_settle(rid, None, None, target.endpoint))  # text was made

@@ -39,6 +39,7 @@ from actors.router._steps import (
     Wait,
 )
 from actors.router._types import AttemptRecord, Reply
+from actors.router._usage import counted_usage, scaled_rate
 from actors.router._windows import CONTEXT_WINDOW
 from events import (
     AttemptFailed,
@@ -265,6 +266,7 @@ def _timed(timings: CallTimings | None) -> dict[str, Any]:
 def _succeeded(state: RequestState, outcome: Succeeded) -> Fold:
     target = outcome.step.target
     usage = outcome.usage
+    counted = counted_usage(state, target.deployment, usage)  # implausible figures bounded
     succeeded = AttemptSucceeded(
         request_id=state.request_id,
         at=outcome.at,
@@ -272,10 +274,12 @@ def _succeeded(state: RequestState, outcome: Succeeded) -> Fold:
         deployment=target.deployment,
         latency_s=outcome.latency_s,
         ttft_s=outcome.ttft_s,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-        tokens_per_s=outcome.tokens_per_s,
+        prompt_tokens=counted.prompt_tokens,
+        completion_tokens=counted.completion_tokens,
+        tokens_per_s=scaled_rate(outcome.tokens_per_s, counted),
         completion_chars=outcome.chars,
+        reported_prompt_tokens=counted.reported_prompt_tokens,
+        reported_completion_tokens=counted.reported_completion_tokens,
         **_timed(outcome.timings),
     )
     records = (*state.records, _record(target, latency_s=outcome.latency_s))

@@ -35,6 +35,7 @@ from events import (
     StreamInterrupted,
 )
 from runtime.inspect._explain_types import Outcome
+from runtime.inspect._implausible import implausible_lines
 from runtime.inspect._when import clock_time, duration
 
 __all__ = [
@@ -99,7 +100,8 @@ def attempt_result(
     """The headline, further lines and tone of an attempt's result."""
     match result:
         case AttemptSucceeded():
-            return _succeeded(result), (), "good"
+            flags = implausible_lines(result)  # backend figures counted as their bound
+            return _succeeded(result), flags, "warn" if flags else "good"
         case AttemptFailed():
             return _failed(result), ((result.message,) if result.message else ()), "bad"
         case StreamInterrupted():

@@ -34,6 +34,7 @@ from events import (
     StoredEvent,
     split_deployment,
 )
+from runtime.inspect._implausible import ImplausibleRow, implausible_rows
 
 __all__ = [
     "HealthRow",
@@ -134,6 +135,9 @@ class UsageReport(msgspec.Struct, frozen=True, kw_only=True):
     reserved_tokens: int
     warnings: tuple[WarningRow, ...]
     refusals: tuple[RefusalRow, ...]
+    implausible: tuple[ImplausibleRow, ...] = ()
+    """Backend figures of the period above what the call could use, counted as their
+    bound (``runtime.inspect._implausible``)."""
 
 
 class StateReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -231,6 +235,7 @@ def usage_report(
         reserved_tokens=reserved.tokens,
         warnings=tuple(warnings),
         refusals=tuple(refusals),
+        implausible=implausible_rows(period_events),
     )
 
 

@@ -11,6 +11,7 @@ import textwrap
 
 from actors.performance import WindowStats
 from runtime.inspect._escape import escape
+from runtime.inspect._implausible import implausible_table
 from runtime.inspect._render import Style, Table, colorize, render_table
 from runtime.inspect._state_model import HealthRow, StateReport, UsageReport
 from runtime.inspect._when import clock_time, duration, local_time, relative
@@ -177,6 +178,8 @@ def usage_tables(usage: UsageReport, tz: dt.tzinfo | None = None) -> list[Table]
         tables.append(_warnings(usage, tz))
     if usage.refusals:
         tables.append(_refusals(usage, tz))
+    if usage.implausible:
+        tables.append(implausible_table(usage.implausible, tz))
     return tables
 
 
