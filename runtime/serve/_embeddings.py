@@ -10,7 +10,9 @@ official client asks for by default) and an optional ``kind``; every other field
 ``truncate``, ``keep_alive``, ``dimensions`` and ``options``; ``truncate`` and
 ``keep_alive`` travel in the runtime's ``options`` (the endpoint puts them where its
 API wants them). The legacy ``POST /api/embeddings`` takes ``prompt`` (one string) and
-answers ``{"embedding": [...]}``. Other fields are refused with 400 naming them.
+answers ``{"embedding": [...]}``. Other fields are refused with 400 naming them, and
+so is a known field of the wrong type or range (``dimensions`` >= 1, ``truncate`` a
+boolean, ``options`` as for chat: ``_field_types``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from typing import Any, Literal
 import msgspec
 
 from actors.router import Embeddings
-from runtime.serve._fields import bad_field, opt_int, opt_object, opt_str, required_str
+from runtime.serve._field_types import (
+    OLLAMA_OPTIONS,
+    OLLAMA_TOP,
+    check_fields,
+    integer,
+    string,
+)
+from runtime.serve._fields import bad_field, opt_object, required_str
 from runtime.serve._limits import parse_kind, refuse_unknown, reject_backend_fields
 
 __all__ = [
@@ -38,6 +47,8 @@ __all__ = [
 Encoding = Literal["float", "base64"]
 _OPENAI_KNOWN = frozenset({"model", "input", "dimensions", "encoding_format", "kind"})
 _OLLAMA_TOP_LEVEL = ("truncate", "keep_alive")
+_DIMENSIONS = {"dimensions": integer(1)}
+_OPENAI_CHECKED = {**_DIMENSIONS, "user": string(), "encoding_format": string("float", "base64")}
 
 
 class EmbedCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,19 +71,17 @@ def parse_openai_embeddings(body: dict[str, Any]) -> EmbedCall:
         HttpError: 400 naming the field at fault.
     """
     reject_backend_fields(body)
-    encoding = opt_str(body, "encoding_format") or "float"
-    if encoding not in ("float", "base64"):
-        raise bad_field(
-            "encoding_format", f"'encoding_format' must be float or base64, got {encoding!r:.40}"
-        )
-    options = {k: v for k, v in body.items() if k not in _OPENAI_KNOWN and v is not None}
+    checked = check_fields(body, _OPENAI_CHECKED)
+    options = {
+        k: checked.get(k, v) for k, v in body.items() if k not in _OPENAI_KNOWN and v is not None
+    }
     return EmbedCall(
         target=required_str(body, "model"),
         inputs=_inputs(body.get("input"), "input"),
-        dimensions=opt_int(body, "dimensions"),
+        dimensions=checked.get("dimensions"),
         options=options,
         kind=parse_kind(body),
-        encoding="base64" if encoding == "base64" else "float",
+        encoding="base64" if checked.get("encoding_format") == "base64" else "float",
     )
 
 
@@ -82,7 +91,7 @@ def parse_ollama_embed(body: dict[str, Any]) -> EmbedCall:
     return EmbedCall(
         target=required_str(body, "model"),
         inputs=_inputs(body.get("input"), "input"),
-        dimensions=opt_int(body, "dimensions"),
+        dimensions=check_fields(body, _DIMENSIONS).get("dimensions"),
         options=_ollama_options(body),
         kind=parse_kind(body),
     )
@@ -101,7 +110,8 @@ def parse_ollama_embeddings(body: dict[str, Any]) -> EmbedCall:
 
 def _ollama_options(body: dict[str, Any]) -> dict[str, Any]:
     options = dict(opt_object(body, "options"))
-    options.update({k: body[k] for k in _OLLAMA_TOP_LEVEL if body.get(k) is not None})
+    options.update(check_fields(options, OLLAMA_OPTIONS, "options."))
+    options.update(check_fields(body, {k: OLLAMA_TOP[k] for k in _OLLAMA_TOP_LEVEL}))
     return options
 
 

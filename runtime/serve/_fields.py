@@ -1,5 +1,7 @@
 """Typed readers of request-body fields (pure): each refusal is a 400 naming the field.
 
+The generation parameters' types and ranges are ``_field_types``' tables.
+
 ``where`` is the prefix of the field's path in the body (``options.``, ``metadata.``),
 so a message says ``'options.top_p' must be a number`` rather than ``top_p``.
 """
@@ -15,13 +17,9 @@ __all__ = [
     "bad_field",
     "kind_of",
     "opt_bool",
-    "opt_int",
-    "opt_number",
     "opt_object",
-    "opt_stop",
     "opt_str",
     "required_str",
-    "sampling_params",
 ]
 
 
@@ -73,30 +71,6 @@ def opt_bool(body: Mapping[str, Any], name: str, default: bool | None, where: st
     return value
 
 
-def opt_number(body: Mapping[str, Any], name: str, where: str = "") -> float | None:
-    """An optional number field (booleans are not numbers)."""
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        field = where + name
-        raise bad_field(field, f"{field!r} must be a number, got {kind_of(value)}")
-    return float(value)
-
-
-def opt_int(body: Mapping[str, Any], name: str, where: str = "") -> int | None:
-    """An optional integer field (``3.0`` is accepted as 3; ``3.5`` is not)."""
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        field = where + name
-        raise bad_field(field, f"{field!r} must be an integer, got {value!r:.40}")
-    return value
-
-
 def opt_object(body: Mapping[str, Any], name: str, where: str = "") -> dict[str, Any]:
     """An optional JSON object field ({} when absent)."""
     value = body.get(name)
@@ -106,29 +80,3 @@ def opt_object(body: Mapping[str, Any], name: str, where: str = "") -> dict[str,
         field = where + name
         raise bad_field(field, f"{field!r} must be an object, got {kind_of(value)}")
     return value
-
-
-def opt_stop(body: Mapping[str, Any], name: str = "stop", where: str = "") -> Any:
-    """``stop``: a string or an array of strings (None when absent)."""
-    value = body.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(s, str) for s in value):
-        return value
-    field = where + name
-    raise bad_field(field, f"{field!r} must be a string or an array of strings")
-
-
-_NUMBERS = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "repeat_penalty")
-_INTEGERS = ("top_k", "seed", "top_logprobs")
-
-
-def sampling_params(body: Mapping[str, Any], where: str = "") -> dict[str, Any]:
-    """The sampling knobs ``body`` sets (same names in both protocols), type-checked.
-
-    Ranges are the runtime's business (``InvalidRequest`` naming the parameter).
-    """
-    params: dict[str, Any] = {name: opt_number(body, name, where) for name in _NUMBERS}
-    params.update({name: opt_int(body, name, where) for name in _INTEGERS})
-    params["stop"] = opt_stop(body, "stop", where)
-    return {name: value for name, value in params.items() if value is not None}

@@ -11,7 +11,11 @@ parameters; every other option (``num_ctx``, ``min_p``...) and the top-level
 labels the task kind. ``/api/generate`` takes ``prompt`` (with ``images``) and an
 optional ``system`` instead of messages; ``suffix``, ``context``, ``raw`` and
 ``template`` with real values are refused with 400 (one chat turn cannot carry them).
-Any other field is refused with 400 naming it rather than dropped.
+Any other field is refused with 400 naming it rather than dropped. The documented
+options, ``keep_alive`` (seconds or a duration like ``5m``), ``think`` (a boolean or a
+level) and the rest have their types and ranges checked (``_field_types``): a wrong one
+is a 400 whose message names it (``'options.num_ctx' must be an integer >= 1``); an
+option Ollama does not document is passed on unchecked.
 
 A reply's ``message.tool_calls`` are Ollama's (``{"function": {"name", "arguments":
 {...}}}``); ``done_reason`` is ``stop`` after tool calls, as Ollama says.
@@ -33,15 +37,13 @@ import msgspec
 from actors.endpoint import ToolCall
 from actors.router import Reply, StreamChunk
 from runtime.serve._errors import HttpError
-from runtime.serve._fields import (
-    bad_field,
-    opt_bool,
-    opt_int,
-    opt_object,
-    opt_str,
-    required_str,
-    sampling_params,
+from runtime.serve._field_types import (
+    OLLAMA_OPTIONS,
+    OLLAMA_TOP,
+    SAMPLING,
+    check_fields,
 )
+from runtime.serve._fields import bad_field, opt_bool, opt_object, opt_str, required_str
 from runtime.serve._limits import (
     ChatCall,
     check_max_tokens,
@@ -140,7 +142,8 @@ def _params(body: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:
     """``options``, ``format``, ``keep_alive``, ``think`` and the logprob fields as the
     runtime's parameters."""
     options = opt_object(body, "options")
-    params = sampling_params({k: v for k, v in options.items() if k in _NAMED_OPTIONS}, "options.")
+    checked = check_fields(options, OLLAMA_OPTIONS, "options.")
+    params = {k: v for k, v in checked.items() if k in _NAMED_OPTIONS}
     limit = check_max_tokens(
         options.get("num_predict"),
         "options.num_predict",
@@ -149,8 +152,12 @@ def _params(body: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:
     )
     if limit is not None:
         params["max_tokens"] = limit
-    extra = {k: v for k, v in options.items() if k not in _NAMED_OPTIONS and v is not None}
-    extra.update({k: body[k] for k in _TOP_LEVEL_OPTIONS if body.get(k) is not None})
+    extra = {
+        k: checked.get(k, v)
+        for k, v in options.items()
+        if k not in _NAMED_OPTIONS and v is not None
+    }
+    extra.update(check_fields(body, {k: OLLAMA_TOP[k] for k in _TOP_LEVEL_OPTIONS}))
     if extra:
         params["options"] = extra
     fmt = _response_format(body.get("format"))
@@ -159,9 +166,7 @@ def _params(body: dict[str, Any], settings: ServeSettings) -> dict[str, Any]:
     logprobs = opt_bool(body, "logprobs", None)
     if logprobs is not None:
         params["logprobs"] = logprobs
-    top = opt_int(body, "top_logprobs")
-    if top is not None:
-        params["top_logprobs"] = top
+    params.update(check_fields(body, {"top_logprobs": SAMPLING["top_logprobs"]}))
     return params
 
 

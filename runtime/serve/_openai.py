@@ -11,7 +11,10 @@ e.g. ``extra_body={"kind": "code"}``, or ``metadata.kind``). Every other field
 (``user``, ``parallel_tool_calls``, ``logit_bias``...) is passed on in ``options``:
 an OpenAI-compatible backend gets it verbatim, and a call that may reach a backend
 unable to take it is refused naming it. Nothing is dropped. ``n`` > 1 and the
-deprecated ``functions``/``function_call`` are refused with 400.
+deprecated ``functions``/``function_call`` are refused with 400. Every field read here,
+and the OpenAI fields passed on (``user``, ``logit_bias``, ``store``...), has its type
+and range checked (``_field_types``): a wrong one is a 400 whose ``param`` names it
+(``stream_options.include_usage``, ``logit_bias.42``).
 
 A reply's ``message.tool_calls`` are OpenAI's (``content`` null when the model only
 called tools, ``finish_reason: "tool_calls"``).
@@ -32,13 +35,8 @@ import msgspec
 from actors.endpoint import ToolCall, Usage
 from actors.router import Reply, StreamChunk
 from runtime.serve._errors import HttpError, openai_type
-from runtime.serve._fields import (
-    bad_field,
-    opt_bool,
-    opt_object,
-    required_str,
-    sampling_params,
-)
+from runtime.serve._field_types import OPENAI_CHAT, SAMPLING, check_fields
+from runtime.serve._fields import bad_field, opt_bool, opt_object, required_str
 from runtime.serve._limits import (
     ChatCall,
     check_max_tokens,
@@ -107,8 +105,8 @@ def parse_chat(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
     metadata = opt_object(body, "metadata")
     reject_backend_fields(metadata, "metadata.")
     reject_unsupported(body, _REFUSED, "send tools and tool_choice instead")
-    n = body.get("n")
-    if n is not None and n != 1:
+    checked = check_fields(body, OPENAI_CHAT)
+    if checked.get("n", 1) != 1:
         raise HttpError(
             400, "'n' must be 1: one choice per request", code="unsupported_field", param="n"
         )
@@ -117,11 +115,11 @@ def parse_chat(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
         for name in ("max_tokens", "max_completion_tokens")
     ]
     given = [n for n in limits if n is not None]
-    params = sampling_params(body)
+    params = check_fields(body, SAMPLING)
     params.update(_agent_params(body))
     if given:
         params["max_tokens"] = min(given)
-    extra = {k: v for k, v in body.items() if k not in _KNOWN and v is not None}
+    extra = {k: checked.get(k, v) for k, v in body.items() if k not in _KNOWN and v is not None}
     labels = {k: v for k, v in metadata.items() if k != "kind"}
     if labels:  # OpenAI's request metadata: ours is kind, the rest goes on verbatim
         extra["metadata"] = labels
@@ -134,7 +132,7 @@ def parse_chat(body: dict[str, Any], settings: ServeSettings) -> ChatCall:
         stream=opt_bool(body, "stream", False),
         params=params,
         kind=parse_kind(body) or parse_kind(metadata, where="metadata."),
-        include_usage=opt_bool(stream_options, "include_usage", False),
+        include_usage=opt_bool(stream_options, "include_usage", False, "stream_options."),
     )
 
 
