@@ -15,11 +15,6 @@ while no request lasts longer than ``MARGIN_S``. Requests whose ``RequestStarted
 before the position (started before the window) are left out, and so is every row
 that starts before ``since``. ``--until`` stops the read at the first routing event
 later than ``until + MARGIN_S``.
-
-Reads go in slices of ``SLICE`` positions (``to_position``): SQLite answers a read of
-several types by collecting every later row of those types and sorting them for each
-page of 1,000, which made one unbounded read of a million-event log take minutes; a
-bounded slice keeps each page's work to the slice.
 """
 
 from __future__ import annotations
@@ -55,9 +50,6 @@ MARGIN_S = 900.0
 """How long a request may take, at most, for ``--since`` to find all of it (seconds)."""
 
 REQUEST_TYPE_NAMES = tuple(cls.__name__ for cls in REQUEST_TYPES)
-
-SLICE = 4096
-"""Positions per bounded read (see the module docstring)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,13 +111,15 @@ async def collect_rows(log: SqliteEventLog, query: RequestQuery) -> Collected:
     stop = None if query.until is None else query.until + MARGIN_S
     fold = RequestFold()
     begun: set[str] = set()
-    last = await log.last_position()
-    low = start
-    while low <= last:
-        high = min(low + SLICE - 1, last)
-        if not await _fold_slice(log, low, high, stop, fold, begun):
-            break
-        low = high + 1
+    reader = log.read(start, types=REQUEST_TYPE_NAMES)
+    async with contextlib.aclosing(reader) as events:
+        async for stored in events:
+            event = stored.event
+            if stop is not None and getattr(event, "at", 0.0) > stop:
+                break
+            if isinstance(event, RequestStarted):
+                begun.add(event.request_id)
+            fold.feed(stored)
     rows = fold.rows()
     if start > 1:  # rows whose RequestStarted came before the start began before --since
         rows = [row for row in rows if row.request_id in begun]
@@ -139,37 +133,12 @@ async def collect_rows(log: SqliteEventLog, query: RequestQuery) -> Collected:
     )
 
 
-async def _fold_slice(
-    log: SqliteEventLog,
-    low: int,
-    high: int,
-    stop: float | None,
-    fold: RequestFold,
-    begun: set[str],
-) -> bool:
-    """Fold the routing events at positions ``low..high``; False once one is past ``stop``."""
-    reader = log.read(low, to_position=high, types=REQUEST_TYPE_NAMES)
-    async with contextlib.aclosing(reader) as events:
-        async for stored in events:
-            event = stored.event
-            if stop is not None and getattr(event, "at", 0.0) > stop:
-                return False
-            if isinstance(event, RequestStarted):
-                begun.add(event.request_id)
-            fold.feed(stored)
-    return True
-
-
 async def _routing_at(log: SqliteEventLog, position: int, end: int) -> tuple[int, float] | None:
     """The first routing event at ``position..end - 1``: its position and ``at``."""
-    low = position
-    while low < end:
-        high = min(low + SLICE - 1, end - 1)
-        reader = log.read(low, to_position=high, types=REQUEST_TYPE_NAMES, limit=1)
-        async with contextlib.aclosing(reader) as events:
-            async for stored in events:
-                return stored.position, float(getattr(stored.event, "at", stored.timestamp))
-        low = high + 1
+    reader = log.read(position, to_position=end - 1, types=REQUEST_TYPE_NAMES, limit=1)
+    async with contextlib.aclosing(reader) as events:
+        async for stored in events:
+            return stored.position, float(getattr(stored.event, "at", stored.timestamp))
     return None
 
 

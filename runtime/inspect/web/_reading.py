@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from events import EventLog, StoredEvent
-from runtime.inspect._requests_view import MARGIN_S, SLICE, start_position
+from runtime.inspect._requests_view import MARGIN_S, start_position
 from runtime.inspect.web._index import CONTEXT_TYPES, INDEX_TYPES, WebIndex
 
 __all__ = ["BATCH", "read_log"]
@@ -74,10 +74,9 @@ async def read_log(
 
 
 async def _read_context(log: EventLog, index: WebIndex, low: int, high: int) -> None:
-    """Feed ``index`` the context events at ``low..high``, in bounded slices."""
-    while low <= high:
-        top = min(low + 16 * SLICE - 1, high)
-        reader: Any = log.read(low, to_position=top, types=CONTEXT_TYPES)  # closeable
-        async with contextlib.aclosing(reader) as events:
-            index.feed_many([stored async for stored in events])
-        low = top + 1
+    """Feed ``index`` the context events at ``low..high``."""
+    if low > high:
+        return
+    reader: Any = log.read(low, to_position=high, types=CONTEXT_TYPES)  # closeable
+    async with contextlib.aclosing(reader) as events:
+        index.feed_many([stored async for stored in events])

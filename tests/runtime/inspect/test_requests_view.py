@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from events import PostgresEventLog, RoutingEvent, SqliteEventLog
-from runtime.inspect import _requests_view, main
+from runtime.inspect import main
 from runtime.inspect._requests_model import RequestFold, RequestQuery, slowest
 from runtime.inspect._requests_view import (
     MARGIN_S,
@@ -233,15 +233,10 @@ async def test_slow_and_failed_read_a_postgres_log_too(postgres_dsn: str) -> Non
     assert code == 2 and "for a PostgreSQL log use" in err
 
 
-async def test_slices_of_any_size_fold_the_same_rows(
-    incident: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Reads go in bounded slices of positions; a request cut by a slice edge still folds
-    whole (its events arrive in order)."""
+async def test_a_read_from_the_start_position_folds_the_same_rows(incident: Path) -> None:
+    """Reading from the position ``--since`` finds folds the requests after it whole."""
     async with await SqliteEventLog.open_readonly(incident) as log:
         whole = [r.to_dict() for r in (await collect_rows(log, RequestQuery())).rows]
-        for size in (1, 3, 7):
-            monkeypatch.setattr(_requests_view, "SLICE", size)
-            sliced = await collect_rows(log, RequestQuery(since=WALL + 100))
-            assert [r.to_dict() for r in sliced.rows] == whole[2:]
-            assert await start_position(log, WALL + 100) == 9  # r03: after 2 x 4 events
+        later = await collect_rows(log, RequestQuery(since=WALL + 100))
+        assert [r.to_dict() for r in later.rows] == whole[2:]
+        assert await start_position(log, WALL + 100) == 9  # r03: after 2 x 4 events
